@@ -1,0 +1,655 @@
+//! The address plan: every name, address and subnet of one cluster, computed from its
+//! [`Settings`] without touching Docker.
+//!
+//! The arithmetic is kubeadm-dind-cluster's, with one fix: its NAT64 pools ran out of
+//! private space above ID 13; here each cluster gets a /24 (or a /16 under `10`) that is
+//! private and distinct for every ID 0..254. `up --dry-run` prints a [`ClusterPlan`] whole.
+
+use crate::error::usage;
+use crate::names::ClusterIdentity;
+use crate::settings::{first_v4, first_v6, IpMode, Settings};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Host part of the DNS64 server on an IPv6 management network (`::100`).
+const DNS64_HOST: u128 = 0x100;
+/// Host part of the NAT64 gateway on an IPv6 management network (`::200`).
+const NAT64_HOST: u128 = 0x200;
+/// The DNS service is the tenth address of the service range, as kubeadm makes it.
+const DNS_SERVICE_OFFSET: u128 = 10;
+
+/// The role of a node container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Worker,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Worker => "worker",
+        }
+    }
+}
+
+/// One node container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodePlan {
+    /// Container name and hostname.
+    pub name: String,
+    pub role: Role,
+    /// 0 for the master, n for `kube-node-n`.
+    pub index: u16,
+    pub volume: String,
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+    /// One pod subnet per family, in the order of the pod CIDRs.
+    pub pod_subnets: Vec<IpNet>,
+}
+
+impl NodePlan {
+    /// The node's addresses, IPv4 first.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        self.ipv4
+            .map(IpAddr::V4)
+            .into_iter()
+            .chain(self.ipv6.map(IpAddr::V6))
+            .collect()
+    }
+}
+
+/// The cluster's Docker network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkPlan {
+    pub name: String,
+    pub subnets: Vec<IpNet>,
+    pub gateways: Vec<IpAddr>,
+}
+
+/// The DNS64 server and NAT64 gateway of an IPv6 cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Net64Plan {
+    pub dns64_container: String,
+    pub dns64_address: Ipv6Addr,
+    pub nat64_container: String,
+    pub nat64_address: Ipv6Addr,
+    /// The /96 in which IPv4 addresses are written as IPv6 ones.
+    pub dns64_prefix: Ipv6Net,
+    /// The cluster's private IPv4 range for NAT64.
+    pub nat64_v4_pool: Ipv4Net,
+    /// tayga's own IPv4 address, inside the pool.
+    pub nat64_v4_address: Ipv4Addr,
+    /// The addresses tayga maps IPv6 clients to.
+    pub nat64_dynamic_pool: Ipv4Net,
+    /// The upstream IPv4 resolver, and the same address written inside the DNS64 prefix,
+    /// which is how the IPv6-only DNS64 server reaches it through NAT64.
+    pub upstream_dns_v4: Ipv4Addr,
+    pub upstream_dns_via_nat64: Ipv6Addr,
+    /// Real AAAA records win over synthesized ones.
+    pub allow_aaaa_use: bool,
+}
+
+/// Everything about one cluster that can be known before Docker is asked anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterPlan {
+    pub cluster: ClusterIdentity,
+    /// The value of the `dind.cluster` label on every object of the cluster.
+    pub cluster_key: String,
+    pub address_id: u8,
+    pub ip_mode: IpMode,
+    pub context: String,
+    pub network: NetworkPlan,
+    pub nodes: Vec<NodePlan>,
+    pub pod_cidrs: Vec<IpNet>,
+    pub service_cidrs: Vec<IpNet>,
+    pub dns_service_ips: Vec<IpAddr>,
+    /// Where the API server is published on the Docker host.
+    pub apiserver_address: IpAddr,
+    pub apiserver_port: Option<u16>,
+    pub net64: Option<Net64Plan>,
+    pub image: String,
+}
+
+impl ClusterPlan {
+    /// Computes the plan and rejects settings whose addresses cannot work.
+    pub fn new(settings: &Settings) -> anyhow::Result<ClusterPlan> {
+        let cluster = settings.identity.clone();
+        let address_id = cluster.address_id();
+        let mode = settings.ip_mode;
+
+        let mgmt_v4 = first_v4(&settings.mgmt_cidrs)
+            .map(|n| inject_id_v4(n, address_id))
+            .transpose()?;
+        let mgmt_v6 = first_v6(&settings.mgmt_cidrs)
+            .map(|n| inject_id_v6(n, address_id))
+            .transpose()?;
+        let pod_v4 = first_v4(&settings.pod_cidrs);
+        let pod_v6 = first_v6(&settings.pod_cidrs);
+        if let Some(pod) = pod_v4 {
+            if pod.prefix_len() != 16 {
+                return Err(usage(format!(
+                    "invalid POD_NETWORK_CIDR {pod}: an IPv4 pod network must be a /16, split into one /24 per node"
+                )));
+            }
+        }
+        if let Some(pod) = pod_v6 {
+            if pod.prefix_len() > 120 {
+                return Err(usage(format!(
+                    "invalid POD_NETWORK_CIDR {pod}: an IPv6 pod network must leave 8 bits for the node number (at most /120)"
+                )));
+            }
+        }
+        for net in settings.pod_cidrs.iter().chain(&settings.service_cidrs) {
+            if net.trunc() != *net {
+                return Err(usage(format!(
+                    "invalid CIDR {net}: host bits are set; did you mean {}?",
+                    net.trunc()
+                )));
+            }
+        }
+
+        let max_workers = max_workers(mode);
+        if settings.num_nodes > max_workers {
+            return Err(usage(format!(
+                "{} worker nodes requested, but the management and pod subnets address at most {max_workers} in {mode} mode",
+                settings.num_nodes
+            )));
+        }
+
+        let net64 = if mode == IpMode::Ipv6 {
+            let mgmt = mgmt_v6.expect("ipv6 mode has an IPv6 management network");
+            let pool = nat64_pool(&settings.nat64_v4_subnet_prefix, address_id)?;
+            let prefix = settings.dns64_prefix;
+            Some(Net64Plan {
+                dns64_container: cluster.dns64_name(),
+                dns64_address: host_v6(mgmt, DNS64_HOST),
+                nat64_container: cluster.nat64_name(),
+                nat64_address: host_v6(mgmt, NAT64_HOST),
+                dns64_prefix: prefix,
+                nat64_v4_pool: pool,
+                nat64_v4_address: nth_v4(pool, 1),
+                nat64_dynamic_pool: dynamic_pool(pool),
+                upstream_dns_v4: settings.remote_dns64_v4server,
+                upstream_dns_via_nat64: embed_v4(prefix, settings.remote_dns64_v4server),
+                allow_aaaa_use: settings.allow_aaaa_use,
+            })
+        } else {
+            None
+        };
+
+        // Everything routed inside the cluster must be disjoint.
+        let mut ranges: Vec<(&str, IpNet)> = Vec::new();
+        ranges.extend(mgmt_v4.map(|n| ("management network", IpNet::V4(n))));
+        ranges.extend(mgmt_v6.map(|n| ("management network", IpNet::V6(n))));
+        ranges.extend(settings.pod_cidrs.iter().map(|n| ("pod network", *n)));
+        ranges.extend(
+            settings
+                .service_cidrs
+                .iter()
+                .map(|n| ("service network", *n)),
+        );
+        if let Some(n) = &net64 {
+            ranges.push(("DNS64 prefix", IpNet::V6(n.dns64_prefix)));
+            ranges.push(("NAT64 pool", IpNet::V4(n.nat64_v4_pool)));
+        }
+        for (i, (name_a, a)) in ranges.iter().enumerate() {
+            for (name_b, b) in &ranges[i + 1..] {
+                if overlaps(a, b) {
+                    return Err(usage(format!(
+                        "the {name_a} {a} overlaps the {name_b} {b}: choose disjoint ranges"
+                    )));
+                }
+            }
+        }
+
+        let nodes = (0..=settings.num_nodes)
+            .map(|index| {
+                let host = u32::from(index) + 2;
+                NodePlan {
+                    name: cluster.node_name(index),
+                    role: if index == 0 {
+                        Role::Master
+                    } else {
+                        Role::Worker
+                    },
+                    index,
+                    volume: cluster.volume_name(index),
+                    ipv4: mgmt_v4.map(|n| nth_v4(n, host)),
+                    ipv6: mgmt_v6.map(|n| host_v6(n, u128::from(host))),
+                    pod_subnets: settings
+                        .pod_cidrs
+                        .iter()
+                        .map(|cidr| node_pod_subnet(*cidr, host))
+                        .collect(),
+                }
+            })
+            .collect();
+
+        let subnets: Vec<IpNet> = mgmt_v4
+            .map(IpNet::V4)
+            .into_iter()
+            .chain(mgmt_v6.map(IpNet::V6))
+            .collect();
+        let gateways = subnets.iter().map(|n| nth(*n, 1)).collect();
+        let first_service_is_v6 = matches!(settings.service_cidrs.first(), Some(IpNet::V6(_)));
+        let apiserver_address = settings
+            .apiserver_address
+            .unwrap_or(if first_service_is_v6 {
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            } else {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            });
+
+        Ok(ClusterPlan {
+            cluster_key: cluster.key(),
+            context: cluster.context_name(),
+            network: NetworkPlan {
+                name: cluster.network_name(),
+                subnets,
+                gateways,
+            },
+            nodes,
+            pod_cidrs: settings.pod_cidrs.clone(),
+            service_cidrs: settings.service_cidrs.clone(),
+            dns_service_ips: settings
+                .service_cidrs
+                .iter()
+                .map(|n| nth(*n, DNS_SERVICE_OFFSET))
+                .collect(),
+            apiserver_address,
+            apiserver_port: settings.apiserver_port,
+            net64,
+            image: settings.node_image(),
+            address_id,
+            ip_mode: mode,
+            cluster,
+        })
+    }
+
+    pub fn master(&self) -> &NodePlan {
+        &self.nodes[0]
+    }
+
+    pub fn workers(&self) -> &[NodePlan] {
+        &self.nodes[1..]
+    }
+}
+
+/// The most workers a mode can address: node hosts run from .2 and pod subnet numbers
+/// up to 255; IPv4 stops before the broadcast .255, IPv6 before the DNS64 server ::100.
+pub fn max_workers(mode: IpMode) -> u16 {
+    match mode {
+        IpMode::Ipv4 | IpMode::DualStack => 252,
+        IpMode::Ipv6 => 253,
+    }
+}
+
+/// Replaces the third octet of an IPv4 /24 with the cluster ID.
+pub fn inject_id_v4(net: Ipv4Net, id: u8) -> anyhow::Result<Ipv4Net> {
+    if net.prefix_len() != 24 {
+        return Err(usage(format!(
+            "invalid IPv4 management CIDR {net}: it must be a /24, whose third octet carries the cluster ID"
+        )));
+    }
+    let [a, b, _, _] = net.network().octets();
+    Ok(Ipv4Net::new(Ipv4Addr::new(a, b, id, 0), 24).expect("a /24 is a valid prefix"))
+}
+
+/// Writes the cluster ID into the first hextet after the written ones, reading its
+/// decimal digits as hex as kubeadm-dind-cluster did (ID 10 → hextet `10`, i.e. 0x10).
+pub fn inject_id_v6(net: Ipv6Net, id: u8) -> anyhow::Result<Ipv6Net> {
+    let mut segments = net.network().segments();
+    let written = segments.iter().rposition(|s| *s != 0).map_or(0, |i| i + 1);
+    if written >= 8 || (written as u8 + 1) * 16 > net.prefix_len() {
+        return Err(usage(format!(
+            "invalid IPv6 management CIDR {net}: it has no room for the cluster ID hextet; \
+             use a prefix of at least /{} such as fd00:20::/64",
+            (written.min(7) as u8 + 1) * 16
+        )));
+    }
+    segments[written] =
+        u16::from_str_radix(&id.to_string(), 16).expect("decimal digits are valid hex");
+    Ok(Ipv6Net::new(Ipv6Addr::from(segments), net.prefix_len())
+        .expect("the prefix length is unchanged"))
+}
+
+/// The pod subnet of the node whose number (management host part) is `k`: IPv4 /16 →
+/// `a.b.k.0/24`; IPv6 /n → /(n+8) with `k` in the 8 new bits.
+pub fn node_pod_subnet(cidr: IpNet, k: u32) -> IpNet {
+    match cidr {
+        IpNet::V4(net) => {
+            let [a, b, _, _] = net.network().octets();
+            IpNet::V4(Ipv4Net::new(Ipv4Addr::new(a, b, k as u8, 0), 24).expect("/24 is valid"))
+        }
+        IpNet::V6(net) => {
+            let len = net.prefix_len() + 8;
+            let base = u128::from(net.network()) | (u128::from(k) << (128 - u32::from(len)));
+            IpNet::V6(Ipv6Net::new(Ipv6Addr::from(base), len).expect("at most /128"))
+        }
+    }
+}
+
+/// The NAT64 pool of a cluster. `A.B` gives `A.B.<id>.0/24` and needs `A.B.0.0/16` to be
+/// private; a lone `10` gives `10.<id>.0.0/16`. Anything else could leave private space
+/// for some ID, so it is refused for all.
+pub fn nat64_pool(prefix: &str, id: u8) -> anyhow::Result<Ipv4Net> {
+    let octets: Vec<u8> = prefix
+        .trim()
+        .trim_end_matches('.')
+        .split('.')
+        .map(|o| o.parse::<u8>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| usage(format!("invalid NAT64_V4_SUBNET_PREFIX {prefix:?}: expected one or two octets, like 172.18")))?;
+    let private16 =
+        |a: u8, b: u8| a == 10 || (a == 172 && (16..=31).contains(&b)) || (a == 192 && b == 168);
+    match octets.as_slice() {
+        [10] => Ok(Ipv4Net::new(Ipv4Addr::new(10, id, 0, 0), 16).expect("/16 is valid")),
+        [a, b] if private16(*a, *b) => Ok(Ipv4Net::new(Ipv4Addr::new(*a, *b, id, 0), 24).expect("/24 is valid")),
+        _ => Err(usage(format!(
+            "NAT64_V4_SUBNET_PREFIX {prefix:?} cannot keep every cluster's NAT64 pool private: \
+             use 10, or two octets inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 (default 172.18)"
+        ))),
+    }
+}
+
+/// The upper half of the pool, so tayga's own address (the first) stays outside it.
+fn dynamic_pool(pool: Ipv4Net) -> Ipv4Net {
+    let half = pool.prefix_len() + 1;
+    let base = u32::from(pool.network()) | (1 << (32 - u32::from(half)));
+    Ipv4Net::new(Ipv4Addr::from(base), half).expect("at most /25")
+}
+
+/// An IPv4 address written inside a /96 prefix (RFC 6052).
+pub fn embed_v4(prefix: Ipv6Net, v4: Ipv4Addr) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(prefix.network()) | u128::from(u32::from(v4)))
+}
+
+fn nth_v4(net: Ipv4Net, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net.network()) + n)
+}
+
+fn host_v6(net: Ipv6Net, n: u128) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(net.network()) + n)
+}
+
+fn nth(net: IpNet, n: u128) -> IpAddr {
+    match net {
+        IpNet::V4(v4) => IpAddr::V4(nth_v4(v4, n as u32)),
+        IpNet::V6(v6) => IpAddr::V6(host_v6(v6, n)),
+    }
+}
+
+/// Whether two ranges share an address.
+pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Layer, ResolvedSettings};
+
+    fn plan(pairs: &[(&'static str, &str)]) -> anyhow::Result<ClusterPlan> {
+        let env = Layer {
+            values: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            ..Layer::default()
+        };
+        let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
+        ClusterPlan::new(&Settings::from_resolved(&resolved)?)
+    }
+
+    fn v4(s: &str) -> Option<Ipv4Addr> {
+        Some(s.parse().unwrap())
+    }
+    fn v6(s: &str) -> Option<Ipv6Addr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn cluster_10_ipv4() {
+        let p = plan(&[("CLUSTER_ID", "10")]).unwrap();
+        assert_eq!(
+            p.network.subnets,
+            vec!["10.192.10.0/24".parse::<IpNet>().unwrap()]
+        );
+        assert_eq!(
+            p.network.gateways,
+            vec!["10.192.10.1".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(p.network.name, "kubeadm-dind-net-cluster-10");
+        assert_eq!(p.master().name, "kube-master-cluster-10");
+        assert_eq!(p.master().ipv4, v4("10.192.10.2"));
+        assert_eq!(p.nodes[1].name, "kube-node-1-cluster-10");
+        assert_eq!(p.nodes[1].ipv4, v4("10.192.10.3"));
+        assert_eq!(p.context, "dind-cluster-10");
+        assert_eq!(p.cluster_key, "cluster-10");
+        assert_eq!(p.nodes.len(), 3);
+        assert!(p.net64.is_none());
+        assert_eq!(p.apiserver_address, "127.0.0.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn ipv6_management_id_injection() {
+        // (mgmt, id, network, master)
+        let table = [
+            ("fd00:20::/64", "2", "fd00:20:2::/64", "fd00:20:2::2"),
+            (
+                "fd00:10:20::/64",
+                "10",
+                "fd00:10:20:10::/64",
+                "fd00:10:20:10::2",
+            ),
+            ("fd00:20::/64", "0", "fd00:20::/64", "fd00:20::2"),
+            ("fd00:20::/64", "254", "fd00:20:254::/64", "fd00:20:254::2"),
+        ];
+        for (mgmt, id, network, master) in table {
+            let p = plan(&[
+                ("IP_MODE", "ipv6"),
+                ("MGMT_CIDRS", mgmt),
+                ("CLUSTER_ID", id),
+            ])
+            .unwrap();
+            assert_eq!(p.network.subnets[0].to_string(), network, "{mgmt} {id}");
+            assert_eq!(p.master().ipv6, v6(master), "{mgmt} {id}");
+            assert_eq!(p.master().ipv4, None);
+        }
+    }
+
+    #[test]
+    fn label_names_and_context() {
+        let p = plan(&[("DIND_LABEL", "foo")]).unwrap();
+        assert_eq!(p.master().name, "kube-master-foo");
+        assert_eq!(p.context, "dind-foo");
+        assert_ne!(
+            p.address_id, 0,
+            "a labelled cluster never takes the default cluster's addresses"
+        );
+        assert_eq!(
+            p.network.subnets[0].to_string(),
+            format!("10.192.{}.0/24", p.address_id)
+        );
+    }
+
+    #[test]
+    fn defaults_of_each_ip_mode() {
+        // (mode, master v4, master v6, master pod subnets, dns service ips, apiserver address)
+        let table = [
+            (
+                "ipv4",
+                v4("10.192.0.2"),
+                None,
+                "10.244.2.0/24",
+                "10.96.0.10",
+                "127.0.0.1",
+            ),
+            (
+                "ipv6",
+                None,
+                v6("fd00:20::2"),
+                "fd00:40:0:0:2::/80",
+                "fd00:30::a",
+                "::1",
+            ),
+            (
+                "dual-stack",
+                v4("10.192.0.2"),
+                v6("fd00:20::2"),
+                "10.244.2.0/24,fd00:40:0:0:2::/80",
+                "10.96.0.10,fd00:30::a",
+                "127.0.0.1",
+            ),
+        ];
+        for (mode, ipv4, ipv6, pods, dns, api) in table {
+            let p = plan(&[("IP_MODE", mode)]).unwrap();
+            let join = |items: Vec<String>| items.join(",");
+            assert_eq!(p.master().ipv4, ipv4, "{mode}");
+            assert_eq!(p.master().ipv6, ipv6, "{mode}");
+            assert_eq!(
+                join(
+                    p.master()
+                        .pod_subnets
+                        .iter()
+                        .map(|n| n.to_string())
+                        .collect()
+                ),
+                pods,
+                "{mode}"
+            );
+            assert_eq!(
+                join(p.dns_service_ips.iter().map(|n| n.to_string()).collect()),
+                dns,
+                "{mode}"
+            );
+            assert_eq!(p.apiserver_address.to_string(), api, "{mode}");
+            assert_eq!(p.net64.is_some(), mode == "ipv6", "{mode}");
+        }
+    }
+
+    #[test]
+    fn pod_subnets_per_node() {
+        // (pod cidr, node number k, subnet)
+        let table = [
+            ("10.244.0.0/16", 2, "10.244.2.0/24"),
+            ("10.244.0.0/16", 4, "10.244.4.0/24"),
+            ("fd00:10:20:30::/72", 2, "fd00:10:20:30:2::/80"),
+            ("fd00:10:20:30::/64", 2, "fd00:10:20:30:200::/72"),
+            ("fd00:40::/72", 3, "fd00:40::3:0:0:0/80"),
+        ];
+        for (cidr, k, subnet) in table {
+            assert_eq!(
+                node_pod_subnet(cidr.parse().unwrap(), k),
+                subnet.parse::<IpNet>().unwrap(),
+                "{cidr} {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_plan_has_dns64_and_nat64() {
+        let p = plan(&[("IP_MODE", "ipv6"), ("CLUSTER_ID", "5")]).unwrap();
+        let n = p.net64.unwrap();
+        assert_eq!(n.dns64_container, "bind9-cluster-5");
+        assert_eq!(n.nat64_container, "tayga-cluster-5");
+        assert_eq!(
+            n.dns64_address,
+            "fd00:20:5::100".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            n.nat64_address,
+            "fd00:20:5::200".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(n.dns64_prefix.to_string(), "fd00:10:64:ff9b::/96");
+        assert_eq!(n.nat64_v4_pool.to_string(), "172.18.5.0/24");
+        assert_eq!(
+            n.nat64_v4_address,
+            "172.18.5.1".parse::<Ipv4Addr>().unwrap()
+        );
+        assert_eq!(n.nat64_dynamic_pool.to_string(), "172.18.5.128/25");
+        assert_eq!(
+            n.upstream_dns_via_nat64,
+            "fd00:10:64:ff9b::808:808".parse::<Ipv6Addr>().unwrap()
+        );
+        assert!(!n.allow_aaaa_use);
+    }
+
+    #[test]
+    fn nat64_pools_are_private_and_disjoint_for_every_id() {
+        let private: [Ipv4Net; 3] = [
+            "10.0.0.0/8".parse().unwrap(),
+            "172.16.0.0/12".parse().unwrap(),
+            "192.168.0.0/16".parse().unwrap(),
+        ];
+        for prefix in ["172.18", "10", "192.168", "10.77"] {
+            let ids = [0u8, 13, 14, 200, 254];
+            let pools: Vec<Ipv4Net> = ids
+                .iter()
+                .map(|id| nat64_pool(prefix, *id).unwrap())
+                .collect();
+            for (i, pool) in pools.iter().enumerate() {
+                assert!(
+                    private.iter().any(|p| p.contains(pool)),
+                    "{prefix}: {pool} is not private"
+                );
+                for other in &pools[i + 1..] {
+                    assert!(
+                        !overlaps(&IpNet::V4(*pool), &IpNet::V4(*other)),
+                        "{prefix}: {pool} overlaps {other}"
+                    );
+                }
+            }
+            // Every ID, not just the sampled ones.
+            let all: std::collections::BTreeSet<_> = (0..=254)
+                .map(|id| nat64_pool(prefix, id).unwrap())
+                .collect();
+            assert_eq!(all.len(), 255);
+        }
+        for prefix in ["172", "172.32", "8.8", "192.169", "1.2.3", "x"] {
+            assert_eq!(
+                crate::error::exit_code(&nat64_pool(prefix, 1).unwrap_err()),
+                2,
+                "{prefix}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_plans_are_usage_errors() {
+        let table: &[(&[(&'static str, &str)], &str)] = &[
+            (&[("MGMT_CIDRS", "10.192.0.0/16")], "must be a /24"),
+            (
+                &[("IP_MODE", "ipv6"), ("MGMT_CIDRS", "fd00:1:2:3::/64")],
+                "no room for the cluster ID",
+            ),
+            (&[("POD_NETWORK_CIDR", "10.244.0.0/20")], "must be a /16"),
+            (&[("POD_NETWORK_CIDR", "10.192.0.0/16")], "overlaps"),
+            (&[("SERVICE_CIDR", "10.240.0.0/12")], "overlaps"),
+            (&[("SERVICE_CIDR", "10.244.0.0/12")], "host bits"),
+            (&[("NUM_NODES", "253")], "at most 252"),
+            (
+                &[("IP_MODE", "ipv6"), ("NAT64_V4_SUBNET_PREFIX", "172")],
+                "private",
+            ),
+            (
+                &[("IP_MODE", "ipv6"), ("DNS64_PREFIX", "fd00:40::")],
+                "overlaps",
+            ),
+        ];
+        for (pairs, needle) in table {
+            let err = plan(pairs).unwrap_err();
+            assert_eq!(crate::error::exit_code(&err), 2, "{pairs:?}");
+            assert!(err.to_string().contains(needle), "{pairs:?}: {err}");
+        }
+        assert_eq!(plan(&[("NUM_NODES", "252")]).unwrap().nodes.len(), 253);
+        assert_eq!(
+            plan(&[("IP_MODE", "ipv6"), ("NUM_NODES", "253")])
+                .unwrap()
+                .nodes
+                .len(),
+            254
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Kubernetes release versions, as far as dind needs to compare them.
+
+use crate::error::usage;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A Kubernetes release, `vMAJOR.MINOR.PATCH` with an optional pre-release suffix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubeVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+    /// `-alpha.1`, `-rc.0` and the like, kept as written.
+    pub pre: String,
+}
+
+impl KubeVersion {
+    /// Parses `v1.31.2`, `1.31.2` or `v1.32.0-rc.1`.
+    pub fn parse(text: &str) -> anyhow::Result<KubeVersion> {
+        let bad = || {
+            usage(format!(
+                "invalid Kubernetes version {text:?}: expected vMAJOR.MINOR.PATCH, e.g. v1.33.1"
+            ))
+        };
+        let rest = text.trim().strip_prefix('v').unwrap_or(text.trim());
+        let (core, pre) = match rest.split_once('-') {
+            Some((core, pre)) => (core, format!("-{pre}")),
+            None => (rest, String::new()),
+        };
+        let parts: Vec<u32> = core
+            .split('.')
+            .map(|p| p.parse::<u32>().map_err(|_| bad()))
+            .collect::<anyhow::Result<_>>()?;
+        match parts.as_slice() {
+            [major, minor, patch] => Ok(KubeVersion {
+                major: *major,
+                minor: *minor,
+                patch: *patch,
+                pre,
+            }),
+            _ => Err(bad()),
+        }
+    }
+
+    /// Whether this release is at least `major.minor`.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+}
+
+impl fmt::Display for KubeVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "v{}.{}.{}{}",
+            self.major, self.minor, self.patch, self.pre
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_compares() {
+        let table = [
+            ("v1.31.2", "v1.31.2", true),
+            ("1.30.0", "v1.30.0", false),
+            ("v1.37.0-rc.1", "v1.37.0-rc.1", true),
+        ];
+        for (text, shown, at_least_131) in table {
+            let v = KubeVersion::parse(text).unwrap();
+            assert_eq!(v.to_string(), shown);
+            assert_eq!(v.at_least(1, 31), at_least_131, "{text}");
+        }
+        for bad in ["latest", "v1.31", "v1.x.0", ""] {
+            assert_eq!(
+                crate::error::exit_code(&KubeVersion::parse(bad).unwrap_err()),
+                2,
+                "{bad}"
+            );
+        }
+    }
+}
