@@ -1,1 +1,94 @@
-fn main() {}
+//! `docker dind`: the container-facing face of dind, as a Docker CLI plugin.
+//!
+//! Docker runs it as `docker-dind [GLOBAL OPTIONS] dind [ARGS]`; it may also be run
+//! directly as `docker-dind [ARGS]`.
+
+use clap::{Parser, Subcommand};
+use dind::cli::{self, BuildImageArgs, CommandContext, SelectArgs, SettingsArgs, UpArgs};
+use dind::docker_cli::{
+    connect, metadata_json, select_endpoint, split_plugin_args, DockerGlobalOptions,
+};
+use dind::engine::Engine;
+use dind::progress::Progress;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "docker dind",
+    version,
+    about = "Multi-node Kubernetes clusters in Docker containers: nodes, networks, DNS64/NAT64, images",
+    after_help = "The Kubernetes-facing commands (contexts, e2e, dumps) are in `kubectl dind`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a cluster: network, node containers, DNS64/NAT64 in IPv6 mode, then
+    /// Kubernetes unless --nodes-only.
+    Up(UpArgs),
+    /// Remove the node containers; keep volumes, network and DNS64/NAT64 containers.
+    Down(SelectArgs),
+    /// Remove everything of the cluster, including its kubeconfig entries.
+    Clean(SelectArgs),
+    /// List node containers.
+    Nodes(SelectArgs),
+    /// List the DNS64/NAT64 support containers.
+    Support(SelectArgs),
+    /// Build the node image.
+    BuildImage(BuildImageArgs),
+    /// Show the effective settings and where each value came from.
+    Settings(SettingsArgs),
+    /// Print the host port of the API server.
+    ApiserverPort(SelectArgs),
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("docker-cli-plugin-metadata") {
+        println!("{}", metadata_json(env!("CARGO_PKG_VERSION")));
+        return;
+    }
+    let (globals, rest) = match split_plugin_args(&args) {
+        Ok(split) => split,
+        Err(e) => exit_with(&e),
+    };
+    let cli = Cli::parse_from(std::iter::once("docker dind".to_string()).chain(rest));
+    if let Err(e) = run(cli, globals) {
+        exit_with(&e);
+    }
+}
+
+fn exit_with(error: &anyhow::Error) -> ! {
+    eprintln!("Error: {error:#}");
+    std::process::exit(dind::exit_code(error))
+}
+
+fn run(cli: Cli, globals: DockerGlobalOptions) -> anyhow::Result<()> {
+    // Commands that must work without a daemon.
+    match &cli.command {
+        Command::Up(args) if args.dry_run => return cli::dry_run(args),
+        Command::Settings(args) => return cli::show_settings(args),
+        _ => {}
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let endpoint = select_endpoint(&globals, &|name| std::env::var(name).ok())?;
+        let ctx = CommandContext {
+            engine: Engine::new(connect(&endpoint).await?),
+            kubeconfig: None,
+            progress: Progress::stderr(),
+        };
+        match &cli.command {
+            Command::Up(args) => cli::up(args, &ctx).await,
+            Command::Down(args) => cli::down(args, &ctx).await,
+            Command::Clean(args) => cli::clean(args, &ctx).await,
+            Command::Nodes(args) => cli::list(args, &ctx, false).await,
+            Command::Support(args) => cli::list(args, &ctx, true).await,
+            Command::BuildImage(args) => cli::build_image(args, &ctx).await,
+            Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
+            Command::Settings(_) => Ok(()),
+        }
+    })
+}

@@ -1,1 +1,112 @@
-fn main() {}
+//! `kubectl dind`: the Kubernetes-facing face of dind, as a kubectl plugin.
+//!
+//! kubectl parses no global flags for plugins, so `--kubeconfig`, `--context` and
+//! `-n/--namespace` are this program's own, and `KUBECONFIG` is honoured.
+
+use clap::{Args, Parser, Subcommand};
+use dind::cli::{self, CommandContext, SelectArgs, SettingsArgs, UpArgs};
+use dind::docker_cli::{connect, select_endpoint, DockerGlobalOptions};
+use dind::engine::Engine;
+use dind::progress::Progress;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl dind",
+    version,
+    about = "Multi-node Kubernetes clusters in Docker containers, built with kubeadm",
+    after_help = "Contexts are named dind (default cluster), dind-cluster-N (--cluster-id N) or dind-LABEL (--label LABEL).\n\
+                  The container-facing commands (nodes, images, DNS64/NAT64) are in `docker dind`."
+)]
+struct Cli {
+    #[command(flatten)]
+    kube: KubeOptions,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// kubectl's own global options, which kubectl does not parse for plugins.
+#[derive(Debug, Clone, Args)]
+struct KubeOptions {
+    /// The kubeconfig file to write and clean contexts in (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Select the cluster by its context name (dind, dind-cluster-N, dind-LABEL) instead of --cluster-id/--label.
+    #[arg(long, global = true, value_name = "NAME")]
+    context: Option<String>,
+    /// Namespace for commands that work inside the cluster.
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    namespace: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a cluster and write its kubectl context.
+    Up(UpArgs),
+    /// Remove the node containers; keep volumes, network and DNS64/NAT64 containers.
+    Down(SelectArgs),
+    /// Remove everything of the cluster and its kubeconfig entries.
+    Clean(SelectArgs),
+    /// Show the effective settings and where each value came from.
+    Settings(SettingsArgs),
+    /// Print the host port of the API server.
+    ApiserverPort(SelectArgs),
+}
+
+fn main() {
+    let mut cli = Cli::parse();
+    if let Err(e) = select_by_context(&mut cli).and_then(|()| run(cli)) {
+        eprintln!("Error: {e:#}");
+        std::process::exit(dind::exit_code(&e));
+    }
+}
+
+/// `--context dind-cluster-10` means `--cluster-id 10`, unless the cluster is named otherwise.
+fn select_by_context(cli: &mut Cli) -> anyhow::Result<()> {
+    let Some(context) = &cli.kube.context else {
+        return Ok(());
+    };
+    let identity = dind::ClusterIdentity::from_context_name(context).ok_or_else(|| {
+        dind::usage(format!(
+            "--context {context:?} is not a dind context (dind, dind-cluster-N or dind-LABEL)"
+        ))
+    })?;
+    let layer = match &mut cli.command {
+        Command::Up(a) => &mut a.settings.0,
+        Command::Down(a) | Command::Clean(a) | Command::ApiserverPort(a) => &mut a.settings.0,
+        Command::Settings(a) => &mut a.settings.0,
+    };
+    if !layer.values.contains_key("CLUSTER_ID") && !layer.values.contains_key("DIND_LABEL") {
+        layer.values.insert("CLUSTER_ID", identity.id().to_string());
+        if let Some(label) = identity.label() {
+            layer.values.insert("DIND_LABEL", label.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Up(args) if args.dry_run => return cli::dry_run(args),
+        Command::Settings(args) => return cli::show_settings(args),
+        _ => {}
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let endpoint = select_endpoint(&DockerGlobalOptions::default(), &|name| {
+            std::env::var(name).ok()
+        })?;
+        let ctx = CommandContext {
+            engine: Engine::new(connect(&endpoint).await?),
+            kubeconfig: cli.kube.kubeconfig.clone(),
+            progress: Progress::stderr(),
+        };
+        match &cli.command {
+            Command::Up(args) => cli::up(args, &ctx).await,
+            Command::Down(args) => cli::down(args, &ctx).await,
+            Command::Clean(args) => cli::clean(args, &ctx).await,
+            Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
+            Command::Settings(_) => Ok(()),
+        }
+    })
+}

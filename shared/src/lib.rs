@@ -7,13 +7,21 @@
 //! - [`settings`], [`names`], [`plan`]: who a cluster is, what its objects are called,
 //!   which addresses they get. No I/O, unit-tested with tables.
 //! - [`image`]: the node and support image recipes (pure) and their builds.
-//! - [`engine`]: the one seam to Docker. Cluster logic never calls bollard directly.
+//! - [`engine`]: the one seam to Docker; [`node::Node`] is every node operation.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
+//! - [`cli`]: the commands both plugins present.
 
+pub mod cli;
+pub mod cluster;
+pub mod docker_cli;
+pub mod engine;
 pub mod error;
 pub mod image;
+pub mod interrupt;
 pub mod names;
+pub mod node;
 pub mod plan;
+pub mod progress;
 pub mod settings;
 pub mod version;
 

@@ -60,6 +60,26 @@ impl ClusterIdentity {
         Ok(ClusterIdentity { id, label })
     }
 
+    /// The cluster a dind context name belongs to: `dind`, `dind-cluster-N`,
+    /// `dind-LABEL` or `dind-LABEL-N`. `None` for other names.
+    pub fn from_context_name(context: &str) -> Option<ClusterIdentity> {
+        let rest = match context.strip_prefix("dind") {
+            Some("") => return Some(ClusterIdentity::default_cluster()),
+            Some(rest) => rest.strip_prefix('-')?,
+            None => return None,
+        };
+        if let Some(id) = rest.strip_prefix("cluster-") {
+            return ClusterIdentity::new(id.parse().ok()?, None).ok();
+        }
+        let (label, id) = match rest.rsplit_once('-') {
+            Some((label, id)) if id.bytes().all(|b| b.is_ascii_digit()) => {
+                (label, id.parse().ok()?)
+            }
+            _ => (rest, 0),
+        };
+        ClusterIdentity::new(id, Some(label.to_string())).ok()
+    }
+
     pub fn id(&self) -> u8 {
         self.id
     }
@@ -227,6 +247,30 @@ mod tests {
             assert_eq!(c.nat64_name(), nat64);
             assert_eq!(c.context_name(), context);
             assert_eq!(c.key(), key);
+        }
+    }
+
+    #[test]
+    fn context_names_map_back_to_clusters() {
+        let table = [
+            ("dind", Some((0, None))),
+            ("dind-cluster-10", Some((10, None))),
+            ("dind-foo", Some((0, Some("foo")))),
+            ("dind-foo-7", Some((7, Some("foo")))),
+            ("dind-cluster-300", None),
+            ("kind-kind", None),
+            ("dindx", None),
+        ];
+        for (context, expected) in table {
+            let got = ClusterIdentity::from_context_name(context);
+            assert_eq!(
+                got.clone().map(|c| (c.id(), c.label().map(str::to_string))),
+                expected.map(|(i, l)| (i, l.map(str::to_string))),
+                "{context}"
+            );
+            if let Some(identity) = got {
+                assert_eq!(identity.context_name(), context);
+            }
         }
     }
 

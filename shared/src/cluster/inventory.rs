@@ -1,0 +1,154 @@
+//! What exists in Docker for a cluster, found by label, and the `down` and `clean`
+//! removals built on that. Labels are the only truth: nothing is remembered elsewhere.
+
+use crate::engine::{ContainerInfo, Engine};
+use crate::names::labels;
+use crate::progress::Progress;
+use serde::Serialize;
+
+/// Which clusters a command looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// One cluster, by its [`labels::CLUSTER`] value.
+    Cluster(String),
+    All,
+}
+
+impl Selector {
+    fn with<'a>(&'a self, extra: (&'a str, &'a str)) -> Vec<(&'a str, &'a str)> {
+        match self {
+            Selector::Cluster(key) => vec![(labels::CLUSTER, key.as_str()), extra],
+            Selector::All => vec![(labels::CLUSTER, ""), extra],
+        }
+    }
+}
+
+/// One container of a cluster, as `docker dind nodes` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerRow {
+    pub cluster: String,
+    pub name: String,
+    /// `master`, `worker`, `dns64` or `nat64`.
+    pub role: String,
+    pub state: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub image: String,
+}
+
+fn row(c: ContainerInfo, role_label: &str) -> ContainerRow {
+    ContainerRow {
+        cluster: c.labels.get(labels::CLUSTER).cloned().unwrap_or_default(),
+        role: c.labels.get(role_label).cloned().unwrap_or_default(),
+        name: c.name,
+        state: c.state,
+        ipv4: c.ipv4.map(|a| a.to_string()),
+        ipv6: c.ipv6.map(|a| a.to_string()),
+        image: c.image,
+    }
+}
+
+/// The node containers, master first.
+pub async fn nodes(engine: &Engine, selector: &Selector) -> anyhow::Result<Vec<ContainerRow>> {
+    let mut found: Vec<(String, u32, ContainerRow)> = engine
+        .containers(&selector.with((labels::NODE_ROLE, "")))
+        .await?
+        .into_iter()
+        .map(|c| {
+            let index = c
+                .labels
+                .get(labels::NODE_INDEX)
+                .and_then(|i| i.parse().ok())
+                .unwrap_or(u32::MAX);
+            let r = row(c, labels::NODE_ROLE);
+            (r.cluster.clone(), index, r)
+        })
+        .collect();
+    found.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    Ok(found.into_iter().map(|(_, _, r)| r).collect())
+}
+
+/// The DNS64/NAT64 support containers.
+pub async fn support(engine: &Engine, selector: &Selector) -> anyhow::Result<Vec<ContainerRow>> {
+    Ok(engine
+        .containers(&selector.with((labels::SUPPORT, "")))
+        .await?
+        .into_iter()
+        .map(|c| row(c, labels::SUPPORT))
+        .collect())
+}
+
+/// What `down` or `clean` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Removed {
+    pub containers: Vec<String>,
+    pub volumes: Vec<String>,
+    pub networks: Vec<String>,
+}
+
+/// Removes the node containers; keeps volumes, the network and support containers.
+pub async fn down(
+    engine: &Engine,
+    cluster_key: &str,
+    progress: &Progress,
+) -> anyhow::Result<Removed> {
+    let selector = Selector::Cluster(cluster_key.to_string());
+    let names: Vec<String> = nodes(engine, &selector)
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let mut removed = Removed::default();
+    if names.is_empty() {
+        return Ok(removed);
+    }
+    let step = progress.step(format!(
+        "Removing {} node container(s) of {cluster_key}",
+        names.len()
+    ));
+    futures::future::try_join_all(names.iter().map(|n| engine.remove_container(n))).await?;
+    step.done();
+    removed.containers = names;
+    Ok(removed)
+}
+
+/// `down`, then the support containers, the volumes and the network.
+pub async fn clean(
+    engine: &Engine,
+    cluster_key: &str,
+    progress: &Progress,
+) -> anyhow::Result<Removed> {
+    let mut removed = down(engine, cluster_key, progress).await?;
+    let cluster = [(labels::CLUSTER, cluster_key)];
+    // Anything else carrying the label, support containers included.
+    let leftovers: Vec<String> = engine
+        .containers(&cluster)
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    futures::future::try_join_all(leftovers.iter().map(|n| engine.remove_container(n))).await?;
+    removed.containers.extend(leftovers);
+    let volumes = engine.volumes(&cluster).await?;
+    futures::future::try_join_all(volumes.iter().map(|v| engine.remove_volume(v))).await?;
+    removed.volumes = volumes;
+    let networks: Vec<String> = engine
+        .networks()
+        .await?
+        .into_iter()
+        .filter(|n| n.labels.get(labels::CLUSTER).map(String::as_str) == Some(cluster_key))
+        .map(|n| n.name)
+        .collect();
+    for network in &networks {
+        engine.remove_network(network).await?;
+    }
+    removed.networks = networks;
+    if !(removed.volumes.is_empty() && removed.networks.is_empty()) {
+        progress.note(format!(
+            "Removed {} volume(s) and {} network(s) of {cluster_key}",
+            removed.volumes.len(),
+            removed.networks.len()
+        ));
+    }
+    Ok(removed)
+}

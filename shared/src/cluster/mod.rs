@@ -1,0 +1,19 @@
+//! The lifecycle of a cluster: `up`, `down` and `clean`, one small module per step.
+//!
+//! [`up`] runs the steps in order: check the plan against Docker, make sure the images
+//! exist, create the network, create and boot every node concurrently (with the
+//! DNS64/NAT64 support containers in IPv6 mode), then, unless `--nodes-only`, set up
+//! Kubernetes with kubeadm. Anything a failed or interrupted run created is removed,
+//! unless `--retain`.
+
+pub mod inventory;
+mod kubernetes;
+pub mod ledger;
+pub mod net64;
+pub mod network;
+pub mod node_spec;
+pub mod nodes;
+pub mod support;
+mod up;
+
+pub use up::{clean, up, UpOptions, UpReport};

@@ -1,0 +1,219 @@
+//! DNS64 and NAT64 for IPv6-only clusters, rendered from the plan: BIND's and tayga's
+//! configuration, their containers, and the per-node settings that point nodes at them.
+//!
+//! BIND answers AAAA queries for IPv4-only names with the IPv4 address written inside
+//! the DNS64 prefix; nodes route that prefix to tayga, which translates to IPv4 from a
+//! private pool and masquerades it. BIND reaches its own IPv4 upstream the same way.
+
+use super::node_spec::cluster_labels;
+use crate::engine::ContainerSpec;
+use crate::names::labels;
+use crate::node::NodeFile;
+use crate::plan::{ClusterPlan, Net64Plan};
+use std::collections::BTreeMap;
+
+/// tayga's configuration file inside its container.
+pub const TAYGA_CONF: &str = "/etc/tayga/dind.conf";
+/// BIND's configuration file inside its container.
+pub const NAMED_CONF: &str = "/etc/bind/dind/named.conf";
+/// The settings file the node image's `dind-net64.service` reads at every boot.
+pub const NODE_NET64_ENV: &str = "/etc/dind/net64.env";
+
+pub fn tayga_conf(n: &Net64Plan) -> String {
+    format!(
+        "# Rendered by dind for {container}.\n\
+         tun-device nat64\n\
+         ipv4-addr {ipv4}\n\
+         prefix {prefix}\n\
+         dynamic-pool {pool}\n\
+         data-dir /var/spool/tayga\n",
+        container = n.nat64_container,
+        ipv4 = n.nat64_v4_address,
+        prefix = n.dns64_prefix,
+        pool = n.nat64_dynamic_pool,
+    )
+}
+
+pub fn named_conf(n: &Net64Plan) -> String {
+    // `exclude { any; }` drops every real AAAA record, so every name gets a synthesized
+    // answer and all IPv6 traffic to the outside goes through NAT64, which is what a
+    // host without IPv6 connectivity needs.
+    let exclude = if n.allow_aaaa_use {
+        ""
+    } else {
+        "\n        exclude { any; };"
+    };
+    format!(
+        "// Rendered by dind for {container}.\n\
+         options {{\n    \
+             directory \"/var/cache/bind\";\n    \
+             listen-on {{ any; }};\n    \
+             listen-on-v6 {{ any; }};\n    \
+             allow-query {{ any; }};\n    \
+             allow-recursion {{ any; }};\n    \
+             recursion yes;\n    \
+             forward only;\n    \
+             forwarders {{ {upstream}; }};\n    \
+             dnssec-validation no;\n    \
+             dns64 {prefix} {{{exclude}\n    \
+             }};\n\
+         }};\n",
+        container = n.dns64_container,
+        upstream = n.upstream_dns_via_nat64,
+        prefix = n.dns64_prefix,
+    )
+}
+
+/// The environment both support containers and the nodes' boot script read.
+fn net64_env(n: &Net64Plan) -> Vec<String> {
+    vec![
+        format!("DIND_DNS64_SERVER={}", n.dns64_address),
+        format!("DIND_DNS64_PREFIX={}", n.dns64_prefix),
+        format!("DIND_NAT64_GATEWAY={}", n.nat64_address),
+        format!("DIND_NAT64_POOL={}", n.nat64_v4_pool),
+    ]
+}
+
+/// The file that makes a node use the DNS64 server and route the prefix to NAT64, now
+/// and after every restart.
+pub fn node_net64_file(n: &Net64Plan) -> NodeFile {
+    NodeFile::new(NODE_NET64_ENV, net64_env(n).join("\n") + "\n")
+}
+
+fn support_labels(plan: &ClusterPlan, role: &str) -> BTreeMap<String, String> {
+    let mut l = cluster_labels(plan);
+    l.insert(labels::SUPPORT.to_string(), role.to_string());
+    l
+}
+
+/// The NAT64 gateway: tayga needs a tun device and NET_ADMIN, nothing more.
+pub fn nat64_container(
+    plan: &ClusterPlan,
+    n: &Net64Plan,
+    image: &str,
+) -> (ContainerSpec, Vec<NodeFile>) {
+    let spec = ContainerSpec {
+        name: n.nat64_container.clone(),
+        image: image.to_string(),
+        hostname: Some(n.nat64_container.clone()),
+        labels: support_labels(plan, "nat64"),
+        env: net64_env(n),
+        entrypoint: Some(vec!["/usr/local/bin/dind-nat64".into()]),
+        cap_add: vec!["NET_ADMIN".into()],
+        devices: vec!["/dev/net/tun:/dev/net/tun:rwm".into()],
+        sysctls: BTreeMap::from([
+            ("net.ipv4.ip_forward".into(), "1".into()),
+            ("net.ipv6.conf.all.disable_ipv6".into(), "0".into()),
+            ("net.ipv6.conf.all.forwarding".into(), "1".into()),
+        ]),
+        network: Some(plan.network.name.clone()),
+        ipv6: Some(n.nat64_address),
+        restart: Some("unless-stopped".into()),
+        ..ContainerSpec::default()
+    };
+    (spec, vec![NodeFile::new(TAYGA_CONF, tayga_conf(n))])
+}
+
+/// The DNS64 server: NET_ADMIN only to route the DNS64 prefix to the gateway.
+pub fn dns64_container(
+    plan: &ClusterPlan,
+    n: &Net64Plan,
+    image: &str,
+) -> (ContainerSpec, Vec<NodeFile>) {
+    let spec = ContainerSpec {
+        name: n.dns64_container.clone(),
+        image: image.to_string(),
+        hostname: Some(n.dns64_container.clone()),
+        labels: support_labels(plan, "dns64"),
+        env: net64_env(n),
+        entrypoint: Some(vec!["/usr/local/bin/dind-dns64".into()]),
+        cap_add: vec!["NET_ADMIN".into()],
+        sysctls: BTreeMap::from([("net.ipv6.conf.all.disable_ipv6".into(), "0".into())]),
+        network: Some(plan.network.name.clone()),
+        ipv6: Some(n.dns64_address),
+        restart: Some("unless-stopped".into()),
+        ..ContainerSpec::default()
+    };
+    (spec, vec![NodeFile::new(NAMED_CONF, named_conf(n))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Layer, ResolvedSettings, Settings};
+
+    fn plan(pairs: &[(&'static str, &str)]) -> ClusterPlan {
+        let env = Layer {
+            values: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            ..Layer::default()
+        };
+        let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
+        ClusterPlan::new(&Settings::from_resolved(&resolved).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn tayga_and_bind_follow_the_plan() {
+        let p = plan(&[
+            ("IP_MODE", "ipv6"),
+            ("CLUSTER_ID", "5"),
+            ("REMOTE_DNS64_V4SERVER", "10.99.0.53"),
+        ]);
+        let n = p.net64.clone().unwrap();
+        let tayga = tayga_conf(&n);
+        for line in [
+            "tun-device nat64",
+            "ipv4-addr 172.18.5.1",
+            "prefix fd00:10:64:ff9b::/96",
+            "dynamic-pool 172.18.5.128/25",
+        ] {
+            assert!(
+                tayga.lines().any(|l| l == line),
+                "{line} missing from\n{tayga}"
+            );
+        }
+        let named = named_conf(&n);
+        assert!(
+            named.contains("forwarders { fd00:10:64:ff9b::a63:35; };"),
+            "{named}"
+        );
+        assert!(named.contains("dns64 fd00:10:64:ff9b::/96 {"), "{named}");
+        assert!(
+            named.contains("exclude { any; };"),
+            "synthesize for every name by default"
+        );
+        let allowed = plan(&[("IP_MODE", "ipv6"), ("DIND_ALLOW_AAAA_USE", "true")])
+            .net64
+            .unwrap();
+        assert!(
+            !named_conf(&allowed).contains("exclude"),
+            "real AAAA records win when allowed"
+        );
+    }
+
+    #[test]
+    fn support_containers_get_least_privileges() {
+        let p = plan(&[("IP_MODE", "ipv6"), ("CLUSTER_ID", "5")]);
+        let n = p.net64.clone().unwrap();
+        let (nat64, files) = nat64_container(&p, &n, "dind-support:x");
+        assert_eq!(nat64.name, "tayga-cluster-5");
+        assert!(!nat64.privileged);
+        assert_eq!(nat64.cap_add, vec!["NET_ADMIN".to_string()]);
+        assert_eq!(
+            nat64.devices,
+            vec!["/dev/net/tun:/dev/net/tun:rwm".to_string()]
+        );
+        assert_eq!(nat64.ipv6, Some("fd00:20:5::200".parse().unwrap()));
+        assert_eq!(nat64.labels[labels::SUPPORT], "nat64");
+        assert_eq!(files[0].path, TAYGA_CONF);
+        let (dns64, files) = dns64_container(&p, &n, "dind-support:x");
+        assert_eq!(dns64.name, "bind9-cluster-5");
+        assert!(!dns64.privileged && dns64.devices.is_empty());
+        assert_eq!(dns64.ipv6, Some("fd00:20:5::100".parse().unwrap()));
+        assert_eq!(dns64.labels[labels::CLUSTER], "cluster-5");
+        assert_eq!(files[0].path, NAMED_CONF);
+        let env = String::from_utf8(node_net64_file(&n).contents).unwrap();
+        assert!(env.contains("DIND_DNS64_SERVER=fd00:20:5::100\n"));
+        assert!(env.contains("DIND_NAT64_GATEWAY=fd00:20:5::200\n"));
+        assert!(env.contains("DIND_DNS64_PREFIX=fd00:10:64:ff9b::/96\n"));
+    }
+}

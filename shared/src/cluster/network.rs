@@ -1,0 +1,160 @@
+//! The cluster's Docker network: checked against every existing network before anything
+//! is created, then created with the plan's subnets and the default bridge's MTU.
+
+use super::ledger::{Created, Ledger};
+use super::node_spec::cluster_labels;
+use crate::engine::{Engine, NetworkInfo, NetworkSpec};
+use crate::error::usage;
+use crate::names::labels;
+use crate::plan::{overlaps, ClusterPlan};
+use ipnet::IpNet;
+
+/// Whether the cluster's network is there already (kept by `down`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkState {
+    Missing,
+    Exists,
+}
+
+/// Checks names and subnets against the existing networks, without creating anything.
+pub fn check_network(plan: &ClusterPlan, existing: &[NetworkInfo]) -> anyhow::Result<NetworkState> {
+    let ours = &plan.network;
+    if let Some(same_name) = existing.iter().find(|n| n.name == ours.name) {
+        let same_cluster = same_name.labels.get(labels::CLUSTER) == Some(&plan.cluster_key);
+        let same_subnets = ours.subnets.iter().all(|s| same_name.subnets.contains(s));
+        if same_cluster && same_subnets {
+            return Ok(NetworkState::Exists);
+        }
+        return Err(usage(format!(
+            "a Docker network named {} already exists with subnets {} and is not this cluster's; \
+             remove it or choose another --cluster-id or --label",
+            ours.name,
+            join(&same_name.subnets)
+        )));
+    }
+    for network in existing {
+        for subnet in &ours.subnets {
+            if let Some(theirs) = network
+                .subnets
+                .iter()
+                .find(|theirs| overlaps(subnet, theirs))
+            {
+                return Err(usage(format!(
+                    "the management subnet {subnet} of {} collides with Docker network {:?} ({theirs}); \
+                     choose another --cluster-id or --mgmt-cidrs",
+                    ours.name, network.name
+                )));
+            }
+        }
+    }
+    Ok(NetworkState::Missing)
+}
+
+/// Creates the network, recording it first so a rollback removes it.
+pub async fn create_network(
+    engine: &Engine,
+    plan: &ClusterPlan,
+    ledger: &Ledger,
+) -> anyhow::Result<()> {
+    // Nodes inherit the host's path MTU through the default bridge; a larger one breaks
+    // large packets on hosts with tunnels or VPNs.
+    let mtu = engine.default_bridge_mtu().await.unwrap_or(None);
+    let spec = NetworkSpec {
+        name: plan.network.name.clone(),
+        subnets: plan.network.subnets.clone(),
+        gateways: plan.network.gateways.clone(),
+        mtu,
+        labels: cluster_labels(plan),
+    };
+    ledger.record(Created::Network(spec.name.clone()));
+    engine.create_network(&spec).await
+}
+
+fn join(nets: &[IpNet]) -> String {
+    nets.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Layer, ResolvedSettings, Settings};
+    use std::collections::HashMap;
+
+    fn plan(id: &str) -> ClusterPlan {
+        let env = Layer {
+            values: [("CLUSTER_ID", id.to_string())].into_iter().collect(),
+            ..Layer::default()
+        };
+        let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
+        ClusterPlan::new(&Settings::from_resolved(&resolved).unwrap()).unwrap()
+    }
+
+    fn network(name: &str, subnet: &str, cluster: Option<&str>) -> NetworkInfo {
+        NetworkInfo {
+            name: name.into(),
+            subnets: vec![subnet.parse().unwrap()],
+            labels: cluster
+                .map(|c| HashMap::from([(labels::CLUSTER.to_string(), c.to_string())]))
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn collisions_and_reuse() {
+        let p = plan("10");
+        // (existing networks, expected state or error substring)
+        let table: Vec<(Vec<NetworkInfo>, Result<NetworkState, &str>)> = vec![
+            (vec![], Ok(NetworkState::Missing)),
+            (
+                vec![network("bridge", "172.17.0.0/16", None)],
+                Ok(NetworkState::Missing),
+            ),
+            (
+                vec![network(
+                    "kubeadm-dind-net-cluster-10",
+                    "10.192.10.0/24",
+                    Some("cluster-10"),
+                )],
+                Ok(NetworkState::Exists),
+            ),
+            (
+                vec![network("other", "10.192.10.0/24", None)],
+                Err("collides with Docker network \"other\""),
+            ),
+            (
+                vec![network("wide", "10.192.0.0/16", None)],
+                Err("collides"),
+            ),
+            (
+                vec![network(
+                    "kubeadm-dind-net-cluster-10",
+                    "10.192.10.0/24",
+                    None,
+                )],
+                Err("is not this cluster's"),
+            ),
+            (
+                vec![network(
+                    "kubeadm-dind-net-cluster-10",
+                    "10.50.0.0/24",
+                    Some("cluster-10"),
+                )],
+                Err("is not this cluster's"),
+            ),
+        ];
+        for (existing, expected) in table {
+            let got = check_network(&p, &existing);
+            match (got, expected) {
+                (Ok(state), Ok(want)) => assert_eq!(state, want),
+                (Err(e), Err(needle)) => {
+                    assert_eq!(crate::error::exit_code(&e), 2);
+                    assert!(e.to_string().contains(needle), "{e}");
+                }
+                (got, want) => panic!("{existing:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Node containers: decide their privileges, create and start them all at once, and wait
+//! until each is ready (systemd running, containerd answering).
+
+use super::ledger::{Created, Ledger};
+use super::node_spec::{cluster_labels, node_container, refuses_privileged, NodeHost, Privileges};
+use crate::engine::{ContainerSpec, Engine};
+use crate::node::Node;
+use crate::plan::ClusterPlan;
+use crate::progress::Progress;
+use anyhow::{anyhow, Context};
+use std::time::Duration;
+
+/// How many log lines a readiness timeout shows.
+const LOG_TAIL_LINES: usize = 30;
+
+/// Asks the daemon whether it grants `--privileged`, by starting a throwaway container
+/// from the node image that does nothing. Some daemons (sandboxes without every
+/// capability in their bounding set) refuse it; nodes then get an explicit capability set.
+pub async fn detect_privileges(
+    engine: &Engine,
+    image: &str,
+    probe_name: &str,
+) -> anyhow::Result<Privileges> {
+    let spec = ContainerSpec {
+        name: probe_name.to_string(),
+        image: image.to_string(),
+        entrypoint: Some(vec!["/bin/true".into()]),
+        privileged: true,
+        ..ContainerSpec::default()
+    };
+    engine.create_container(&spec).await?;
+    let started = engine.start_container(probe_name).await;
+    engine.remove_container(probe_name).await?;
+    match started {
+        Ok(()) => Ok(Privileges::Privileged),
+        Err(e) if refuses_privileged(&format!("{e:#}")) => Ok(Privileges::ExplicitCapabilities),
+        Err(e) => Err(e.context("checking whether the Docker daemon grants --privileged")),
+    }
+}
+
+/// Creates every node's volume and container and starts them, all concurrently.
+pub async fn create_nodes(
+    engine: &Engine,
+    plan: &ClusterPlan,
+    host: &NodeHost,
+    settings_json: &str,
+    ledger: &Ledger,
+) -> anyhow::Result<Vec<Node>> {
+    let existing_volumes = engine
+        .volumes(&[(crate::names::labels::CLUSTER, &plan.cluster_key)])
+        .await?;
+    let tasks = plan.nodes.iter().map(|node| {
+        let spec = node_container(plan, node, host, settings_json);
+        let reuse_volume = existing_volumes.contains(&node.volume);
+        async move {
+            if !reuse_volume {
+                ledger.record(Created::Volume(node.volume.clone()));
+                engine
+                    .create_volume(&node.volume, &cluster_labels(plan))
+                    .await?;
+            }
+            ledger.record(Created::Container(spec.name.clone()));
+            engine.create_container(&spec).await?;
+            engine.start_container(&spec.name).await?;
+            Ok::<_, anyhow::Error>(Node::new(engine, &spec.name))
+        }
+    });
+    futures::future::try_join_all(tasks).await
+}
+
+/// Waits, concurrently, until every node is ready, each within `timeout`.
+pub async fn wait_nodes_ready(
+    nodes: &[Node],
+    timeout: Duration,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let step = progress.step(format!("Waiting for {} node(s) to boot", nodes.len()));
+    let result =
+        futures::future::try_join_all(nodes.iter().map(|node| wait_node_ready(node, timeout)))
+            .await;
+    match result {
+        Ok(_) => {
+            step.done();
+            Ok(())
+        }
+        Err(e) => {
+            step.failed();
+            Err(e)
+        }
+    }
+}
+
+/// A node is ready when systemd has finished booting and containerd answers.
+pub async fn wait_node_ready(node: &Node, timeout: Duration) -> anyhow::Result<()> {
+    match tokio::time::timeout(timeout, boot_finished(node)).await {
+        Ok(result) => result,
+        Err(_) => Err(anyhow!(
+            "node {} was not ready after {}s (systemd running, containerd answering); the end of its log:\n{}",
+            node.name,
+            timeout.as_secs(),
+            node.log_tail(LOG_TAIL_LINES).await
+        )),
+    }
+}
+
+async fn boot_finished(node: &Node) -> anyhow::Result<()> {
+    // `--wait` blocks until boot is over; it can only fail early, before systemd's bus
+    // exists, which is the only case retried.
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let output = node
+            .exec(&["systemctl", "is-system-running", "--wait"])
+            .await?;
+        match output.stdout.trim() {
+            // Degraded still means systemd is up; `systemctl --failed` in the node names the unit that failed.
+            "running" | "degraded" => break,
+            _ => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+        }
+    }
+    node.run(&["ctr", "version"])
+        .await
+        .with_context(|| format!("containerd does not answer in {}", node.name))?;
+    Ok(())
+}

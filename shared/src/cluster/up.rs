@@ -1,0 +1,226 @@
+//! The `up` sequence and its rollback.
+
+use super::inventory::{self, Removed, Selector};
+use super::ledger::Ledger;
+use super::network::{check_network, create_network, NetworkState};
+use super::node_spec::{NodeHost, Privileges};
+use super::nodes::{create_nodes, detect_privileges, wait_nodes_ready};
+use super::support::{configure_node, ensure_support};
+use crate::engine::{CgroupVersion, Engine};
+use crate::error::usage;
+use crate::image::{ensure_image, KubeSource, NodeKubernetes, Recipe};
+use crate::plan::ClusterPlan;
+use crate::progress::Progress;
+use crate::settings::Settings;
+use anyhow::{anyhow, Context};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How `up` runs, beyond the cluster's settings.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub nodes_only: bool,
+    pub retain: bool,
+    pub wait: Duration,
+    pub node_timeout: Duration,
+    /// Keep workloads off the master when there are workers.
+    pub dedicated_master: bool,
+    /// `--kubeconfig`, when given.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// What `up` made.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpReport {
+    pub cluster: String,
+    pub nodes: Vec<String>,
+    pub privileges: Privileges,
+    pub cgroup_version: CgroupVersion,
+    /// The kubectl context, when Kubernetes was set up.
+    pub context: Option<String>,
+    pub apiserver: Option<String>,
+}
+
+impl UpReport {
+    pub fn summary(&self) -> String {
+        match &self.context {
+            Some(context) => format!(
+                "Cluster {} is up: {} node(s), API server {}.\nUse it with: kubectl --context {context} get nodes\n",
+                self.cluster,
+                self.nodes.len(),
+                self.apiserver.as_deref().unwrap_or("?")
+            ),
+            None => format!("Nodes of {} are ready: {}\n", self.cluster, self.nodes.join(", ")),
+        }
+    }
+}
+
+/// Creates the cluster. A failure or Ctrl-C removes what this run created, unless
+/// `options.retain`.
+pub async fn up(
+    engine: &Engine,
+    settings: &Settings,
+    options: &UpOptions,
+    progress: &Progress,
+) -> anyhow::Result<UpReport> {
+    let plan = ClusterPlan::new(settings)?;
+    let host = engine.host_info().await?;
+    let network_state = check_network(&plan, &engine.networks().await?)?;
+    if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
+        .await?
+        .is_empty()
+    {
+        return Err(usage(format!(
+            "cluster {} already has node containers; run `down` (or `clean`) for it first",
+            plan.cluster_key
+        )));
+    }
+    ensure_node_image(engine, settings, &plan, progress).await?;
+
+    let ledger = Ledger::default();
+    let run = provision(
+        engine,
+        settings,
+        &plan,
+        options,
+        &host.cgroup_version,
+        network_state,
+        &ledger,
+        progress,
+    );
+    let result = tokio::select! {
+        result = run => result,
+        () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
+    };
+    match result {
+        Ok(report) => Ok(report),
+        Err(error) if options.retain => {
+            progress.note(format!(
+                "--retain: keeping {} object(s) this run created",
+                ledger.created().len()
+            ));
+            Err(error)
+        }
+        Err(error) => {
+            if let Err(rollback) = ledger.roll_back(engine, progress).await {
+                return Err(error.context(format!(
+                    "and removing what was created failed too: {rollback:#}"
+                )));
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Everything `up` creates; every object is recorded in `ledger` first.
+#[allow(clippy::too_many_arguments)]
+async fn provision(
+    engine: &Engine,
+    settings: &Settings,
+    plan: &ClusterPlan,
+    options: &UpOptions,
+    cgroup: &CgroupVersion,
+    network_state: NetworkState,
+    ledger: &Ledger,
+    progress: &Progress,
+) -> anyhow::Result<UpReport> {
+    let probe_name = format!(
+        "dind-privilege-probe-{}-{}",
+        plan.cluster_key,
+        std::process::id()
+    );
+    let network = async {
+        if network_state == NetworkState::Missing {
+            let step = progress.step(format!("Creating network {}", plan.network.name));
+            create_network(engine, plan, ledger).await?;
+            step.done();
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let (privileges, ()) =
+        futures::future::try_join(detect_privileges(engine, &plan.image, &probe_name), network)
+            .await?;
+    if privileges == Privileges::ExplicitCapabilities {
+        progress.note("The Docker daemon refuses --privileged; nodes run with an explicit capability set instead");
+    }
+    let node_host = NodeHost {
+        privileges,
+        cgroup: *cgroup,
+        has_lib_modules: Path::new("/lib/modules").is_dir(),
+    };
+    let settings_json =
+        serde_json::to_string(settings).context("serializing the settings for the node labels")?;
+
+    let nodes_step = progress.step(format!("Creating {} node container(s)", plan.nodes.len()));
+    let boot = async {
+        let nodes = create_nodes(engine, plan, &node_host, &settings_json, ledger).await?;
+        nodes_step.done();
+        wait_nodes_ready(&nodes, options.node_timeout, progress).await?;
+        Ok::<_, anyhow::Error>(nodes)
+    };
+    let (nodes, ()) =
+        futures::future::try_join(boot, ensure_support(engine, plan, ledger, progress)).await?;
+    if let Some(net64) = &plan.net64 {
+        futures::future::try_join_all(nodes.iter().map(|node| configure_node(node, net64))).await?;
+    }
+
+    let mut report = UpReport {
+        cluster: plan.cluster_key.clone(),
+        nodes: nodes.iter().map(|n| n.name.clone()).collect(),
+        privileges,
+        cgroup_version: *cgroup,
+        context: None,
+        apiserver: None,
+    };
+    if options.nodes_only {
+        return Ok(report);
+    }
+    let published =
+        super::kubernetes::bring_up(engine, settings, plan, &nodes, *cgroup, options, progress)
+            .await?;
+    report.context = Some(plan.context.clone());
+    report.apiserver = Some(published);
+    Ok(report)
+}
+
+/// Builds the node image `up` needs when it is missing: the one for the configured
+/// Kubernetes version, unless `--image` names another (which must then exist).
+async fn ensure_node_image(
+    engine: &Engine,
+    settings: &Settings,
+    plan: &ClusterPlan,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    if settings.image.is_some() {
+        if engine.image_labels(&plan.image).await?.is_none() {
+            engine.pull_image(&plan.image).await.with_context(|| {
+                format!(
+                    "node image {} is not present; build one with `docker dind build-image`",
+                    plan.image
+                )
+            })?;
+        }
+        return Ok(());
+    }
+    let source = KubeSource::Release(settings.kubernetes_version.clone());
+    ensure_image(
+        engine,
+        &Recipe::node(&NodeKubernetes::load(&source)?),
+        progress,
+    )
+    .await?;
+    Ok(())
+}
+
+/// `clean`: the containers, volumes and network of the cluster, and its kubeconfig entries.
+pub async fn clean(
+    engine: &Engine,
+    settings: &Settings,
+    kubeconfig: Option<&Path>,
+    progress: &Progress,
+) -> anyhow::Result<Removed> {
+    let removed = inventory::clean(engine, &settings.identity.key(), progress).await?;
+    super::kubernetes::remove_context(settings, kubeconfig, progress)?;
+    Ok(removed)
+}

@@ -1,0 +1,27 @@
+# The dind node image: systemd as PID 1, containerd 2.x, runc, the CNI plugins and the
+# tools kubeadm and kubelet call. Rendered by dind; do not edit the copy in a build context.
+#
+# Base: trixie (systemd 257 still boots on cgroup v1 hosts; forky's 262 does not), with the
+# container runtime from forky pinned at low priority, because Kubernetes 1.36 and later
+# need containerd 2.x, which trixie does not have. One recipe serves cgroup v1 and v2 hosts.
+FROM debian:trixie-slim
+ENV container=docker DEBIAN_FRONTEND=noninteractive
+COPY apt/ /etc/apt/
+# Debian's dated snapshots of forky can carry an expired Release file; the check is
+# harmless to skip for a pinned, signed archive.
+RUN apt-get -o Acquire::Check-Valid-Until=false update \
+ && apt-get install -y --no-install-recommends \
+      systemd systemd-sysv dbus iproute2 iptables nftables conntrack socat ethtool kmod \
+      ca-certificates curl procps util-linux mount \
+ && apt-get install -y --no-install-recommends -t forky containerd runc containernetworking-plugins \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /opt/cni && ln -s /usr/lib/cni /opt/cni/bin
+COPY rootfs/ /
+# Units that cannot work in a container, or would fight the host, are masked.
+RUN systemctl mask systemd-modules-load.service getty.target console-getty.service \
+      systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
+      systemd-logind.service systemd-firstboot.service \
+ && systemctl enable containerd.service kubelet.service dind-net64.service
+KUBE_BINARIES
+STOPSIGNAL SIGRTMIN+3
+ENTRYPOINT ["/lib/systemd/systemd"]

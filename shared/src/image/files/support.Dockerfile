@@ -1,0 +1,8 @@
+# The dind support image: BIND as the DNS64 server and tayga as the NAT64 gateway of an
+# IPv6-only cluster. Rendered by dind.
+FROM debian:trixie-slim
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends bind9 tayga iproute2 iptables \
+ && rm -rf /var/lib/apt/lists/*
+COPY rootfs/ /
