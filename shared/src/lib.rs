@@ -9,11 +9,13 @@
 //! - [`image`]: the node and support image recipes (pure) and their builds.
 //! - [`engine`]: the one seam to Docker. Cluster logic never calls bollard directly.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
+//! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
 
 pub mod error;
 pub mod image;
 pub mod names;
 pub mod plan;
+pub mod ready;
 pub mod settings;
 pub mod version;
 
