@@ -9,6 +9,7 @@
 //! - [`image`]: the node and support image recipes (pure) and their builds.
 //! - [`engine`]: the one seam to Docker; [`node::Node`] is every node operation.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
+//! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
 //! - [`cli`]: the commands both plugins present.
 
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod names;
 pub mod node;
 pub mod plan;
 pub mod progress;
+pub mod ready;
 pub mod settings;
 pub mod version;
 
