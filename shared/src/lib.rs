@@ -8,10 +8,13 @@
 //!   which addresses they get. No I/O, unit-tested with tables.
 //! - [`image`]: the node and support image recipes (pure) and their builds.
 //! - [`engine`]: the one seam to Docker. Cluster logic never calls bollard directly.
+//! - [`kubeconfig`]: the kubectl contexts dind writes and removes, without losing any
+//!   of the user's own entries or fields.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
 
 pub mod error;
 pub mod image;
+pub mod kubeconfig;
 pub mod names;
 pub mod plan;
 pub mod settings;
