@@ -9,6 +9,7 @@
 //! - [`image`]: the node and support image recipes (pure) and their builds.
 //! - [`engine`]: the one seam to Docker; [`node::Node`] is every node operation.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
+//! - [`kubeconfig`]: merging and removing kubectl contexts without losing anything.
 //! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
 //! - [`cli`]: the commands both plugins present.
 
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod image;
 pub mod interrupt;
+pub mod kubeconfig;
 pub mod names;
 pub mod node;
 pub mod plan;
