@@ -16,6 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 const DNS64_HOST: u128 = 0x100;
 /// Host part of the NAT64 gateway on an IPv6 management network (`::200`).
 const NAT64_HOST: u128 = 0x200;
+/// The IPv4 side of an IPv6 cluster's Docker network, with the cluster ID injected.
+const IPV6_MODE_DOCKER_V4: &str = "10.192.0.0/24";
 /// The DNS service is the tenth address of the service range, as kubeadm makes it.
 const DNS_SERVICE_OFFSET: u128 = 10;
 
@@ -127,6 +129,16 @@ impl ClusterPlan {
         let mgmt_v6 = first_v6(&settings.mgmt_cidrs)
             .map(|n| inject_id_v6(n, address_id))
             .transpose()?;
+        // Docker gives every bridge network an IPv4 subnet, even an IPv6 one. Left to its
+        // pools it may take 172.18.0.0/16, where NAT64 pools live, so an IPv6 cluster's
+        // network gets a known one. Nodes get no fixed IPv4 address on it.
+        let docker_v4 = match mode {
+            IpMode::Ipv6 => Some(inject_id_v4(
+                IPV6_MODE_DOCKER_V4.parse().expect("a valid constant"),
+                address_id,
+            )?),
+            _ => None,
+        };
         let pod_v4 = first_v4(&settings.pod_cidrs);
         let pod_v6 = first_v6(&settings.pod_cidrs);
         if let Some(pod) = pod_v4 {
@@ -183,7 +195,11 @@ impl ClusterPlan {
 
         // Everything routed inside the cluster must be disjoint.
         let mut ranges: Vec<(&str, IpNet)> = Vec::new();
-        ranges.extend(mgmt_v4.map(|n| ("management network", IpNet::V4(n))));
+        ranges.extend(
+            mgmt_v4
+                .or(docker_v4)
+                .map(|n| ("management network", IpNet::V4(n))),
+        );
         ranges.extend(mgmt_v6.map(|n| ("management network", IpNet::V6(n))));
         ranges.extend(settings.pod_cidrs.iter().map(|n| ("pod network", *n)));
         ranges.extend(
@@ -230,6 +246,7 @@ impl ClusterPlan {
             .collect();
 
         let subnets: Vec<IpNet> = mgmt_v4
+            .or(docker_v4)
             .map(IpNet::V4)
             .into_iter()
             .chain(mgmt_v6.map(IpNet::V6))
@@ -453,9 +470,23 @@ mod tests {
                 ("CLUSTER_ID", id),
             ])
             .unwrap();
-            assert_eq!(p.network.subnets[0].to_string(), network, "{mgmt} {id}");
+            assert_eq!(
+                p.network
+                    .subnets
+                    .iter()
+                    .find(|n| matches!(n, IpNet::V6(_)))
+                    .unwrap()
+                    .to_string(),
+                network,
+                "{mgmt} {id}"
+            );
             assert_eq!(p.master().ipv6, v6(master), "{mgmt} {id}");
             assert_eq!(p.master().ipv4, None);
+            assert_eq!(
+                p.network.subnets[0].to_string(),
+                format!("10.192.{id}.0/24"),
+                "Docker's IPv4 side is known"
+            );
         }
     }
 
