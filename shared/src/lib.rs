@@ -6,12 +6,15 @@
 //! The layers, from pure to I/O:
 //! - [`settings`], [`names`], [`plan`]: who a cluster is, what its objects are called,
 //!   which addresses they get. No I/O, unit-tested with tables.
+//! - [`kubeadm`], [`cni`]: the kubeadm and pod network configuration of a plan. No I/O.
 //! - [`image`]: the node and support image recipes (pure) and their builds.
 //! - [`engine`]: the one seam to Docker. Cluster logic never calls bollard directly.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
 
+pub mod cni;
 pub mod error;
 pub mod image;
+pub mod kubeadm;
 pub mod names;
 pub mod plan;
 pub mod settings;
