@@ -9,17 +9,20 @@
 //! - [`image`]: the node and support image recipes (pure) and their builds.
 //! - [`engine`]: the one seam to Docker; [`node::Node`] is every node operation.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
+//! - [`kubeadm`], [`cni`]: kubeadm and CNI configuration rendered from the plan (pure).
 //! - [`kubeconfig`]: merging and removing kubectl contexts without losing anything.
 //! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
 //! - [`cli`]: the commands both plugins present.
 
 pub mod cli;
 pub mod cluster;
+pub mod cni;
 pub mod docker_cli;
 pub mod engine;
 pub mod error;
 pub mod image;
 pub mod interrupt;
+pub mod kubeadm;
 pub mod kubeconfig;
 pub mod names;
 pub mod node;

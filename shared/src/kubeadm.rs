@@ -1,0 +1,752 @@
+//! The kubeadm configuration of a cluster: one multi-document file for `kubeadm init` on
+//! the master, one `JoinConfiguration` per worker, and the commands that use them.
+//!
+//! The recipe is kind's, which is proven to run kubeadm inside containers: a fixed
+//! bootstrap token, containerd's socket, the systemd cgroup driver, no swap check, and
+//! no disk-based garbage collection or eviction because every node sees the host's disk.
+//! Documents are built as YAML values and serialized, never templated, so the output
+//! always parses and values are always quoted correctly.
+
+use crate::error::usage;
+use crate::plan::{ClusterPlan, NodePlan, Role};
+use crate::settings::{Component, Settings};
+use crate::version::KubeVersion;
+use anyhow::{anyhow, Context};
+use ipnet::IpNet;
+use serde_yaml::{Mapping, Value};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Where the configuration file goes inside a node; kubeadm reads it through `--config`.
+pub const CONFIG_PATH: &str = "/dind/kubeadm.conf";
+
+/// The bootstrap token of every cluster. Fixed, as in kind, so workers can join without
+/// reading anything back from the master; kubeadm still expires it after 24 hours.
+pub const BOOTSTRAP_TOKEN: &str = "abcdef.0123456789abcdef";
+
+/// The port the API server listens on inside the master.
+pub const API_SERVER_PORT: u16 = 6443;
+
+/// containerd's CRI socket in the node image.
+pub const CRI_SOCKET: &str = "unix:///run/containerd/containerd.sock";
+
+const DNS_DOMAIN: &str = "cluster.local";
+
+/// Everything the configuration depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct KubeadmInputs<'a> {
+    pub plan: &'a ClusterPlan,
+    pub settings: &'a Settings,
+    /// The Kubernetes release inside the node image.
+    pub version: &'a KubeVersion,
+    /// Whether the Docker host mounts cgroup v1, which recent kubelets refuse by default.
+    pub host_cgroup_v1: bool,
+    /// Whether the master keeps kubeadm's control-plane taint, so ordinary pods avoid it.
+    pub dedicated_master: bool,
+}
+
+/// The kubeadm configuration schema: `kubeadm.k8s.io/v1beta4` from Kubernetes 1.31 (where
+/// kubeadm introduced it), `v1beta3` for 1.23 to 1.30. Older releases are refused.
+pub fn api_version(version: &KubeVersion) -> anyhow::Result<&'static str> {
+    Schema::of(version).map(Schema::api_version)
+}
+
+/// The configuration for `kubeadm init` on the master: `InitConfiguration`,
+/// `ClusterConfiguration`, `KubeletConfiguration` and `KubeProxyConfiguration`.
+///
+/// When the master is not dedicated (no workers, or `--no-dedicated`) its
+/// `nodeRegistration.taints` is an empty list: kubeadm adds the control-plane taint only
+/// when the field is absent, so the empty list is what lets ordinary pods run there.
+pub fn render_init(inputs: &KubeadmInputs) -> anyhow::Result<String> {
+    let schema = Schema::of(inputs.version)?;
+    let docs = [
+        init_configuration(inputs, schema)?,
+        cluster_configuration(inputs, schema)?,
+        kubelet_configuration(inputs)?,
+        kube_proxy_configuration(inputs.plan),
+    ];
+    to_documents(&docs)
+}
+
+/// The `JoinConfiguration` of one worker. The kubelet settings come from the cluster
+/// (kubeadm init uploads them), so only the worker's own registration is here.
+pub fn render_join(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<String> {
+    if node.role != Role::Worker {
+        return Err(anyhow!(
+            "{} is not a worker; only workers join the cluster",
+            node.name
+        ));
+    }
+    let schema = Schema::of(inputs.version)?;
+    let plan = inputs.plan;
+    let discovery = mapping([(
+        "bootstrapToken",
+        mapping([
+            (
+                "apiServerEndpoint",
+                Value::from(control_plane_endpoint(plan)),
+            ),
+            ("token", BOOTSTRAP_TOKEN.into()),
+            // The token authenticates the API server well enough for a throwaway local
+            // cluster; pinning the CA would need a round trip to the master first.
+            ("unsafeSkipCAVerification", true.into()),
+        ]),
+    )]);
+    let doc = mapping([
+        ("apiVersion", schema.api_version().into()),
+        ("kind", "JoinConfiguration".into()),
+        ("discovery", discovery),
+        (
+            "nodeRegistration",
+            node_registration(schema, plan, node, None)?,
+        ),
+    ]);
+    to_documents(&[doc])
+}
+
+// Nodes are containers: kubeadm's preflight checks fail on things that are fine there
+// (kernel config and modules it cannot read from inside, swap on the host, cgroup v1 on
+// hosts that still mount it), so kind ignores them all, and so does dind. They still run
+// and print their warnings, which helps when something else goes wrong.
+const IGNORE_PREFLIGHT_ERRORS: &str = "--ignore-preflight-errors=all";
+
+/// The argv that initializes the master, run inside it.
+pub fn init_command() -> Vec<String> {
+    [
+        "kubeadm",
+        "init",
+        "--config",
+        CONFIG_PATH,
+        "--skip-token-print",
+        IGNORE_PREFLIGHT_ERRORS,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The argv that joins a worker, run inside it.
+pub fn join_command() -> Vec<String> {
+    [
+        "kubeadm",
+        "join",
+        "--config",
+        CONFIG_PATH,
+        IGNORE_PREFLIGHT_ERRORS,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The kubeadm configuration schema of a Kubernetes release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schema {
+    /// Component and kubelet extra arguments are maps.
+    V1beta3,
+    /// Component and kubelet extra arguments are lists of `{name, value}`.
+    V1beta4,
+}
+
+impl Schema {
+    fn of(version: &KubeVersion) -> anyhow::Result<Schema> {
+        if version.at_least(1, 31) {
+            Ok(Schema::V1beta4)
+        } else if version.at_least(1, 23) {
+            Ok(Schema::V1beta3)
+        } else {
+            Err(usage(format!(
+                "Kubernetes {version} is too old: dind needs 1.23 or newer (kubeadm configuration v1beta3)"
+            )))
+        }
+    }
+
+    fn api_version(self) -> &'static str {
+        match self {
+            Schema::V1beta3 => "kubeadm.k8s.io/v1beta3",
+            Schema::V1beta4 => "kubeadm.k8s.io/v1beta4",
+        }
+    }
+
+    fn args(self, args: &BTreeMap<String, String>) -> Value {
+        match self {
+            Schema::V1beta3 => Value::Mapping(
+                args.iter()
+                    .map(|(name, value)| (Value::from(name.as_str()), Value::from(value.as_str())))
+                    .collect(),
+            ),
+            Schema::V1beta4 => Value::Sequence(
+                args.iter()
+                    .map(|(name, value)| {
+                        mapping([
+                            ("name", name.as_str().into()),
+                            ("value", value.as_str().into()),
+                        ])
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+fn init_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Result<Value> {
+    let plan = inputs.plan;
+    let master = plan.master();
+    let advertise = node_ips(plan, master)
+        .first()
+        .copied()
+        .ok_or_else(|| anyhow!("the master {} has no address", master.name))?;
+    let taints = (!inputs.dedicated_master).then(Vec::new);
+    Ok(mapping([
+        ("apiVersion", schema.api_version().into()),
+        ("kind", "InitConfiguration".into()),
+        (
+            "bootstrapTokens",
+            Value::Sequence(vec![mapping([("token", BOOTSTRAP_TOKEN.into())])]),
+        ),
+        (
+            "localAPIEndpoint",
+            mapping([
+                ("advertiseAddress", advertise.to_string().into()),
+                ("bindPort", API_SERVER_PORT.into()),
+            ]),
+        ),
+        (
+            "nodeRegistration",
+            node_registration(schema, plan, master, taints)?,
+        ),
+    ]))
+}
+
+fn cluster_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Result<Value> {
+    let plan = inputs.plan;
+    let settings = inputs.settings;
+    let apiserver = component_args(settings, Component::Apiserver, BTreeMap::new())?;
+    let controller_manager = component_args(
+        settings,
+        Component::ControllerManager,
+        node_cidr_mask_sizes(plan),
+    )?;
+    let scheduler = component_args(settings, Component::Scheduler, BTreeMap::new())?;
+    let with_args = |args: &BTreeMap<String, String>| {
+        let mut component = Mapping::new();
+        if !args.is_empty() {
+            component.insert("extraArgs".into(), schema.args(args));
+        }
+        component
+    };
+    let mut apiserver_section = with_args(&apiserver);
+    apiserver_section.insert(
+        "certSANs".into(),
+        Value::Sequence(cert_sans(plan).into_iter().map(Value::from).collect()),
+    );
+    Ok(mapping([
+        ("apiVersion", schema.api_version().into()),
+        ("kind", "ClusterConfiguration".into()),
+        ("kubernetesVersion", inputs.version.to_string().into()),
+        ("controlPlaneEndpoint", control_plane_endpoint(plan).into()),
+        (
+            "networking",
+            mapping([
+                ("podSubnet", join_nets(&plan.pod_cidrs).into()),
+                ("serviceSubnet", join_nets(&plan.service_cidrs).into()),
+                ("dnsDomain", DNS_DOMAIN.into()),
+            ]),
+        ),
+        ("apiServer", Value::Mapping(apiserver_section)),
+        (
+            "controllerManager",
+            Value::Mapping(with_args(&controller_manager)),
+        ),
+        ("scheduler", Value::Mapping(with_args(&scheduler))),
+    ]))
+}
+
+fn kubelet_configuration(inputs: &KubeadmInputs) -> anyhow::Result<Value> {
+    let plan = inputs.plan;
+    let version = inputs.version;
+    let mut doc = Mapping::new();
+    let mut set = |key: &str, value: Value| {
+        doc.insert(key.into(), value);
+    };
+    set("apiVersion", "kubelet.config.k8s.io/v1beta1".into());
+    set("kind", "KubeletConfiguration".into());
+    // The node image boots systemd and runs containerd with SystemdCgroup=true; the
+    // kubelet must use the same driver or pods land in cgroups nobody manages.
+    set("cgroupDriver", "systemd".into());
+    // The field exists from 1.27; older kubelets get the socket from kubeadm's flags.
+    if version.at_least(1, 27) {
+        set("containerRuntimeEndpoint", CRI_SOCKET.into());
+    }
+    set("failSwapOn", false.into());
+    // The nodes share the host's disk: a kubelet that sees it fill up would delete images
+    // and evict pods to free space that other nodes and the host are using.
+    set("imageGCHighThresholdPercent", 100u8.into());
+    set(
+        "evictionHard",
+        mapping([
+            ("nodefs.available", "0%".into()),
+            ("nodefs.inodesFree", "0%".into()),
+            ("imagefs.available", "0%".into()),
+            ("memory.available", "0%".into()),
+        ]),
+    );
+    // The CoreDNS service kubeadm creates is single-stack, on the tenth address of the
+    // first service range only; a second nameserver would be a dead entry in every pod.
+    if let Some(dns) = plan.dns_service_ips.first() {
+        set("clusterDNS", Value::Sequence(vec![dns.to_string().into()]));
+    }
+    set("clusterDomain", DNS_DOMAIN.into());
+    // The kubelet's address is the node's first node-ip; when that is IPv6 the default
+    // IPv4 listeners would make the kubelet unreachable for logs and exec.
+    if first_service_is_v6(plan) {
+        set("address", "::".into());
+        set("healthzBindAddress", "::".into());
+    }
+    // From 1.31 the kubelet refuses cgroup v1 unless told otherwise; older ones have no
+    // such field and would reject it.
+    if inputs.host_cgroup_v1 && version.at_least(1, 31) {
+        set("failCgroupV1", false.into());
+    }
+    let gates = parse_feature_gates(
+        inputs
+            .settings
+            .kubelet_feature_gates
+            .as_deref()
+            .unwrap_or(""),
+        "KUBELET_FEATURE_GATES",
+    )?;
+    if !gates.is_empty() {
+        set(
+            "featureGates",
+            Value::Mapping(
+                gates
+                    .into_iter()
+                    .map(|(name, on)| (Value::from(name), Value::from(on)))
+                    .collect(),
+            ),
+        );
+    }
+    Ok(Value::Mapping(doc))
+}
+
+fn kube_proxy_configuration(plan: &ClusterPlan) -> Value {
+    mapping([
+        ("apiVersion", "kubeproxy.config.k8s.io/v1alpha1".into()),
+        ("kind", "KubeProxyConfiguration".into()),
+        ("mode", "iptables".into()),
+        ("clusterCIDR", join_nets(&plan.pod_cidrs).into()),
+        // A container cannot set the host-wide nf_conntrack_max, and kube-proxy exits when
+        // it fails to; 0 leaves it alone, as kind does.
+        ("conntrack", mapping([("maxPerCore", 0u8.into())])),
+    ])
+}
+
+/// `nodeRegistration` for a node; `taints: Some(vec![])` removes kubeadm's default taint.
+fn node_registration(
+    schema: Schema,
+    plan: &ClusterPlan,
+    node: &NodePlan,
+    taints: Option<Vec<Value>>,
+) -> anyhow::Result<Value> {
+    let ips = node_ips(plan, node);
+    if ips.is_empty() {
+        return Err(anyhow!("node {} has no address", node.name));
+    }
+    let node_ip = ips
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let kubelet_args = BTreeMap::from([("node-ip".to_string(), node_ip)]);
+    let mut registration = Mapping::new();
+    registration.insert("name".into(), node.name.as_str().into());
+    registration.insert("criSocket".into(), CRI_SOCKET.into());
+    registration.insert("kubeletExtraArgs".into(), schema.args(&kubelet_args));
+    if let Some(taints) = taints {
+        registration.insert("taints".into(), Value::Sequence(taints));
+    }
+    Ok(Value::Mapping(registration))
+}
+
+/// The extra arguments of one control-plane component: `base`, then the user's arguments
+/// for it, with `FEATURE_GATES` and the component's own `feature-gates` merged (the
+/// component's win on conflicts).
+fn component_args(
+    settings: &Settings,
+    component: Component,
+    base: BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut args = base;
+    let user = settings.component_args.get(&component);
+    let mut gates = parse_feature_gates(
+        settings.feature_gates.as_deref().unwrap_or(""),
+        "FEATURE_GATES",
+    )?;
+    for (name, value) in user.into_iter().flatten() {
+        if name == "feature-gates" {
+            let source = format!("{}FEATURE_GATES", component.env_prefix());
+            gates.extend(parse_feature_gates(value, &source)?);
+        } else {
+            args.insert(name.clone(), value.clone());
+        }
+    }
+    if !gates.is_empty() {
+        let joined = gates
+            .iter()
+            .map(|(name, on)| format!("{name}={on}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        args.insert("feature-gates".to_string(), joined);
+    }
+    Ok(args)
+}
+
+/// Parses `Foo=true,Bar=false`; empty entries are skipped. `source` names the setting in
+/// errors.
+fn parse_feature_gates(text: &str, source: &str) -> anyhow::Result<BTreeMap<String, bool>> {
+    let mut gates = BTreeMap::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = || {
+            usage(format!(
+                "invalid {source} entry {entry:?}: expected Name=true or Name=false, e.g. {source}=Foo=true,Bar=false"
+            ))
+        };
+        let (name, value) = entry.split_once('=').ok_or_else(bad)?;
+        let name = name.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(bad());
+        }
+        let on = match value.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(bad()),
+        };
+        gates.insert(name.to_string(), on);
+    }
+    Ok(gates)
+}
+
+/// The controller-manager's per-node pod subnet sizes, taken from the plan's split so the
+/// `podCIDR` it assigns each node has the size dind routes. Only the families the pod
+/// network has: the controller-manager refuses a size for a family a single-stack cluster
+/// lacks.
+fn node_cidr_mask_sizes(plan: &ClusterPlan) -> BTreeMap<String, String> {
+    plan.master()
+        .pod_subnets
+        .iter()
+        .map(|subnet| {
+            let family = match subnet {
+                IpNet::V4(_) => "ipv4",
+                IpNet::V6(_) => "ipv6",
+            };
+            (
+                format!("node-cidr-mask-size-{family}"),
+                subnet.prefix_len().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A node's addresses in the order of the service families: in dual-stack the first
+/// service range decides which family the cluster prefers.
+fn node_ips(plan: &ClusterPlan, node: &NodePlan) -> Vec<IpAddr> {
+    let mut ips = node.addresses();
+    if first_service_is_v6(plan) {
+        ips.sort_by_key(|ip| !ip.is_ipv6());
+    }
+    ips
+}
+
+fn first_service_is_v6(plan: &ClusterPlan) -> bool {
+    matches!(plan.service_cidrs.first(), Some(IpNet::V6(_)))
+}
+
+fn control_plane_endpoint(plan: &ClusterPlan) -> String {
+    format!("{}:{API_SERVER_PORT}", plan.master().name)
+}
+
+/// Names the API server certificate must hold: loopback in both families (kubectl on the
+/// host through a published port, and tools inside the master), the master's name and
+/// addresses, and the host address the API server is published on.
+fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
+    let master = plan.master();
+    let mut sans: Vec<String> = vec![
+        "localhost".into(),
+        "127.0.0.1".into(),
+        "::1".into(),
+        master.name.clone(),
+    ];
+    sans.extend(node_ips(plan, master).iter().map(IpAddr::to_string));
+    sans.push(plan.apiserver_address.to_string());
+    let mut seen = std::collections::BTreeSet::new();
+    sans.retain(|san| seen.insert(san.clone()));
+    sans
+}
+
+fn join_nets(nets: &[IpNet]) -> String {
+    nets.iter()
+        .map(IpNet::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn mapping<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Mapping(
+        entries
+            .into_iter()
+            .map(|(key, value)| (Value::from(key), value))
+            .collect(),
+    )
+}
+
+fn to_documents(docs: &[Value]) -> anyhow::Result<String> {
+    let texts = docs
+        .iter()
+        .map(|doc| serde_yaml::to_string(doc).context("serializing the kubeadm configuration"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(texts.join("---\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Layer, ResolvedSettings};
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let env = Layer::from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
+        Settings::from_resolved(&resolved).unwrap()
+    }
+
+    fn docs(text: &str) -> Vec<Value> {
+        serde_yaml::Deserializer::from_str(text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect()
+    }
+
+    fn kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+        docs.iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}"))
+    }
+
+    fn render(
+        pairs: &[(&str, &str)],
+        version: &str,
+        cgroup_v1: bool,
+        dedicated: bool,
+    ) -> Vec<Value> {
+        let s = settings(pairs);
+        let plan = ClusterPlan::new(&s).unwrap();
+        let version = KubeVersion::parse(version).unwrap();
+        let inputs = KubeadmInputs {
+            plan: &plan,
+            settings: &s,
+            version: &version,
+            host_cgroup_v1: cgroup_v1,
+            dedicated_master: dedicated,
+        };
+        docs(&render_init(&inputs).unwrap())
+    }
+
+    #[test]
+    fn api_version_follows_the_release() {
+        let table = [
+            ("v1.23.0", Some("kubeadm.k8s.io/v1beta3")),
+            ("v1.30.9", Some("kubeadm.k8s.io/v1beta3")),
+            ("v1.31.0", Some("kubeadm.k8s.io/v1beta4")),
+            ("v1.37.0-rc.1", Some("kubeadm.k8s.io/v1beta4")),
+            ("v1.22.17", None),
+        ];
+        for (version, expected) in table {
+            let result = api_version(&KubeVersion::parse(version).unwrap());
+            match expected {
+                Some(api) => assert_eq!(result.unwrap(), api, "{version}"),
+                None => assert_eq!(
+                    crate::error::exit_code(&result.unwrap_err()),
+                    2,
+                    "{version}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn feature_gates_parse_or_fail_as_usage() {
+        let gates = parse_feature_gates(" Foo=true, Bar=FALSE,,", "FEATURE_GATES").unwrap();
+        assert_eq!(
+            gates,
+            BTreeMap::from([("Bar".to_string(), false), ("Foo".to_string(), true)])
+        );
+        for bad in ["Foo", "Foo=yes", "=true", "Foo Bar=true"] {
+            let err = parse_feature_gates(bad, "KUBELET_FEATURE_GATES").unwrap_err();
+            assert_eq!(crate::error::exit_code(&err), 2, "{bad}");
+            assert!(
+                err.to_string().contains("KUBELET_FEATURE_GATES"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_kubelet_gates_fail_the_render() {
+        let s = settings(&[("KUBELET_FEATURE_GATES", "Foo:true")]);
+        let plan = ClusterPlan::new(&s).unwrap();
+        let version = KubeVersion::parse("v1.33.0").unwrap();
+        let inputs = KubeadmInputs {
+            plan: &plan,
+            settings: &s,
+            version: &version,
+            host_cgroup_v1: false,
+            dedicated_master: true,
+        };
+        assert_eq!(
+            crate::error::exit_code(&render_init(&inputs).unwrap_err()),
+            2
+        );
+    }
+
+    #[test]
+    fn component_feature_gates_merge_over_global_ones() {
+        let docs = render(
+            &[
+                ("FEATURE_GATES", "A=true,B=true"),
+                ("APISERVER_FEATURE_GATES", "B=false,C=true"),
+            ],
+            "v1.30.0",
+            false,
+            true,
+        );
+        let cluster = kind(&docs, "ClusterConfiguration");
+        assert_eq!(
+            cluster["apiServer"]["extraArgs"]["feature-gates"],
+            Value::from("A=true,B=false,C=true")
+        );
+        assert_eq!(
+            cluster["scheduler"]["extraArgs"]["feature-gates"],
+            Value::from("A=true,B=true")
+        );
+    }
+
+    #[test]
+    fn taints_are_emptied_only_for_a_shared_master() {
+        for dedicated in [true, false] {
+            let docs = render(&[], "v1.37.0", false, dedicated);
+            let taints = &kind(&docs, "InitConfiguration")["nodeRegistration"]["taints"];
+            if dedicated {
+                assert_eq!(*taints, Value::Null, "absent: kubeadm taints the master");
+            } else {
+                assert_eq!(*taints, Value::Sequence(vec![]));
+            }
+        }
+    }
+
+    #[test]
+    fn fail_cgroup_v1_only_where_the_field_exists_and_is_needed() {
+        // (version, host cgroup v1, expected failCgroupV1)
+        let table = [
+            ("v1.37.0", true, Some(false)),
+            ("v1.31.0", true, Some(false)),
+            ("v1.30.0", true, None),
+            ("v1.37.0", false, None),
+        ];
+        for (version, v1, expected) in table {
+            let docs = render(&[], version, v1, true);
+            let field = &kind(&docs, "KubeletConfiguration")["failCgroupV1"];
+            assert_eq!(field.as_bool(), expected, "{version} {v1}");
+        }
+    }
+
+    #[test]
+    fn controller_manager_mask_sizes_match_the_plan() {
+        type Args = &'static [(&'static str, &'static str)];
+        // (mode, pod cidr, expected args)
+        let table: [(&str, &str, Args); 3] = [
+            (
+                "ipv4",
+                "10.244.0.0/16",
+                &[("node-cidr-mask-size-ipv4", "24")],
+            ),
+            (
+                "ipv6",
+                "fd00:40::/64",
+                &[("node-cidr-mask-size-ipv6", "72")],
+            ),
+            (
+                "dual-stack",
+                "10.244.0.0/16,fd00:40::/72",
+                &[
+                    ("node-cidr-mask-size-ipv4", "24"),
+                    ("node-cidr-mask-size-ipv6", "80"),
+                ],
+            ),
+        ];
+        for (mode, pods, expected) in table {
+            let docs = render(
+                &[("IP_MODE", mode), ("POD_NETWORK_CIDR", pods)],
+                "v1.30.0",
+                false,
+                true,
+            );
+            let args = &kind(&docs, "ClusterConfiguration")["controllerManager"]["extraArgs"];
+            let expected: Mapping = expected
+                .iter()
+                .map(|(k, v)| (Value::from(*k), Value::from(*v)))
+                .collect();
+            assert_eq!(*args, Value::Mapping(expected), "{mode}");
+        }
+    }
+
+    #[test]
+    fn ipv6_first_services_put_ipv6_first() {
+        let docs = render(
+            &[
+                ("IP_MODE", "dual-stack"),
+                ("SERVICE_CIDR", "fd00:30::/110,10.96.0.0/12"),
+            ],
+            "v1.37.0",
+            false,
+            true,
+        );
+        let init = kind(&docs, "InitConfiguration");
+        assert_eq!(
+            init["localAPIEndpoint"]["advertiseAddress"],
+            Value::from("fd00:20::2")
+        );
+        assert_eq!(
+            init["nodeRegistration"]["kubeletExtraArgs"][0]["value"],
+            Value::from("fd00:20::2,10.192.0.2")
+        );
+        let kubelet = kind(&docs, "KubeletConfiguration");
+        assert_eq!(kubelet["address"], Value::from("::"));
+        assert_eq!(
+            kubelet["clusterDNS"],
+            Value::Sequence(vec!["fd00:30::a".into()])
+        );
+    }
+
+    #[test]
+    fn join_refuses_the_master() {
+        let s = settings(&[]);
+        let plan = ClusterPlan::new(&s).unwrap();
+        let version = KubeVersion::parse("v1.37.0").unwrap();
+        let inputs = KubeadmInputs {
+            plan: &plan,
+            settings: &s,
+            version: &version,
+            host_cgroup_v1: false,
+            dedicated_master: true,
+        };
+        assert!(render_join(&inputs, plan.master()).is_err());
+        assert!(render_join(&inputs, &plan.workers()[0]).is_ok());
+    }
+
+    #[test]
+    fn commands_pass_the_config_file() {
+        for (argv, verb) in [(init_command(), "init"), (join_command(), "join")] {
+            assert_eq!(argv[..2], ["kubeadm".to_string(), verb.to_string()]);
+            let at = argv.iter().position(|a| a == "--config").unwrap();
+            assert_eq!(argv[at + 1], CONFIG_PATH);
+            assert!(argv.contains(&"--ignore-preflight-errors=all".to_string()));
+        }
+    }
+}
