@@ -1,47 +1,278 @@
-//! Kubernetes on the booted nodes: kubeadm, CNI, the published API server, the kubectl
-//! context, and the wait for Ready.
+//! Kubernetes on the booted nodes, in kind's proven order: kubeadm configuration into
+//! every node, CNI configuration, `kubeadm init` on the master, `kubeadm join` on the
+//! workers concurrently, manifest CNIs, the published API server, the kubectl context,
+//! `DIND_PORT_FORWARDER`, and the wait for Ready.
 
 use super::UpOptions;
+use crate::cni;
 use crate::engine::{CgroupVersion, Engine};
-use crate::node::Node;
+use crate::kubeadm::{self, KubeadmInputs};
+use crate::kubeconfig::{self, ContextEntries};
+use crate::node::{Node, NodeFile};
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
 use crate::settings::Settings;
-use anyhow::anyhow;
-use std::path::Path;
+use crate::version::KubeVersion;
+use anyhow::{anyhow, bail, Context};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Where kubeadm leaves the cluster-admin kubeconfig in the master.
+const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 
 /// Fails unless the master has kubeadm, with a message that says how to get an image
-/// that has it.
-pub async fn require_kubeadm(master: &Node, image: &str) -> anyhow::Result<String> {
+/// that has it. Returns kubeadm's version.
+pub async fn require_kubeadm(master: &Node, image: &str) -> anyhow::Result<KubeVersion> {
     match master.run(&["kubeadm", "version", "-o", "short"]).await {
-        Ok(version) => Ok(version.trim().to_string()),
+        Ok(version) => KubeVersion::parse(version.trim()).context("reading kubeadm's version"),
         Err(_) => Err(anyhow!(
             "the node image {image} has no kubeadm, so Kubernetes cannot be set up.\n\
              Build an image with Kubernetes and use it:\n  \
-             docker dind build-image --kubernetes-version v1.37.0   (or --kube-binaries DIR)\n  \
+             docker dind build-image --kubernetes-version {}   (or --kube-binaries DIR)\n  \
              kubectl dind up --image <the tag it prints>\n\
-             or use `docker dind up --nodes-only` to stop at booted nodes."
+             or stop at booted nodes with `docker dind up --nodes-only`.",
+            crate::settings::DEFAULT_KUBERNETES_VERSION
         )),
     }
 }
 
-pub async fn bring_up(
-    _engine: &Engine,
-    _settings: &Settings,
-    plan: &ClusterPlan,
+/// Writes each node's kubeadm configuration (init for the master, join for workers) at
+/// [`kubeadm::CONFIG_PATH`], the path the kubeadm commands are given.
+pub async fn write_kubeadm_configs(
     nodes: &[Node],
-    _cgroup: CgroupVersion,
-    _options: &UpOptions,
-    _progress: &Progress,
-) -> anyhow::Result<String> {
-    require_kubeadm(&nodes[0], &plan.image).await?;
-    Err(anyhow!("WIP"))
+    inputs: &KubeadmInputs<'_>,
+) -> anyhow::Result<()> {
+    let writes = nodes
+        .iter()
+        .zip(&inputs.plan.nodes)
+        .map(|(node, node_plan)| async move {
+            let config = if node_plan.index == 0 {
+                kubeadm::render_init(inputs)?
+            } else {
+                kubeadm::render_join(inputs, node_plan)?
+            };
+            node.write_files(&[NodeFile::new(kubeadm::CONFIG_PATH, config)])
+                .await
+        });
+    futures::future::try_join_all(writes).await?;
+    Ok(())
 }
 
-pub fn remove_context(
-    _settings: &Settings,
-    _kubeconfig: Option<&Path>,
-    _progress: &Progress,
+/// The CNI configuration dind renders itself (bridge, ptp): the per-node conflist and
+/// the routes to every other node's pods.
+async fn configure_cni(
+    nodes: &[Node],
+    settings: &Settings,
+    plan: &ClusterPlan,
 ) -> anyhow::Result<()> {
+    let tasks = nodes
+        .iter()
+        .zip(&plan.nodes)
+        .map(|(node, node_plan)| async move {
+            let files: Vec<NodeFile> = cni::node_config_files(settings.cni, node_plan)
+                .into_iter()
+                .map(|(path, contents)| NodeFile::new(path, contents))
+                .collect();
+            if !files.is_empty() {
+                node.write_files(&files).await?;
+            }
+            for route in cni::static_routes(settings.cni, plan, node_plan) {
+                let args = route.ip_route_args();
+                node.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                    .await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    futures::future::try_join_all(tasks).await?;
     Ok(())
+}
+
+async fn run_step(
+    progress: &Progress,
+    message: String,
+    node: &Node,
+    argv: &[String],
+) -> anyhow::Result<()> {
+    let step = progress.step(message);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    match node.run(&argv).await {
+        Ok(_) => {
+            step.done();
+            Ok(())
+        }
+        Err(e) => {
+            step.failed();
+            Err(e)
+        }
+    }
+}
+
+/// The URL kubectl uses: the published address, or loopback when the API server is
+/// published on every address.
+pub fn server_url(published_on: IpAddr, port: u16) -> String {
+    let host = match published_on {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
+    };
+    format!("https://{}", SocketAddr::new(host, port))
+}
+
+/// The kubeconfig file `up` writes to and `clean` removes from.
+fn kubeconfig_files(explicit: Option<&Path>) -> (Option<PathBuf>, Vec<PathBuf>) {
+    let env = std::env::var_os("KUBECONFIG");
+    let home = dirs::home_dir();
+    (
+        kubeconfig::merge_target(explicit, env.as_deref(), home.as_deref()),
+        kubeconfig::all_files(explicit, env.as_deref(), home.as_deref()),
+    )
+}
+
+/// Sets up Kubernetes on booted nodes; returns the API server URL.
+pub async fn bring_up(
+    engine: &Engine,
+    settings: &Settings,
+    plan: &ClusterPlan,
+    nodes: &[Node],
+    cgroup: CgroupVersion,
+    options: &UpOptions,
+    progress: &Progress,
+) -> anyhow::Result<String> {
+    let master = &nodes[0];
+    let version = require_kubeadm(master, &plan.image).await?;
+    let inputs = KubeadmInputs {
+        plan,
+        settings,
+        version: &version,
+        host_cgroup_v1: cgroup == CgroupVersion::V1,
+        dedicated_master: options.dedicated_master && nodes.len() > 1,
+    };
+    if cgroup == CgroupVersion::V1 {
+        progress.note(
+            "This host mounts cgroup v1: kubelet runs with failCgroupV1=false, which Kubernetes \
+             supports only until its cgroup v1 code is removed (1.38 at the earliest)",
+        );
+    }
+    futures::future::try_join(
+        write_kubeadm_configs(nodes, &inputs),
+        configure_cni(nodes, settings, plan),
+    )
+    .await?;
+
+    run_step(
+        progress,
+        format!("Running kubeadm init on {}", master.name),
+        master,
+        &kubeadm::init_command(),
+    )
+    .await?;
+    let join = kubeadm::join_command();
+    let joins = nodes[1..]
+        .iter()
+        .map(|worker| run_step(progress, format!("Joining {}", worker.name), worker, &join));
+    futures::future::try_join_all(joins).await?;
+    if let Some(manifest) = cni::manifest(settings.cni) {
+        let apply = [
+            "kubectl",
+            "--kubeconfig",
+            ADMIN_CONF,
+            "apply",
+            "-f",
+            manifest.url,
+        ]
+        .map(String::from);
+        run_step(
+            progress,
+            format!("Installing {} {}", manifest.name, manifest.version),
+            master,
+            &apply,
+        )
+        .await?;
+    }
+
+    let published = engine
+        .published_ports(&master.name, &format!("{}/tcp", kubeadm::API_SERVER_PORT))
+        .await?;
+    let (_, port) = *published
+        .first()
+        .ok_or_else(|| anyhow!("{} does not publish the API server port", master.name))?;
+    let server = server_url(plan.apiserver_address, port);
+
+    let (target, _) = kubeconfig_files(options.kubeconfig.as_deref());
+    let target = target
+        .ok_or_else(|| anyhow!("cannot tell which kubeconfig file to write: no home directory"))?;
+    let admin_conf = master.read_file(ADMIN_CONF).await?;
+    let entries = ContextEntries::from_admin_conf(&admin_conf, &plan.context, &server)?;
+    // As in kubeadm-dind-cluster, only the default cluster becomes the current context.
+    let set_current = plan.cluster.id() == 0 && plan.cluster.label().is_none();
+    kubeconfig::write_context(&target, &entries, set_current)?;
+    progress.note(format!(
+        "Wrote context {} to {}",
+        plan.context,
+        target.display()
+    ));
+
+    if let Some(forwarder) = &settings.port_forwarder {
+        let status = tokio::process::Command::new(forwarder)
+            .arg(port.to_string())
+            .status()
+            .await
+            .with_context(|| format!("running DIND_PORT_FORWARDER {}", forwarder.display()))?;
+        if !status.success() {
+            bail!(
+                "DIND_PORT_FORWARDER {} {port} failed: {status}",
+                forwarder.display()
+            );
+        }
+    }
+
+    let step = progress.step(format!(
+        "Waiting up to {}s for nodes to be Ready and CoreDNS available",
+        options.wait.as_secs()
+    ));
+    let client = crate::ready::client_for_context(&target, &plan.context).await?;
+    let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
+    let detail = |p: &crate::ready::ReadyProgress| step.detail(p.to_string());
+    let mut detail = detail;
+    match crate::ready::wait_until_ready(client, &names, options.wait, &mut detail).await {
+        Ok(()) => step.done(),
+        Err(e) => {
+            step.failed();
+            return Err(e);
+        }
+    }
+    Ok(server)
+}
+
+/// Removes the cluster's context, cluster and user from every kubeconfig file kubectl reads.
+pub fn remove_context(
+    settings: &Settings,
+    kubeconfig: Option<&Path>,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let (_, files) = kubeconfig_files(kubeconfig);
+    let name = settings.identity.context_name();
+    for file in kubeconfig::remove_context(&files, &name)? {
+        progress.note(format!("Removed context {name} from {}", file.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls() {
+        let table = [
+            ("127.0.0.1", 6443, "https://127.0.0.1:6443"),
+            ("::1", 40000, "https://[::1]:40000"),
+            ("0.0.0.0", 1234, "https://127.0.0.1:1234"),
+            ("::", 1234, "https://[::1]:1234"),
+            ("192.168.1.5", 80, "https://192.168.1.5:80"),
+        ];
+        for (address, port, url) in table {
+            assert_eq!(server_url(address.parse().unwrap(), port), url);
+        }
+    }
 }

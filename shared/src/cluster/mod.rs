@@ -7,7 +7,7 @@
 //! unless `--retain`.
 
 pub mod inventory;
-mod kubernetes;
+pub mod kubernetes;
 pub mod ledger;
 pub mod net64;
 pub mod network;

@@ -74,10 +74,27 @@ fn net64_env(n: &Net64Plan) -> Vec<String> {
     ]
 }
 
-/// The file that makes a node use the DNS64 server and route the prefix to NAT64, now
-/// and after every restart.
-pub fn node_net64_file(n: &Net64Plan) -> NodeFile {
-    NodeFile::new(NODE_NET64_ENV, net64_env(n).join("\n") + "\n")
+/// The node names and addresses the boot script adds to `/etc/hosts`: with the DNS64
+/// server as their only resolver, nodes no longer see Docker's DNS, yet kubeadm reaches
+/// the master by name.
+pub const NODE_HOSTS: &str = "/etc/dind/hosts";
+
+/// The files that make a node use the DNS64 server, route the prefix to NAT64 and know
+/// the other nodes by name, now and after every restart.
+pub fn node_net64_files(plan: &ClusterPlan, n: &Net64Plan) -> Vec<NodeFile> {
+    let hosts: String = plan
+        .nodes
+        .iter()
+        .flat_map(|node| {
+            node.addresses()
+                .into_iter()
+                .map(move |a| format!("{a} {}\n", node.name))
+        })
+        .collect();
+    vec![
+        NodeFile::new(NODE_NET64_ENV, net64_env(n).join("\n") + "\n"),
+        NodeFile::new(NODE_HOSTS, hosts),
+    ]
 }
 
 fn support_labels(plan: &ClusterPlan, role: &str) -> BTreeMap<String, String> {
@@ -211,7 +228,9 @@ mod tests {
         assert_eq!(dns64.ipv6, Some("fd00:20:5::100".parse().unwrap()));
         assert_eq!(dns64.labels[labels::CLUSTER], "cluster-5");
         assert_eq!(files[0].path, NAMED_CONF);
-        let env = String::from_utf8(node_net64_file(&n).contents).unwrap();
+        let files = node_net64_files(&p, &n);
+        let env = String::from_utf8(files[0].contents.clone()).unwrap();
+        assert_eq!(String::from_utf8(files[1].contents.clone()).unwrap(), "fd00:20:5::2 kube-master-cluster-5\nfd00:20:5::3 kube-node-1-cluster-5\nfd00:20:5::4 kube-node-2-cluster-5\n");
         assert!(env.contains("DIND_DNS64_SERVER=fd00:20:5::100\n"));
         assert!(env.contains("DIND_NAT64_GATEWAY=fd00:20:5::200\n"));
         assert!(env.contains("DIND_DNS64_PREFIX=fd00:10:64:ff9b::/96\n"));

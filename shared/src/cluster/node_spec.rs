@@ -12,9 +12,6 @@ use crate::names::labels;
 use crate::plan::{ClusterPlan, NodePlan, Role};
 use std::collections::BTreeMap;
 
-/// The port the API server listens on inside the master.
-pub const APISERVER_CONTAINER_PORT: u16 = 6443;
-
 /// How node containers get their privileges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -101,7 +98,7 @@ pub fn node_container(
     }
     let ports = match node.role {
         Role::Master => vec![PortPublication {
-            container_port: APISERVER_CONTAINER_PORT,
+            container_port: crate::kubeadm::API_SERVER_PORT,
             protocol: "tcp".into(),
             host_ip: plan.apiserver_address,
             host_port: plan.apiserver_port.unwrap_or(0),

@@ -2,7 +2,7 @@
 //! nodes at them.
 
 use super::ledger::{Created, Ledger};
-use super::net64::{dns64_container, nat64_container, node_net64_file};
+use super::net64::{dns64_container, nat64_container, node_net64_files};
 use crate::engine::{ContainerSpec, Engine};
 use crate::image::{ensure_image, Recipe};
 use crate::node::{Node, NodeFile};
@@ -63,8 +63,8 @@ async fn ensure_container(
 
 /// Makes a node resolve through the DNS64 server and route the prefix to NAT64. The
 /// settings file stays in the node, and its boot unit applies it again after a restart.
-pub async fn configure_node(node: &Node, n: &Net64Plan) -> anyhow::Result<()> {
-    node.write_files(&[node_net64_file(n)]).await?;
+pub async fn configure_node(node: &Node, plan: &ClusterPlan, n: &Net64Plan) -> anyhow::Result<()> {
+    node.write_files(&node_net64_files(plan, n)).await?;
     node.run(&["systemctl", "restart", "dind-net64.service"])
         .await?;
     Ok(())

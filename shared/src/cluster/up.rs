@@ -162,7 +162,8 @@ async fn provision(
     let (nodes, ()) =
         futures::future::try_join(boot, ensure_support(engine, plan, ledger, progress)).await?;
     if let Some(net64) = &plan.net64 {
-        futures::future::try_join_all(nodes.iter().map(|node| configure_node(node, net64))).await?;
+        futures::future::try_join_all(nodes.iter().map(|node| configure_node(node, plan, net64)))
+            .await?;
     }
 
     let mut report = UpReport {
