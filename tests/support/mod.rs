@@ -1,0 +1,191 @@
+//! Shared pieces of the end-to-end tests: the plugin binaries, a real Docker engine,
+//! the offline images, and guards that remove what a test created even when it fails.
+#![allow(dead_code)]
+
+use dind::engine::Engine;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The path of a plugin binary, built once per test process by the same cargo that runs
+/// the tests (a no-op when it is up to date).
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace())
+            .args(["build", "--quiet", "-p", "kubectl-dind", "-p", "docker-dind"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the plugins failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+        target.join("debug")
+    });
+    dir.join(name)
+}
+
+/// Runs a plugin binary with extra environment variables; returns its output.
+pub fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(bin(name));
+    // A private kubeconfig, so no test ever touches the user's.
+    command.args(args).stdin(Stdio::null()).env("KUBECONFIG", test_kubeconfig());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("the plugin binary runs")
+}
+
+/// The kubeconfig file the plugins see in tests.
+pub fn test_kubeconfig() -> PathBuf {
+    std::env::temp_dir().join("dind-tests-kubeconfig")
+}
+
+/// Like [`run`], and fails the test with the plugin's stderr unless it succeeded.
+pub fn run_ok(name: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = run(name, args, env);
+    assert!(
+        output.status.success(),
+        "`{name} {}` failed ({}):\n{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// A Docker engine through the product's own daemon selection, or `None` (with the
+/// one-line reason printed) when none can be had on a developer's machine. Under
+/// `CI=true` a missing daemon fails the test instead.
+pub async fn docker() -> Option<Engine> {
+    let endpoint = dind::docker_cli::select_endpoint(&Default::default(), &|name| std::env::var(name).ok())
+        .expect("a Docker endpoint can be chosen");
+    let connected = match dind::docker_cli::connect(&endpoint).await {
+        Ok(docker) => docker.ping().await.map(|_| docker).map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    match connected {
+        Ok(docker) => Some(Engine::new(docker)),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but no Docker daemon can be reached ({e:#}); .ci/run must start one")
+        }
+        Err(e) => {
+            eprintln!("skipped: no Docker daemon ({e:#})");
+            None
+        }
+    }
+}
+
+/// The offline images every Docker test needs: the base image (made with debootstrap
+/// when it is missing, as the README says to do without a registry) and the bare node
+/// image, built by the same `build-image` code users run. Once per test process.
+pub fn ensure_images() {
+    static READY: Mutex<bool> = Mutex::new(false);
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if *ready {
+        return;
+    }
+    ensure_base_image();
+    run_ok("docker-dind", &["build-image", "--bare"], &[]);
+    *ready = true;
+}
+
+/// The node image the tests run.
+pub const BARE_IMAGE: &str = "dind-node:bare";
+
+fn ensure_base_image() {
+    let present = Command::new("docker")
+        .args(["image", "inspect", dind::image::recipe::BASE_IMAGE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        return;
+    }
+    let script = workspace().join("scripts/base-image.sh");
+    let status = Command::new("bash").arg(&script).status().expect("bash runs");
+    assert!(status.success(), "{} failed: the base image cannot be made", script.display());
+}
+
+/// Removes a cluster (`docker-dind clean`) when dropped, even if the test panicked.
+pub struct CleanOnDrop(pub Vec<String>);
+
+impl CleanOnDrop {
+    /// One guard for the given cluster-selecting flags, e.g. `["--cluster-id", "10"]`.
+    pub fn cluster(flags: &[&str]) -> CleanOnDrop {
+        CleanOnDrop(flags.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+impl Drop for CleanOnDrop {
+    fn drop(&mut self) {
+        let mut args = vec!["clean".to_string()];
+        args.extend(self.0.iter().cloned());
+        // A private kubeconfig so cleaning never touches the user's.
+        let _ = Command::new(bin("docker-dind"))
+            .args(&args)
+            .env("KUBECONFIG", test_kubeconfig())
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
+/// Removes Docker objects made by a test itself (peers, test networks, images) when dropped.
+#[derive(Default)]
+pub struct RemoveOnDrop {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub images: Vec<String>,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("docker").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        };
+        for c in &self.containers {
+            quiet(&["rm", "-f", c]);
+        }
+        for n in &self.networks {
+            quiet(&["network", "rm", n]);
+        }
+        for i in &self.images {
+            quiet(&["rmi", "-f", i]);
+        }
+    }
+}
+
+/// `docker ...` with the real CLI, for what the tests set up themselves.
+pub fn docker_cli(args: &[&str]) -> Output {
+    Command::new("docker").args(args).stdin(Stdio::null()).output().expect("the docker CLI runs")
+}
+
+/// Runs a command in a container and returns its stdout, failing the test otherwise.
+pub async fn exec(engine: &Engine, container: &str, argv: &[&str]) -> String {
+    let node = dind::node::Node::new(engine, container);
+    match node.run(argv).await {
+        Ok(out) => out,
+        Err(e) => panic!("{e:#}"),
+    }
+}
+
+/// Docker object names that still carry a cluster's label.
+pub fn labelled_objects(cluster_key: &str) -> Vec<String> {
+    let filter = format!("label=dind.cluster={cluster_key}");
+    let mut names = Vec::new();
+    for args in [
+        vec!["ps", "-a", "--filter", filter.as_str(), "--format", "container {{.Names}}"],
+        vec!["volume", "ls", "--filter", filter.as_str(), "--format", "volume {{.Name}}"],
+        vec!["network", "ls", "--filter", filter.as_str(), "--format", "network {{.Name}}"],
+    ] {
+        let out = docker_cli(&args);
+        names.extend(String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_string));
+    }
+    names
+}
