@@ -10,6 +10,7 @@
 //! - [`engine`]: the one seam to Docker. Cluster logic never calls bollard directly.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
 
+pub mod docker_cli;
 pub mod error;
 pub mod image;
 pub mod names;
