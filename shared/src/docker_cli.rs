@@ -1,5 +1,53 @@
-//! TEMPORARY placeholder until the docker_cli branch lands; replaced wholesale.
-use std::path::PathBuf;
+//! The Docker CLI plugin protocol: what `docker` hands `docker-dind`, and which daemon it means.
+//!
+//! docker runs a plugin with its own full argument list, `docker-dind [GLOBAL OPTIONS] dind
+//! [ARGS]`, and leaves the global options (`--context`, `-H`, TLS flags, ...) for the plugin
+//! to honour. bollard only knows `DOCKER_HOST`, so the daemon choice, Docker contexts
+//! included, is redone here the way the docker CLI makes it. The parsing and the choice are
+//! pure apart from reading the Docker config directory; only [`connect`] talks to a daemon.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use bollard::{Docker, API_DEFAULT_VERSION};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::usage;
+
+/// The plugin's command name: `docker dind`.
+pub const PLUGIN_NAME: &str = "dind";
+/// The argument with which docker asks a plugin for its metadata.
+pub const METADATA_COMMAND: &str = "docker-cli-plugin-metadata";
+/// The daemon docker talks to when nothing else is chosen.
+pub const DEFAULT_LOCAL_HOST: &str = "unix:///var/run/docker.sock";
+
+/// docker's own default when TLS is on but no host is given.
+const DEFAULT_TLS_HOST: &str = "tcp://localhost:2376";
+const DEFAULT_TCP_PORT: u16 = 2375;
+const DEFAULT_TLS_TCP_PORT: u16 = 2376;
+/// bollard's default per-request timeout; long operations stream, so this bounds only the
+/// wait for a response to start.
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+/// The context name that means "no context": `-H`, `DOCKER_HOST` or the local socket.
+const DEFAULT_CONTEXT: &str = "default";
+
+/// The JSON object `docker-dind docker-cli-plugin-metadata` must print.
+///
+/// `SchemaVersion` stays "0.1.0": older docker releases reject any other value.
+pub fn metadata_json(version: &str) -> String {
+    serde_json::json!({
+        "SchemaVersion": "0.1.0",
+        "Vendor": "dind",
+        "Version": version,
+        "ShortDescription": "Multi-node Kubernetes clusters in Docker containers",
+        "URL": env!("CARGO_PKG_REPOSITORY"),
+    })
+    .to_string()
+}
+
+/// The docker global options that docker passes on ahead of the plugin name.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct DockerGlobalOptions {
     pub config: Option<PathBuf>,
@@ -13,30 +61,1124 @@ pub struct DockerGlobalOptions {
     pub tlscert: Option<PathBuf>,
     pub tlskey: Option<PathBuf>,
 }
-#[derive(Debug, Clone)]
-pub struct DockerEndpoint {
-    pub host: String,
-}
-pub fn metadata_json(version: &str) -> String {
-    format!("{{\"SchemaVersion\":\"0.1.0\",\"Vendor\":\"dind\",\"Version\":\"{version}\",\"ShortDescription\":\"Multi-node Kubernetes clusters in Docker containers\"}}")
-}
-pub fn split_plugin_args(args: &[String]) -> anyhow::Result<(DockerGlobalOptions, Vec<String>)> {
-    let mut rest: Vec<String> = args.to_vec();
-    if rest.first().map(String::as_str) == Some("dind") {
-        rest.remove(0);
+
+/// Splits a plugin's argv (without argv\[0\]) into docker's global options and the plugin's
+/// own arguments.
+///
+/// Globals count only when the word `dind` (or `help dind`, from `docker help dind`)
+/// follows them: docker always sends that word, so without it this is a direct run of
+/// `docker-dind`, and leading flags such as `--context` belong to the plugin itself.
+/// Such arguments come back unchanged with default options.
+pub fn split_plugin_args(args: &[String]) -> Result<(DockerGlobalOptions, Vec<String>)> {
+    let direct_invocation = || Ok((DockerGlobalOptions::default(), args.to_vec()));
+    let mut options = DockerGlobalOptions::default();
+    // Reported only once the arguments prove to come from docker.
+    let mut first_error: Option<anyhow::Error> = None;
+    let mut index = 0;
+    loop {
+        let Some(arg) = args.get(index) else {
+            return direct_invocation();
+        };
+        let plugin_args = if arg == PLUGIN_NAME {
+            Some(args[index + 1..].to_vec())
+        } else if arg == "help" && args.get(index + 1).is_some_and(|next| next == PLUGIN_NAME) {
+            let mut rest = args[index + 2..].to_vec();
+            rest.push("--help".to_string());
+            Some(rest)
+        } else {
+            None
+        };
+        if let Some(plugin_args) = plugin_args {
+            return match first_error {
+                Some(error) => Err(error),
+                None => Ok((options, plugin_args)),
+            };
+        }
+        match parse_global_option(args, index, &mut options) {
+            Some((consumed, outcome)) => {
+                if let Err(error) = outcome {
+                    first_error.get_or_insert(error);
+                }
+                index += consumed;
+            }
+            None => return direct_invocation(),
+        }
     }
-    Ok((DockerGlobalOptions::default(), rest))
 }
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum GlobalFlag {
+    Config,
+    Context,
+    Debug,
+    Host,
+    LogLevel,
+    Tls,
+    TlsVerify,
+    TlsCaCert,
+    TlsCert,
+    TlsKey,
+}
+
+impl GlobalFlag {
+    fn from_long(name: &str) -> Option<Self> {
+        Some(match name {
+            "config" => GlobalFlag::Config,
+            "context" => GlobalFlag::Context,
+            "debug" => GlobalFlag::Debug,
+            "host" => GlobalFlag::Host,
+            "log-level" => GlobalFlag::LogLevel,
+            "tls" => GlobalFlag::Tls,
+            "tlsverify" => GlobalFlag::TlsVerify,
+            "tlscacert" => GlobalFlag::TlsCaCert,
+            "tlscert" => GlobalFlag::TlsCert,
+            "tlskey" => GlobalFlag::TlsKey,
+            _ => return None,
+        })
+    }
+
+    fn from_short(letter: char) -> Option<Self> {
+        Some(match letter {
+            'c' => GlobalFlag::Context,
+            'D' => GlobalFlag::Debug,
+            'H' => GlobalFlag::Host,
+            'l' => GlobalFlag::LogLevel,
+            _ => return None,
+        })
+    }
+
+    fn is_switch(self) -> bool {
+        matches!(
+            self,
+            GlobalFlag::Debug | GlobalFlag::Tls | GlobalFlag::TlsVerify
+        )
+    }
+
+    fn set_value(self, options: &mut DockerGlobalOptions, value: String) -> Result<()> {
+        match self {
+            GlobalFlag::Config => options.config = Some(value.into()),
+            GlobalFlag::Context => options.context = Some(value),
+            GlobalFlag::Host => {
+                if options.host.is_some() {
+                    return Err(usage("Specify only one -H"));
+                }
+                options.host = Some(value);
+            }
+            GlobalFlag::LogLevel => options.log_level = Some(value),
+            GlobalFlag::TlsCaCert => options.tlscacert = Some(value.into()),
+            GlobalFlag::TlsCert => options.tlscert = Some(value.into()),
+            GlobalFlag::TlsKey => options.tlskey = Some(value.into()),
+            GlobalFlag::Debug | GlobalFlag::Tls | GlobalFlag::TlsVerify => {
+                let on = parse_go_bool(&value).ok_or_else(|| {
+                    usage(format!(
+                        "invalid value {value:?} for a docker switch: expected true or false"
+                    ))
+                })?;
+                self.set_switch(options, on);
+            }
+        }
+        Ok(())
+    }
+
+    fn set_switch(self, options: &mut DockerGlobalOptions, on: bool) {
+        match self {
+            GlobalFlag::Debug => options.debug = on,
+            GlobalFlag::Tls => options.tls = on,
+            GlobalFlag::TlsVerify => options.tlsverify = on,
+            _ => {}
+        }
+    }
+}
+
+/// Go's `strconv.ParseBool`, which docker's flag parser uses for `--debug=false` and the like.
+fn parse_go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Reads one docker global option at `args[index]` the way docker's flag parser (pflag)
+/// does: `--name value`, `--name=value`, `-X value`, `-X=value`, `-Xvalue`, and switches
+/// bundled as `-DH value`. Returns how many words it used, or `None` when the word is no
+/// global option (or its value is missing).
+fn parse_global_option(
+    args: &[String],
+    index: usize,
+    options: &mut DockerGlobalOptions,
+) -> Option<(usize, Result<()>)> {
+    let arg = args[index].as_str();
+    let next_word = || args.get(index + 1).cloned();
+    if let Some(long) = arg.strip_prefix("--") {
+        let (name, inline_value) = match long.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (long, None),
+        };
+        let flag = GlobalFlag::from_long(name)?;
+        return match (inline_value, flag.is_switch()) {
+            (Some(value), _) => Some((1, flag.set_value(options, value))),
+            (None, true) => {
+                flag.set_switch(options, true);
+                Some((1, Ok(())))
+            }
+            (None, false) => Some((2, flag.set_value(options, next_word()?))),
+        };
+    }
+    let letters = arg
+        .strip_prefix('-')
+        .filter(|letters| !letters.is_empty())?;
+    for (position, letter) in letters.char_indices() {
+        let flag = GlobalFlag::from_short(letter)?;
+        let after = &letters[position + letter.len_utf8()..];
+        if let Some(value) = after.strip_prefix('=') {
+            return Some((1, flag.set_value(options, value.to_string())));
+        }
+        if flag.is_switch() {
+            flag.set_switch(options, true);
+            continue;
+        }
+        return if after.is_empty() {
+            Some((2, flag.set_value(options, next_word()?)))
+        } else {
+            Some((1, flag.set_value(options, after.to_string())))
+        };
+    }
+    Some((1, Ok(())))
+}
+
+/// The daemon to talk to, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DockerEndpoint {
+    /// `unix://...`, `tcp://...`, `ssh://...` or `npipe://...`.
+    pub host: String,
+    pub source: EndpointSource,
+    /// `None` for plain connections.
+    pub tls: Option<TlsSettings>,
+}
+
+/// Where the endpoint choice came from, for error messages and `-D` output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndpointSource {
+    ContextFlag {
+        context: String,
+    },
+    HostFlag,
+    DockerHostEnv,
+    DockerContextEnv {
+        context: String,
+    },
+    ConfigFile {
+        context: String,
+        path: PathBuf,
+    },
+    /// Nothing chose a daemon: docker's default host.
+    BuiltInDefault,
+}
+
+impl fmt::Display for EndpointSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndpointSource::ContextFlag { context } => write!(f, "--context {context}"),
+            EndpointSource::HostFlag => f.write_str("-H/--host"),
+            EndpointSource::DockerHostEnv => f.write_str("DOCKER_HOST"),
+            EndpointSource::DockerContextEnv { context } => {
+                write!(f, "DOCKER_CONTEXT={context}")
+            }
+            EndpointSource::ConfigFile { context, path } => {
+                write!(f, "currentContext {context:?} in {}", path.display())
+            }
+            EndpointSource::BuiltInDefault => f.write_str("docker's default host"),
+        }
+    }
+}
+
+/// TLS material for a daemon connection. Paths are those docker would use; a missing
+/// client certificate or key means none is presented.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSettings {
+    /// Whether the daemon's certificate is checked (`--tlsverify`, not `SkipTLSVerify`).
+    pub verify: bool,
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// Picks the daemon as the docker CLI does: `--context`, then `-H`, then `DOCKER_HOST`,
+/// then `DOCKER_CONTEXT`, then `currentContext` in `config.json`, else the local socket.
+/// Context `default` means the `-H`/`DOCKER_HOST`/socket default. `env` reads the
+/// environment (a parameter so tests can supply their own).
 pub fn select_endpoint(
-    _opts: &DockerGlobalOptions,
+    options: &DockerGlobalOptions,
     env: &dyn Fn(&str) -> Option<String>,
-) -> anyhow::Result<DockerEndpoint> {
-    Ok(DockerEndpoint {
-        host: env("DOCKER_HOST").unwrap_or_else(|| "unix:///var/run/docker.sock".into()),
-    })
+) -> Result<DockerEndpoint> {
+    let env = |name: &str| env(name).filter(|value| !value.is_empty());
+    if options.context.is_some() && options.host.is_some() {
+        return Err(usage(
+            "conflicting options: either specify --host or --context, not both",
+        ));
+    }
+    let named_context = if let Some(context) = &options.context {
+        let source = EndpointSource::ContextFlag {
+            context: context.clone(),
+        };
+        Some((context.clone(), source))
+    } else if options.host.is_some() || env("DOCKER_HOST").is_some() {
+        None
+    } else if let Some(context) = env("DOCKER_CONTEXT") {
+        let source = EndpointSource::DockerContextEnv {
+            context: context.clone(),
+        };
+        Some((context, source))
+    } else {
+        let path = docker_config_dir(options, &env)?.join("config.json");
+        read_current_context(&path)?.map(|context| {
+            let source = EndpointSource::ConfigFile {
+                context: context.clone(),
+                path,
+            };
+            (context, source)
+        })
+    };
+    match named_context {
+        Some((context, source)) if context != DEFAULT_CONTEXT => {
+            context_endpoint(&docker_config_dir(options, &env)?, &context, source)
+        }
+        _ => default_endpoint(options, &env),
+    }
 }
-pub async fn connect(_endpoint: &DockerEndpoint) -> anyhow::Result<bollard::Docker> {
-    Ok(bollard::Docker::connect_with_local_defaults()?
+
+/// `--config`, else `DOCKER_CONFIG`, else `~/.docker`.
+fn docker_config_dir(
+    options: &DockerGlobalOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PathBuf> {
+    if let Some(dir) = &options.config {
+        return Ok(dir.clone());
+    }
+    if let Some(dir) = env("DOCKER_CONFIG") {
+        return Ok(dir.into());
+    }
+    let home = env("HOME")
+        .map(PathBuf::from)
+        .or_else(dirs::home_dir)
+        .ok_or_else(|| {
+            anyhow!("cannot find the Docker config directory: no home directory; set DOCKER_CONFIG")
+        })?;
+    Ok(home.join(".docker"))
+}
+
+fn read_current_context(config_file: &Path) -> Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct ConfigFile {
+        #[serde(rename = "currentContext", default)]
+        current_context: Option<String>,
+    }
+    let text = match std::fs::read_to_string(config_file) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading {}", config_file.display()))
+        }
+    };
+    let config: ConfigFile = serde_json::from_str(&text)
+        .with_context(|| format!("parsing the Docker config file {}", config_file.display()))?;
+    Ok(config.current_context.filter(|name| !name.is_empty()))
+}
+
+/// The endpoint of the `default` context: `-H`, `DOCKER_HOST` or docker's default host,
+/// with TLS from the `--tls*` flags or `DOCKER_TLS`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
+fn default_endpoint(
+    options: &DockerGlobalOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<DockerEndpoint> {
+    let tls = default_tls(options, env)?;
+    let (raw_host, source) = match (&options.host, env("DOCKER_HOST")) {
+        (Some(host), _) => (host.clone(), EndpointSource::HostFlag),
+        (None, Some(host)) => (host, EndpointSource::DockerHostEnv),
+        (None, None) => (String::new(), EndpointSource::BuiltInDefault),
+    };
+    let host = normalize_host(&raw_host, tls.is_some()).map_err(|reason| {
+        usage(format!(
+            "invalid Docker host {raw_host:?} from {source}: {reason}"
+        ))
+    })?;
+    Ok(DockerEndpoint { host, source, tls })
+}
+
+fn default_tls(
+    options: &DockerGlobalOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<TlsSettings>> {
+    let verify = options.tlsverify || env("DOCKER_TLS_VERIFY").is_some();
+    if !(options.tls || verify || env("DOCKER_TLS").is_some()) {
+        return Ok(None);
+    }
+    let cert_dir = match env("DOCKER_CERT_PATH") {
+        Some(dir) => PathBuf::from(dir),
+        None => docker_config_dir(options, env)?,
+    };
+    // Like docker: an explicit path is kept even if missing (the connection then reports
+    // it); a defaulted client certificate or key that does not exist is simply not used.
+    let defaulted_if_present = |explicit: &Option<PathBuf>, file: &str| {
+        explicit
+            .clone()
+            .or_else(|| Some(cert_dir.join(file)).filter(|path| path.exists()))
+    };
+    Ok(Some(TlsSettings {
+        verify,
+        ca: Some(
+            options
+                .tlscacert
+                .clone()
+                .unwrap_or_else(|| cert_dir.join("ca.pem")),
+        ),
+        cert: defaulted_if_present(&options.tlscert, "cert.pem"),
+        key: defaulted_if_present(&options.tlskey, "key.pem"),
+    }))
+}
+
+/// docker's `ParseHost`: no scheme means tcp, tcp gets a default host and port, empty
+/// means the default host.
+fn normalize_host(raw: &str, tls: bool) -> std::result::Result<String, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(if tls {
+            DEFAULT_TLS_HOST
+        } else {
+            DEFAULT_LOCAL_HOST
+        }
+        .to_string());
+    }
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("tcp", raw));
+    match scheme {
+        "unix" if rest.is_empty() => Ok(DEFAULT_LOCAL_HOST.to_string()),
+        "unix" | "npipe" | "ssh" => Ok(format!("{scheme}://{rest}")),
+        "tcp" | "http" => {
+            let (authority, path) = match rest.find('/') {
+                Some(slash) => rest.split_at(slash),
+                None => (rest, ""),
+            };
+            let (hostname, port) = split_port(authority)?;
+            let hostname = if hostname.is_empty() {
+                "localhost"
+            } else {
+                hostname
+            };
+            let port = port.unwrap_or(if tls {
+                DEFAULT_TLS_TCP_PORT
+            } else {
+                DEFAULT_TCP_PORT
+            });
+            Ok(format!("{scheme}://{hostname}:{port}{path}"))
+        }
+        other => Err(format!(
+            "unsupported scheme {other:?} (expected unix, tcp, ssh or npipe)"
+        )),
+    }
+}
+
+fn split_port(authority: &str) -> std::result::Result<(&str, Option<u16>), String> {
+    // A bracketed IPv6 address has colons of its own.
+    let port_colon = match authority.rfind(']') {
+        Some(bracket) => authority[bracket..]
+            .find(':')
+            .map(|offset| bracket + offset),
+        None => authority.rfind(':'),
+    };
+    match port_colon {
+        None => Ok((authority, None)),
+        Some(colon) => {
+            let port = &authority[colon + 1..];
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| format!("invalid port {port:?}"))?;
+            Ok((&authority[..colon], Some(port)))
+        }
+    }
+}
+
+/// The sha256 of a context name, in hex: the directory docker keeps that context under.
+fn context_dir_name(context: &str) -> String {
+    Sha256::digest(context.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn context_endpoint(
+    config_dir: &Path,
+    context: &str,
+    source: EndpointSource,
+) -> Result<DockerEndpoint> {
+    #[derive(Deserialize)]
+    struct Meta {
+        #[serde(rename = "Endpoints")]
+        endpoints: Endpoints,
+    }
+    #[derive(Deserialize)]
+    struct Endpoints {
+        docker: Option<Endpoint>,
+    }
+    #[derive(Deserialize)]
+    struct Endpoint {
+        #[serde(rename = "Host")]
+        host: Option<String>,
+        #[serde(rename = "SkipTLSVerify", default)]
+        skip_tls_verify: bool,
+    }
+
+    let dir_name = context_dir_name(context);
+    let meta_file = config_dir
+        .join("contexts/meta")
+        .join(&dir_name)
+        .join("meta.json");
+    let text = match std::fs::read_to_string(&meta_file) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(usage(format!(
+                "Docker context {context:?} (from {source}) does not exist: no {}",
+                meta_file.display()
+            )))
+        }
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading {}", meta_file.display()))
+        }
+    };
+    let meta: Meta = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "parsing Docker context {context:?} in {}",
+            meta_file.display()
+        )
+    })?;
+    let endpoint = meta.endpoints.docker.ok_or_else(|| {
+        anyhow!(
+            "Docker context {context:?} has no docker endpoint ({})",
+            meta_file.display()
+        )
+    })?;
+    let host = endpoint
+        .host
+        .filter(|host| !host.is_empty())
+        .ok_or_else(|| {
+            anyhow!(
+                "Docker context {context:?} has no docker host ({})",
+                meta_file.display()
+            )
+        })?;
+
+    let tls_dir = config_dir
+        .join("contexts/tls")
+        .join(&dir_name)
+        .join("docker");
+    let present = |file: &str| Some(tls_dir.join(file)).filter(|path| path.exists());
+    let (ca, cert, key) = (present("ca.pem"), present("cert.pem"), present("key.pem"));
+    let has_tls_material = ca.is_some() || cert.is_some() || key.is_some();
+    let tls = (has_tls_material || endpoint.skip_tls_verify).then_some(TlsSettings {
+        verify: !endpoint.skip_tls_verify,
+        ca,
+        cert,
+        key,
+    });
+    Ok(DockerEndpoint { host, source, tls })
+}
+
+/// Opens a client for `endpoint` and negotiates the API version, so older daemons (a 20.10
+/// daemon speaks API 1.41) work with bollard's newer default.
+pub async fn connect(endpoint: &DockerEndpoint) -> Result<Docker> {
+    let describe = || {
+        format!(
+            "the Docker daemon at {} (chosen by {})",
+            endpoint.host, endpoint.source
+        )
+    };
+    let client = open_client(endpoint).with_context(|| format!("connecting to {}", describe()))?;
+    client
         .negotiate_version()
-        .await?)
+        .await
+        .with_context(|| format!("negotiating the API version with {}", describe()))
+}
+
+fn open_client(endpoint: &DockerEndpoint) -> Result<Docker> {
+    let host = endpoint.host.as_str();
+    let scheme = host.split_once("://").map_or("", |(scheme, _)| scheme);
+    let client = match (scheme, &endpoint.tls) {
+        ("unix", _) => Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?,
+        ("tcp" | "http", None) => {
+            Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?
+        }
+        ("tcp" | "https", Some(tls)) if tls.verify => {
+            let ca = tls.ca.as_deref().ok_or_else(|| {
+                anyhow!("TLS verification needs a CA certificate (--tlscacert or ca.pem)")
+            })?;
+            // bollard reads the client certificate lazily and presents none when the files
+            // cannot be read, which is what a missing certificate should mean.
+            let no_file = Path::new("");
+            Docker::connect_with_ssl(
+                host,
+                tls.key.as_deref().unwrap_or(no_file),
+                tls.cert.as_deref().unwrap_or(no_file),
+                ca,
+                REQUEST_TIMEOUT_SECS,
+                API_DEFAULT_VERSION,
+            )?
+        }
+        ("tcp" | "http" | "https", Some(_)) => bail!(
+            "TLS without verifying the daemon's certificate (--tls without --tlsverify, or a \
+             context with SkipTLSVerify) is not supported yet; use --tlsverify with the \
+             daemon's CA certificate"
+        ),
+        ("ssh", _) => bail!(
+            "ssh:// Docker hosts are not supported yet; forward the daemon's socket instead, \
+             e.g. `ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST` and \
+             DOCKER_HOST=unix:///tmp/docker.sock"
+        ),
+        ("npipe", _) => open_named_pipe(host)?,
+        _ => bail!("unsupported Docker host {host:?}"),
+    };
+    Ok(client)
+}
+
+#[cfg(windows)]
+fn open_named_pipe(host: &str) -> Result<Docker> {
+    Ok(Docker::connect_with_named_pipe(
+        host,
+        REQUEST_TIMEOUT_SECS,
+        API_DEFAULT_VERSION,
+    )?)
+}
+
+#[cfg(not(windows))]
+fn open_named_pipe(host: &str) -> Result<Docker> {
+    bail!("{host}: named pipes exist only on Windows")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit_code;
+    use std::collections::HashMap;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn metadata_is_exactly_the_documented_object() {
+        let parsed: serde_json::Value = serde_json::from_str(&metadata_json("0.1.0")).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "SchemaVersion": "0.1.0",
+                "Vendor": "dind",
+                "Version": "0.1.0",
+                "ShortDescription": "Multi-node Kubernetes clusters in Docker containers",
+                "URL": "https://github.com/dind-dev/dind",
+            })
+        );
+    }
+
+    #[test]
+    fn split_plugin_args_table() {
+        let opts = DockerGlobalOptions::default;
+        let cases: Vec<(&str, DockerGlobalOptions, &str)> = vec![
+            // What docker sends for `docker dind up`.
+            ("dind up", opts(), "up"),
+            ("--config /cfg dind up", DockerGlobalOptions { config: Some("/cfg".into()), ..opts() }, "up"),
+            ("--config=/cfg dind up", DockerGlobalOptions { config: Some("/cfg".into()), ..opts() }, "up"),
+            ("-c remote dind up", DockerGlobalOptions { context: Some("remote".into()), ..opts() }, "up"),
+            ("--context remote dind up", DockerGlobalOptions { context: Some("remote".into()), ..opts() }, "up"),
+            ("--context=remote dind up", DockerGlobalOptions { context: Some("remote".into()), ..opts() }, "up"),
+            ("-cremote dind up", DockerGlobalOptions { context: Some("remote".into()), ..opts() }, "up"),
+            ("-H tcp://h:1 dind up", DockerGlobalOptions { host: Some("tcp://h:1".into()), ..opts() }, "up"),
+            ("-H=tcp://h:1 dind up", DockerGlobalOptions { host: Some("tcp://h:1".into()), ..opts() }, "up"),
+            ("--host tcp://h:1 dind up", DockerGlobalOptions { host: Some("tcp://h:1".into()), ..opts() }, "up"),
+            ("--host=tcp://h:1 dind up", DockerGlobalOptions { host: Some("tcp://h:1".into()), ..opts() }, "up"),
+            ("-D dind up", DockerGlobalOptions { debug: true, ..opts() }, "up"),
+            ("--debug dind up", DockerGlobalOptions { debug: true, ..opts() }, "up"),
+            ("--debug=false dind up", opts(), "up"),
+            ("-DH tcp://h:1 dind up", DockerGlobalOptions { debug: true, host: Some("tcp://h:1".into()), ..opts() }, "up"),
+            ("-l warn dind up", DockerGlobalOptions { log_level: Some("warn".into()), ..opts() }, "up"),
+            ("--log-level=warn dind up", DockerGlobalOptions { log_level: Some("warn".into()), ..opts() }, "up"),
+            (
+                "--tls --tlsverify --tlscacert /t/ca.pem --tlscert=/t/cert.pem --tlskey /t/key.pem dind up",
+                DockerGlobalOptions {
+                    tls: true,
+                    tlsverify: true,
+                    tlscacert: Some("/t/ca.pem".into()),
+                    tlscert: Some("/t/cert.pem".into()),
+                    tlskey: Some("/t/key.pem".into()),
+                    ..opts()
+                },
+                "up",
+            ),
+            // Plugin arguments after `dind` are the plugin's, even when they look global.
+            ("-D dind up --context kind -D", DockerGlobalOptions { debug: true, ..opts() }, "up --context kind -D"),
+            // `docker help dind [COMMAND]`.
+            ("help dind", opts(), "--help"),
+            ("-D help dind up", DockerGlobalOptions { debug: true, ..opts() }, "up --help"),
+            // Direct runs of `docker-dind`, with no `dind` word: unchanged.
+            ("docker-cli-plugin-metadata", opts(), "docker-cli-plugin-metadata"),
+            ("up --num-nodes 3", opts(), "up --num-nodes 3"),
+            ("--context kind-ctx up", opts(), "--context kind-ctx up"),
+            ("-D", opts(), "-D"),
+            ("--host", opts(), "--host"),
+            ("", opts(), ""),
+        ];
+        for (line, want_options, want_rest) in cases {
+            let (options, rest) = split_plugin_args(&words(line))
+                .unwrap_or_else(|error| panic!("{line:?}: {error:#}"));
+            assert_eq!(options, want_options, "options of {line:?}");
+            assert_eq!(rest, words(want_rest), "plugin args of {line:?}");
+        }
+    }
+
+    #[test]
+    fn metadata_request_from_docker_passes_through_as_first_plugin_arg() {
+        let (_, rest) = split_plugin_args(&words("docker-cli-plugin-metadata")).unwrap();
+        assert_eq!(rest.first().map(String::as_str), Some(METADATA_COMMAND));
+    }
+
+    #[test]
+    fn bad_globals_before_dind_are_usage_errors() {
+        for line in ["--debug=maybe dind up", "-H tcp://a:1 -H tcp://b:1 dind up"] {
+            let error = split_plugin_args(&words(line)).unwrap_err();
+            assert_eq!(exit_code(&error), 2, "{line:?}: {error:#}");
+        }
+        // Without the `dind` word they are not docker's, so they are left to the plugin.
+        let (_, rest) = split_plugin_args(&words("--debug=maybe up")).unwrap();
+        assert_eq!(rest, words("--debug=maybe up"));
+    }
+
+    type EnvVars<'a> = &'a [(&'a str, &'a str)];
+
+    /// A Docker config directory, `<temp home>/.docker`, with contexts.
+    struct DockerConfig {
+        home: tempfile::TempDir,
+    }
+
+    impl DockerConfig {
+        fn new() -> Self {
+            let home = tempfile::tempdir().unwrap();
+            std::fs::create_dir(home.path().join(".docker")).unwrap();
+            DockerConfig { home }
+        }
+
+        fn path(&self) -> PathBuf {
+            self.home.path().join(".docker")
+        }
+
+        /// Returns the context's TLS directory (not created).
+        fn add_context(&self, name: &str, meta_json: &str) -> PathBuf {
+            let meta_dir = self
+                .path()
+                .join("contexts/meta")
+                .join(context_dir_name(name));
+            std::fs::create_dir_all(&meta_dir).unwrap();
+            std::fs::write(meta_dir.join("meta.json"), meta_json).unwrap();
+            self.path()
+                .join("contexts/tls")
+                .join(context_dir_name(name))
+                .join("docker")
+        }
+
+        fn add_host_context(&self, name: &str, host: &str) {
+            self.add_context(
+                name,
+                &format!(
+                    r#"{{"Name":"{name}","Metadata":{{}},"Endpoints":{{"docker":{{"Host":"{host}","SkipTLSVerify":false}}}}}}"#
+                ),
+            );
+        }
+
+        fn set_current_context(&self, name: &str) {
+            std::fs::write(
+                self.path().join("config.json"),
+                format!(r#"{{"auths":{{}},"currentContext":"{name}"}}"#),
+            )
+            .unwrap();
+        }
+
+        /// `vars`, with DOCKER_CONFIG pointing here unless `vars` sets it.
+        fn env(&self, vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+            let mut map: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            map.entry("DOCKER_CONFIG".into())
+                .or_insert_with(|| self.path().display().to_string());
+            move |name| map.get(name).cloned()
+        }
+
+        /// Only HOME, pointing at this directory's parent.
+        fn home_env(&self) -> impl Fn(&str) -> Option<String> {
+            let home = self.home.path().display().to_string();
+            move |name| (name == "HOME").then(|| home.clone())
+        }
+    }
+
+    #[test]
+    fn context_dir_name_is_the_sha256_of_the_name() {
+        // `printf default | sha256sum`
+        assert_eq!(
+            context_dir_name("default"),
+            "37a8eec1ce19687d132fe29051dca629d164e2c4958ba141d5f4133a33f0688f"
+        );
+    }
+
+    #[test]
+    fn each_source_beats_the_next() {
+        let config = DockerConfig::new();
+        for name in ["flag-ctx", "env-ctx", "file-ctx"] {
+            config.add_host_context(name, &format!("tcp://{name}:2375"));
+        }
+        config.set_current_context("file-ctx");
+        let with_context = DockerGlobalOptions {
+            context: Some("flag-ctx".into()),
+            ..Default::default()
+        };
+        let with_host = DockerGlobalOptions {
+            host: Some("tcp://flag-host:2375".into()),
+            ..Default::default()
+        };
+        let none = DockerGlobalOptions::default();
+        let all_env = [
+            ("DOCKER_HOST", "tcp://env-host:2375"),
+            ("DOCKER_CONTEXT", "env-ctx"),
+        ];
+        let cases: Vec<(&str, &DockerGlobalOptions, EnvVars, &str, EndpointSource)> = vec![
+            (
+                "--context beats DOCKER_HOST, DOCKER_CONTEXT and config.json",
+                &with_context,
+                &all_env,
+                "tcp://flag-ctx:2375",
+                EndpointSource::ContextFlag {
+                    context: "flag-ctx".into(),
+                },
+            ),
+            (
+                "-H beats DOCKER_HOST",
+                &with_host,
+                &all_env,
+                "tcp://flag-host:2375",
+                EndpointSource::HostFlag,
+            ),
+            (
+                "DOCKER_HOST beats DOCKER_CONTEXT",
+                &none,
+                &all_env,
+                "tcp://env-host:2375",
+                EndpointSource::DockerHostEnv,
+            ),
+            (
+                "DOCKER_CONTEXT beats config.json",
+                &none,
+                &[("DOCKER_CONTEXT", "env-ctx")],
+                "tcp://env-ctx:2375",
+                EndpointSource::DockerContextEnv {
+                    context: "env-ctx".into(),
+                },
+            ),
+            (
+                "config.json currentContext beats the local socket",
+                &none,
+                &[],
+                "tcp://file-ctx:2375",
+                EndpointSource::ConfigFile {
+                    context: "file-ctx".into(),
+                    path: config.path().join("config.json"),
+                },
+            ),
+            (
+                "an empty DOCKER_HOST counts as unset",
+                &none,
+                &[("DOCKER_HOST", ""), ("DOCKER_CONTEXT", "env-ctx")],
+                "tcp://env-ctx:2375",
+                EndpointSource::DockerContextEnv {
+                    context: "env-ctx".into(),
+                },
+            ),
+        ];
+        for (rule, options, vars, want_host, want_source) in cases {
+            let endpoint = select_endpoint(options, &config.env(vars))
+                .unwrap_or_else(|error| panic!("{rule}: {error:#}"));
+            assert_eq!(endpoint.host, want_host, "{rule}");
+            assert_eq!(endpoint.source, want_source, "{rule}");
+            assert_eq!(endpoint.tls, None, "{rule}");
+        }
+    }
+
+    #[test]
+    fn nothing_chosen_means_the_local_socket() {
+        let empty = DockerConfig::new();
+        let endpoint = select_endpoint(&DockerGlobalOptions::default(), &empty.env(&[])).unwrap();
+        assert_eq!(endpoint.host, DEFAULT_LOCAL_HOST);
+        assert_eq!(endpoint.source, EndpointSource::BuiltInDefault);
+    }
+
+    #[test]
+    fn config_flag_overrides_docker_config() {
+        let env_config = DockerConfig::new();
+        env_config.add_host_context("ctx", "tcp://from-env-config:2375");
+        env_config.set_current_context("ctx");
+        let flag_config = DockerConfig::new();
+        flag_config.add_host_context("ctx", "tcp://from-flag-config:2375");
+        flag_config.set_current_context("ctx");
+        let options = DockerGlobalOptions {
+            config: Some(flag_config.path()),
+            ..Default::default()
+        };
+        let endpoint = select_endpoint(&options, &env_config.env(&[])).unwrap();
+        assert_eq!(endpoint.host, "tcp://from-flag-config:2375");
+    }
+
+    #[test]
+    fn docker_config_defaults_to_home_dot_docker() {
+        let config = DockerConfig::new();
+        config.add_host_context("home-ctx", "tcp://home-ctx:2375");
+        config.set_current_context("home-ctx");
+        let endpoint =
+            select_endpoint(&DockerGlobalOptions::default(), &config.home_env()).unwrap();
+        assert_eq!(endpoint.host, "tcp://home-ctx:2375");
+    }
+
+    #[test]
+    fn default_context_means_the_host_default() {
+        let config = DockerConfig::new();
+        config.set_current_context("default");
+        let cases: Vec<(&str, DockerGlobalOptions, EnvVars, &str, EndpointSource)> = vec![
+            (
+                "--context default with DOCKER_HOST",
+                DockerGlobalOptions {
+                    context: Some("default".into()),
+                    ..Default::default()
+                },
+                &[("DOCKER_HOST", "tcp://env-host:2375")],
+                "tcp://env-host:2375",
+                EndpointSource::DockerHostEnv,
+            ),
+            (
+                "DOCKER_CONTEXT=default",
+                DockerGlobalOptions::default(),
+                &[("DOCKER_CONTEXT", "default")],
+                DEFAULT_LOCAL_HOST,
+                EndpointSource::BuiltInDefault,
+            ),
+            (
+                "currentContext default",
+                DockerGlobalOptions::default(),
+                &[],
+                DEFAULT_LOCAL_HOST,
+                EndpointSource::BuiltInDefault,
+            ),
+        ];
+        for (rule, options, vars, want_host, want_source) in cases {
+            let endpoint = select_endpoint(&options, &config.env(vars))
+                .unwrap_or_else(|error| panic!("{rule}: {error:#}"));
+            assert_eq!(
+                (endpoint.host.as_str(), endpoint.source),
+                (want_host, want_source),
+                "{rule}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_context_is_a_usage_error_naming_it() {
+        let config = DockerConfig::new();
+        config.set_current_context("gone-from-file");
+        let cases: Vec<(DockerGlobalOptions, EnvVars, &str)> = vec![
+            (
+                DockerGlobalOptions {
+                    context: Some("gone-flag".into()),
+                    ..Default::default()
+                },
+                &[],
+                "gone-flag",
+            ),
+            (
+                DockerGlobalOptions::default(),
+                &[("DOCKER_CONTEXT", "gone-env")],
+                "gone-env",
+            ),
+            (DockerGlobalOptions::default(), &[], "gone-from-file"),
+        ];
+        for (options, vars, name) in cases {
+            let error = select_endpoint(&options, &config.env(vars)).unwrap_err();
+            assert_eq!(exit_code(&error), 2, "{error:#}");
+            assert!(
+                error.to_string().contains(&format!("\"{name}\"")),
+                "{error:#}"
+            );
+        }
+    }
+
+    #[test]
+    fn context_and_host_together_are_a_usage_error_as_in_docker() {
+        let config = DockerConfig::new();
+        let options = DockerGlobalOptions {
+            context: Some("any".into()),
+            host: Some("tcp://h:2375".into()),
+            ..Default::default()
+        };
+        let error = select_endpoint(&options, &config.env(&[])).unwrap_err();
+        assert_eq!(exit_code(&error), 2);
+    }
+
+    #[test]
+    fn context_tls_material_and_skip_verify() {
+        let config = DockerConfig::new();
+        let tls_dir = config.add_context(
+            "secure",
+            r#"{"Name":"secure","Endpoints":{"docker":{"Host":"tcp://secure:2376","SkipTLSVerify":false}}}"#,
+        );
+        std::fs::create_dir_all(&tls_dir).unwrap();
+        for file in ["ca.pem", "cert.pem", "key.pem"] {
+            std::fs::write(tls_dir.join(file), "stand-in PEM").unwrap();
+        }
+        config.add_context(
+            "insecure",
+            r#"{"Name":"insecure","Endpoints":{"docker":{"Host":"tcp://insecure:2376","SkipTLSVerify":true}}}"#,
+        );
+        config.add_host_context("plain", "tcp://plain:2375");
+
+        let select = |name: &str| {
+            let options = DockerGlobalOptions {
+                context: Some(name.into()),
+                ..Default::default()
+            };
+            select_endpoint(&options, &config.env(&[])).unwrap()
+        };
+        assert_eq!(
+            select("secure").tls,
+            Some(TlsSettings {
+                verify: true,
+                ca: Some(tls_dir.join("ca.pem")),
+                cert: Some(tls_dir.join("cert.pem")),
+                key: Some(tls_dir.join("key.pem")),
+            })
+        );
+        assert_eq!(
+            select("insecure").tls,
+            Some(TlsSettings {
+                verify: false,
+                ca: None,
+                cert: None,
+                key: None
+            })
+        );
+        assert_eq!(select("plain").tls, None);
+    }
+
+    #[test]
+    fn default_context_tls_from_flags_and_environment() {
+        let config = DockerConfig::new();
+        let certs = tempfile::tempdir().unwrap();
+        std::fs::write(certs.path().join("cert.pem"), "stand-in PEM").unwrap();
+        let cert_path = certs.path().display().to_string();
+
+        let verify_env = [
+            ("DOCKER_HOST", "tcp://remote"),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", cert_path.as_str()),
+        ];
+        let endpoint =
+            select_endpoint(&DockerGlobalOptions::default(), &config.env(&verify_env)).unwrap();
+        assert_eq!(
+            endpoint.host, "tcp://remote:2376",
+            "TLS hosts default to port 2376"
+        );
+        assert_eq!(
+            endpoint.tls,
+            Some(TlsSettings {
+                verify: true,
+                ca: Some(certs.path().join("ca.pem")),
+                cert: Some(certs.path().join("cert.pem")),
+                // Defaulted and absent, so not used.
+                key: None,
+            })
+        );
+
+        let flags = DockerGlobalOptions {
+            tls: true,
+            tlscacert: Some("/explicit/ca.pem".into()),
+            tlskey: Some("/explicit/key.pem".into()),
+            ..Default::default()
+        };
+        let endpoint = select_endpoint(&flags, &config.env(&[])).unwrap();
+        assert_eq!(endpoint.host, DEFAULT_TLS_HOST, "--tls without a host");
+        assert_eq!(
+            endpoint.tls,
+            Some(TlsSettings {
+                verify: false,
+                ca: Some("/explicit/ca.pem".into()),
+                cert: None,
+                key: Some("/explicit/key.pem".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn hosts_are_normalized_like_docker() {
+        let cases = [
+            ("", false, Ok(DEFAULT_LOCAL_HOST)),
+            ("unix://", false, Ok(DEFAULT_LOCAL_HOST)),
+            (
+                "unix:///run/user/1000/docker.sock",
+                false,
+                Ok("unix:///run/user/1000/docker.sock"),
+            ),
+            ("tcp://h", false, Ok("tcp://h:2375")),
+            ("tcp://h", true, Ok("tcp://h:2376")),
+            ("tcp://:4243", false, Ok("tcp://localhost:4243")),
+            ("h:4243", false, Ok("tcp://h:4243")),
+            ("tcp://[::1]", false, Ok("tcp://[::1]:2375")),
+            ("tcp://[::1]:99/base", false, Ok("tcp://[::1]:99/base")),
+            ("ssh://me@h", false, Ok("ssh://me@h")),
+            ("tcp://h:port", false, Err(())),
+            ("ftp://h", false, Err(())),
+        ];
+        for (raw, tls, want) in cases {
+            let got = normalize_host(raw, tls);
+            assert_eq!(got.as_deref().map_err(|_| ()), want, "{raw:?} tls={tls}");
+        }
+    }
+
+    #[test]
+    fn invalid_docker_host_is_a_usage_error_naming_its_source() {
+        let config = DockerConfig::new();
+        let error = select_endpoint(
+            &DockerGlobalOptions::default(),
+            &config.env(&[("DOCKER_HOST", "ftp://x")]),
+        )
+        .unwrap_err();
+        assert_eq!(exit_code(&error), 2);
+        assert!(error.to_string().contains("DOCKER_HOST"), "{error:#}");
+    }
+
+    #[test]
+    fn unsupported_transports_are_refused_before_any_connection() {
+        let cases = [
+            ("ssh://me@h", None, "ssh"),
+            (
+                "tcp://h:2376",
+                Some(TlsSettings {
+                    verify: false,
+                    ca: None,
+                    cert: None,
+                    key: None,
+                }),
+                "TLS without verifying",
+            ),
+        ];
+        for (host, tls, want) in cases {
+            let endpoint = DockerEndpoint {
+                host: host.into(),
+                source: EndpointSource::HostFlag,
+                tls,
+            };
+            let error = open_client(&endpoint).unwrap_err();
+            assert!(error.to_string().contains(want), "{host}: {error:#}");
+        }
+    }
 }
