@@ -13,6 +13,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl dind",
+    bin_name = "kubectl dind",
     version,
     about = "Multi-node Kubernetes clusters in Docker containers, built with kubeadm",
     after_help = "Contexts are named dind (default cluster), dind-cluster-N (--cluster-id N) or dind-LABEL (--label LABEL).\n\

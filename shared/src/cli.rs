@@ -446,16 +446,15 @@ mod tests {
 
 /// `build-image`: the node image, from one of three Kubernetes sources.
 #[derive(Debug, Clone, Args)]
-#[group(id = "source", required = false, multiple = false)]
 pub struct BuildImageArgs {
     /// Download this Kubernetes release (each binary checked against its published sha256).
-    #[arg(long, group = "source", value_name = "vX.Y.Z")]
+    #[arg(long, value_name = "vX.Y.Z", conflicts_with_all = ["kube_binaries", "bare"])]
     pub kubernetes_version: Option<String>,
     /// Take kubeadm, kubelet and kubectl from this directory (build-from-source workflow).
-    #[arg(long, group = "source", value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "bare")]
     pub kube_binaries: Option<PathBuf>,
     /// No Kubernetes at all: nodes that boot and run containers, for `up --nodes-only`.
-    #[arg(long, group = "source")]
+    #[arg(long)]
     pub bare: bool,
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
