@@ -45,17 +45,43 @@ where
 
 async fn start_ipv4_world(engine: &Engine, cleanup: &mut RemoveOnDrop) {
     cleanup.networks.push(V4_NETWORK.into());
-    cleanup.containers.extend(["dind-test-authdns".to_string(), "dind-test-peer".to_string()]);
+    cleanup.containers.extend([
+        "dind-test-authdns".to_string(),
+        "dind-test-peer".to_string(),
+    ]);
     let created = docker_cli(&["network", "create", "--subnet", V4_SUBNET, V4_NETWORK]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
 
     let support_image = Recipe::support();
-    ensure_image(engine, &support_image, &Progress::quiet()).await.expect("support image");
+    ensure_image(engine, &support_image, &Progress::quiet())
+        .await
+        .expect("support image");
     let named = docker_cli(&[
-        "create", "--name", "dind-test-authdns", "--network", V4_NETWORK, "--ip", AUTH_DNS,
-        "--entrypoint", "named", &support_image.tag, "-g", "-u", "bind", "-c", "/etc/bind/dind-test.conf",
+        "create",
+        "--name",
+        "dind-test-authdns",
+        "--network",
+        V4_NETWORK,
+        "--ip",
+        AUTH_DNS,
+        "--entrypoint",
+        "named",
+        &support_image.tag,
+        "-g",
+        "-u",
+        "bind",
+        "-c",
+        "/etc/bind/dind-test.conf",
     ]);
-    assert!(named.status.success(), "{}", String::from_utf8_lossy(&named.stderr));
+    assert!(
+        named.status.success(),
+        "{}",
+        String::from_utf8_lossy(&named.stderr)
+    );
     let conf = format!(
         "options {{ directory \"/var/cache/bind\"; listen-on {{ any; }}; listen-on-v6 {{ none; }}; recursion no; \
          allow-query {{ any; }}; dnssec-validation no; }};\n\
@@ -66,25 +92,57 @@ async fn start_ipv4_world(engine: &Engine, cleanup: &mut RemoveOnDrop) {
          v4only IN A {PEER}\ndual IN A {PEER}\ndual IN AAAA {REAL_AAAA}\n"
     );
     Node::new(engine, "dind-test-authdns")
-        .write_files(&[NodeFile::new("/etc/bind/dind-test.conf", conf), NodeFile::new("/etc/bind/db.dind-test", zone)])
+        .write_files(&[
+            NodeFile::new("/etc/bind/dind-test.conf", conf),
+            NodeFile::new("/etc/bind/db.dind-test", zone),
+        ])
         .await
         .expect("zone files");
-    engine.start_container("dind-test-authdns").await.expect("start the authoritative server");
+    engine
+        .start_container("dind-test-authdns")
+        .await
+        .expect("start the authoritative server");
 
     let peer = docker_cli(&[
-        "run", "-d", "--name", "dind-test-peer", "--network", V4_NETWORK, "--ip", PEER, "--entrypoint", "socat", BARE_IMAGE,
-        "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo peer-saw-$SOCAT_PEERADDR",
+        "run",
+        "-d",
+        "--name",
+        "dind-test-peer",
+        "--network",
+        V4_NETWORK,
+        "--ip",
+        PEER,
+        "--entrypoint",
+        "socat",
+        BARE_IMAGE,
+        "TCP-LISTEN:8080,fork,reuseaddr",
+        "SYSTEM:echo peer-saw-$SOCAT_PEERADDR",
     ]);
-    assert!(peer.status.success(), "{}", String::from_utf8_lossy(&peer.stderr));
+    assert!(
+        peer.status.success(),
+        "{}",
+        String::from_utf8_lossy(&peer.stderr)
+    );
 }
 
 /// The addresses a node resolves a name to, IPv6 only.
 async fn resolve(engine: &Engine, node: &str, name: &str) -> Result<Vec<String>, String> {
-    let out = Node::new(engine, node).exec(&["getent", "ahostsv6", name]).await.map_err(|e| format!("{e:#}"))?;
+    let out = Node::new(engine, node)
+        .exec(&["getent", "ahostsv6", name])
+        .await
+        .map_err(|e| format!("{e:#}"))?;
     if out.exit_code != 0 {
-        return Err(format!("getent ahostsv6 {name} in {node} exited {}", out.exit_code));
+        return Err(format!(
+            "getent ahostsv6 {name} in {node} exited {}",
+            out.exit_code
+        ));
     }
-    let mut addresses: Vec<String> = out.stdout.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect();
+    let mut addresses: Vec<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
     addresses.dedup();
     Ok(addresses)
 }
@@ -92,12 +150,18 @@ async fn resolve(engine: &Engine, node: &str, name: &str) -> Result<Vec<String>,
 /// Connects from a node to the peer by name over IPv6; returns what the peer saw.
 async fn reach_peer(engine: &Engine, node: &str) -> Result<String, String> {
     let target = format!("TCP6:v4only.{ZONE}:8080");
-    let out = Node::new(engine, node).exec(&["socat", "-T3", "-", &target]).await.map_err(|e| format!("{e:#}"))?;
+    let out = Node::new(engine, node)
+        .exec(&["socat", "-T3", "-", &target])
+        .await
+        .map_err(|e| format!("{e:#}"))?;
     let seen = out.stdout.trim().to_string();
     if out.exit_code == 0 && seen.starts_with("peer-saw-") {
         Ok(seen)
     } else {
-        Err(format!("socat to the peer from {node} exited {}: {}{}", out.exit_code, out.stdout, out.stderr))
+        Err(format!(
+            "socat to the peer from {node} exited {}: {}{}",
+            out.exit_code, out.stdout, out.stderr
+        ))
     }
 }
 
@@ -109,9 +173,20 @@ fn gateway_address_on_v4_network(tayga: &str) -> String {
 }
 
 fn support_states(cluster_id: &str) -> Vec<(String, String)> {
-    let json = run_ok("docker-dind", &["support", "--cluster-id", cluster_id, "-o", "json"], &[]);
+    let json = run_ok(
+        "docker-dind",
+        &["support", "--cluster-id", cluster_id, "-o", "json"],
+        &[],
+    );
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).expect("json");
-    rows.iter().map(|r| (r["name"].as_str().unwrap_or_default().to_string(), r["state"].as_str().unwrap_or_default().to_string())).collect()
+    rows.iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or_default().to_string(),
+                r["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -130,34 +205,87 @@ async fn ipv6_clusters_reach_ipv4_hosts_through_dns64_and_nat64() {
             if allow_aaaa {
                 env.push(("DIND_ALLOW_AAAA_USE", "true"));
             }
-            run("docker-dind", &["up", "--nodes-only", "--nodes", "1", "--ip-mode", "ipv6", "--cluster-id", id, "--image", BARE_IMAGE], &env)
+            run(
+                "docker-dind",
+                &[
+                    "up",
+                    "--nodes-only",
+                    "--nodes",
+                    "1",
+                    "--ip-mode",
+                    "ipv6",
+                    "--cluster-id",
+                    id,
+                    "--image",
+                    BARE_IMAGE,
+                ],
+                &env,
+            )
         })
     };
     let (five, six) = (up("5", false), up("6", true));
     for (id, handle) in [("5", five), ("6", six)] {
         let out = handle.join().expect("thread");
-        assert!(out.status.success(), "up of cluster {id}:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "up of cluster {id}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     for tayga in ["tayga-cluster-5", "tayga-cluster-6"] {
-        engine.connect_network(V4_NETWORK, tayga).await.expect("attach the gateway to the IPv4 world");
+        engine
+            .connect_network(V4_NETWORK, tayga)
+            .await
+            .expect("attach the gateway to the IPv4 world");
     }
 
-    let synthesized = dind::plan::embed_v4("fd00:10:64:ff9b::/96".parse().expect("prefix"), PEER.parse::<Ipv4Addr>().expect("ip")).to_string();
+    let synthesized = dind::plan::embed_v4(
+        "fd00:10:64:ff9b::/96".parse().expect("prefix"),
+        PEER.parse::<Ipv4Addr>().expect("ip"),
+    )
+    .to_string();
     let limit = Duration::from_secs(30);
-    for (node, dual_expected) in [("kube-master-cluster-5", synthesized.clone()), ("kube-master-cluster-6", REAL_AAAA.to_string())] {
+    for (node, dual_expected) in [
+        ("kube-master-cluster-5", synthesized.clone()),
+        ("kube-master-cluster-6", REAL_AAAA.to_string()),
+    ] {
         let (v4only_name, dual_name) = (format!("v4only.{ZONE}"), format!("dual.{ZONE}"));
-        let v4only = eventually(limit, || resolve(&engine, node, &v4only_name)).await.expect("v4only resolves");
-        assert_eq!(v4only, vec![synthesized.clone()], "{node}: A-only name gets prefix + IPv4");
-        let dual = eventually(limit, || resolve(&engine, node, &dual_name)).await.expect("dual resolves");
+        let v4only = eventually(limit, || resolve(&engine, node, &v4only_name))
+            .await
+            .expect("v4only resolves");
+        assert_eq!(
+            v4only,
+            vec![synthesized.clone()],
+            "{node}: A-only name gets prefix + IPv4"
+        );
+        let dual = eventually(limit, || resolve(&engine, node, &dual_name))
+            .await
+            .expect("dual resolves");
         assert_eq!(dual, vec![dual_expected], "{node}: dual-stack name");
         let resolv = exec(&engine, node, &["cat", "/etc/resolv.conf"]).await;
-        let nameservers: Vec<&str> = resolv.lines().filter(|l| l.starts_with("nameserver")).collect();
-        assert_eq!(nameservers.len(), 1, "the DNS64 server is the only resolver: {resolv}");
+        let nameservers: Vec<&str> = resolv
+            .lines()
+            .filter(|l| l.starts_with("nameserver"))
+            .collect();
+        assert_eq!(
+            nameservers.len(),
+            1,
+            "the DNS64 server is the only resolver: {resolv}"
+        );
     }
 
-    for (node, tayga) in [("kube-master-cluster-5", "tayga-cluster-5"), ("kube-node-1-cluster-6", "tayga-cluster-6")] {
-        let seen = eventually(limit, || reach_peer(&engine, node)).await.expect("the peer is reachable");
-        assert_eq!(seen, format!("peer-saw-{}", gateway_address_on_v4_network(tayga)), "{node} reaches the peer through {tayga}, masqueraded");
+    for (node, tayga) in [
+        ("kube-master-cluster-5", "tayga-cluster-5"),
+        ("kube-node-1-cluster-6", "tayga-cluster-6"),
+    ] {
+        let seen = eventually(limit, || reach_peer(&engine, node))
+            .await
+            .expect("the peer is reachable");
+        assert_eq!(
+            seen,
+            format!("peer-saw-{}", gateway_address_on_v4_network(tayga)),
+            "{node} reaches the peer through {tayga}, masqueraded"
+        );
     }
 
     // Distinct support containers and pools.
@@ -168,25 +296,72 @@ async fn ipv6_clusters_reach_ipv4_hosts_through_dns64_and_nat64() {
 
     // The gateway survives a restart, and so does a node's configuration.
     docker_cli(&["restart", "tayga-cluster-5"]);
-    eventually(limit, || reach_peer(&engine, "kube-master-cluster-5")).await.expect("reachable after restarting tayga");
+    eventually(limit, || reach_peer(&engine, "kube-master-cluster-5"))
+        .await
+        .expect("reachable after restarting tayga");
     docker_cli(&["restart", "kube-node-1-cluster-5"]);
-    dind::cluster::nodes::wait_node_ready(&Node::new(&engine, "kube-node-1-cluster-5"), Duration::from_secs(60)).await.expect("node boots again");
-    eventually(limit, || reach_peer(&engine, "kube-node-1-cluster-5")).await.expect("reachable after restarting the node");
+    dind::cluster::nodes::wait_node_ready(
+        &Node::new(&engine, "kube-node-1-cluster-5"),
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("node boots again");
+    eventually(limit, || reach_peer(&engine, "kube-node-1-cluster-5"))
+        .await
+        .expect("reachable after restarting the node");
 
     // down keeps the support containers; clean removes them.
     run_ok("docker-dind", &["down", "--cluster-id", "5"], &[]);
     let mut states = support_states("5");
     states.sort();
-    assert_eq!(states, vec![("bind9-cluster-5".into(), "running".into()), ("tayga-cluster-5".into(), "running".into())]);
+    assert_eq!(
+        states,
+        vec![
+            ("bind9-cluster-5".into(), "running".into()),
+            ("tayga-cluster-5".into(), "running".into())
+        ]
+    );
     // A second up reuses them.
     let ids = |names: &[&str]| -> Vec<String> {
-        names.iter().map(|n| String::from_utf8_lossy(&docker_cli(&["inspect", "-f", "{{.Id}}", n]).stdout).trim().to_string()).collect()
+        names
+            .iter()
+            .map(|n| {
+                String::from_utf8_lossy(&docker_cli(&["inspect", "-f", "{{.Id}}", n]).stdout)
+                    .trim()
+                    .to_string()
+            })
+            .collect()
     };
     let before = ids(&["bind9-cluster-5", "tayga-cluster-5"]);
-    let again = run("docker-dind", &["up", "--nodes-only", "--nodes", "1", "--ip-mode", "ipv6", "--cluster-id", "5", "--image", BARE_IMAGE], &[("REMOTE_DNS64_V4SERVER", AUTH_DNS)]);
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
-    assert_eq!(ids(&["bind9-cluster-5", "tayga-cluster-5"]), before, "support containers are reused");
-    eventually(limit, || reach_peer(&engine, "kube-master-cluster-5")).await.expect("reachable after down and up");
+    let again = run(
+        "docker-dind",
+        &[
+            "up",
+            "--nodes-only",
+            "--nodes",
+            "1",
+            "--ip-mode",
+            "ipv6",
+            "--cluster-id",
+            "5",
+            "--image",
+            BARE_IMAGE,
+        ],
+        &[("REMOTE_DNS64_V4SERVER", AUTH_DNS)],
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        ids(&["bind9-cluster-5", "tayga-cluster-5"]),
+        before,
+        "support containers are reused"
+    );
+    eventually(limit, || reach_peer(&engine, "kube-master-cluster-5"))
+        .await
+        .expect("reachable after down and up");
     run_ok("docker-dind", &["clean", "--cluster-id", "5"], &[]);
     assert!(support_states("5").is_empty());
     assert!(labelled_objects("cluster-5").is_empty());

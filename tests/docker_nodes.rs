@@ -26,7 +26,11 @@ fn up_in_background(flags: Vec<String>) -> std::thread::JoinHandle<std::process:
 }
 
 fn assert_success(output: &std::process::Output, what: &str) {
-    assert!(output.status.success(), "{what} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -40,15 +44,28 @@ async fn two_clusters_boot_side_by_side_and_stay_isolated() {
     let _clean_default = CleanOnDrop::cluster(&[]);
     let _clean_10 = CleanOnDrop::cluster(&["--cluster-id", "10"]);
 
-    let base = ["up", "--nodes-only", "--nodes", "2", "--image", BARE_IMAGE].map(String::from).to_vec();
+    let base = ["up", "--nodes-only", "--nodes", "2", "--image", BARE_IMAGE]
+        .map(String::from)
+        .to_vec();
     let default = up_in_background(base.clone());
     let ten = up_in_background([base, vec!["--cluster-id".into(), "10".into()]].concat());
-    assert_success(&default.join().expect("thread"), "up of the default cluster");
+    assert_success(
+        &default.join().expect("thread"),
+        "up of the default cluster",
+    );
     assert_success(&ten.join().expect("thread"), "up of cluster 10");
 
     // (cluster flags, expected (name, role, ipv4))
-    let expected: [(&[&str], [(&str, &str, &str); 3]); 2] = [
-        (&[], [("kube-master", "master", "10.192.0.2"), ("kube-node-1", "worker", "10.192.0.3"), ("kube-node-2", "worker", "10.192.0.4")]),
+    type Expected<'a> = (&'a [&'a str], [(&'a str, &'a str, &'a str); 3]);
+    let expected: [Expected; 2] = [
+        (
+            &[],
+            [
+                ("kube-master", "master", "10.192.0.2"),
+                ("kube-node-1", "worker", "10.192.0.3"),
+                ("kube-node-2", "worker", "10.192.0.4"),
+            ],
+        ),
         (
             &["--cluster-id", "10"],
             [
@@ -60,8 +77,15 @@ async fn two_clusters_boot_side_by_side_and_stay_isolated() {
     ];
     for (flags, want) in &expected {
         let nodes = nodes_json(flags);
-        let got: Vec<(&str, &str, &str)> = nodes.iter().map(|n| (field(n, "name"), field(n, "role"), field(n, "ipv4"))).collect();
-        assert_eq!(got, want.to_vec(), "nodes of {flags:?} list exactly that cluster's nodes");
+        let got: Vec<(&str, &str, &str)> = nodes
+            .iter()
+            .map(|n| (field(n, "name"), field(n, "role"), field(n, "ipv4")))
+            .collect();
+        assert_eq!(
+            got,
+            want.to_vec(),
+            "nodes of {flags:?} list exactly that cluster's nodes"
+        );
         for node in &nodes {
             assert_eq!(field(node, "state"), "running");
             assert_eq!(field(node, "image"), BARE_IMAGE);
@@ -69,10 +93,17 @@ async fn two_clusters_boot_side_by_side_and_stay_isolated() {
             let state = exec(&engine, name, &["systemctl", "is-system-running"]).await;
             assert_eq!(state.trim(), "running", "systemd in {name}");
             let ctr = exec(&engine, name, &["ctr", "version"]).await;
-            assert!(ctr.contains("Server:") && ctr.contains("Version:"), "ctr version in {name}:\n{ctr}");
+            assert!(
+                ctr.contains("Server:") && ctr.contains("Version:"),
+                "ctr version in {name}:\n{ctr}"
+            );
             let plugins = exec(&engine, name, &["ctr", "plugins", "ls"]).await;
             assert!(
-                plugins.lines().any(|l| l.starts_with("io.containerd.grpc.v1") && l.contains(" cri ") && l.trim_end().ends_with("ok")),
+                plugins
+                    .lines()
+                    .any(|l| l.starts_with("io.containerd.grpc.v1")
+                        && l.contains(" cri ")
+                        && l.trim_end().ends_with("ok")),
                 "containerd's CRI plugin, which kubelet talks to, is loaded in {name}:\n{plugins}"
             );
         }
@@ -83,20 +114,34 @@ async fn two_clusters_boot_side_by_side_and_stay_isolated() {
     // down keeps volumes and the network; clean removes every object of that cluster only.
     run_ok("docker-dind", &["down", "--cluster-id", "10"], &[]);
     let left = labelled_objects("cluster-10");
-    let mut want_left: Vec<String> = ["kube-master-cluster-10", "kube-node-1-cluster-10", "kube-node-2-cluster-10"]
-        .iter()
-        .map(|n| format!("volume kubeadm-dind-{n}"))
-        .collect();
+    let mut want_left: Vec<String> = [
+        "kube-master-cluster-10",
+        "kube-node-1-cluster-10",
+        "kube-node-2-cluster-10",
+    ]
+    .iter()
+    .map(|n| format!("volume kubeadm-dind-{n}"))
+    .collect();
     want_left.push("network kubeadm-dind-net-cluster-10".into());
     let mut left_sorted = left.clone();
     left_sorted.sort();
     want_left.sort();
-    assert_eq!(left_sorted, want_left, "down keeps exactly the volumes and the network");
+    assert_eq!(
+        left_sorted, want_left,
+        "down keeps exactly the volumes and the network"
+    );
     assert!(nodes_json(&["--cluster-id", "10"]).is_empty());
 
     run_ok("docker-dind", &["clean", "--cluster-id", "10"], &[]);
-    assert!(labelled_objects("cluster-10").is_empty(), "clean leaves nothing labelled for cluster 10");
-    assert_eq!(nodes_json(&[]).len(), 3, "cluster 0 is untouched by cluster 10's clean");
+    assert!(
+        labelled_objects("cluster-10").is_empty(),
+        "clean leaves nothing labelled for cluster 10"
+    );
+    assert_eq!(
+        nodes_json(&[]).len(),
+        3,
+        "cluster 0 is untouched by cluster 10's clean"
+    );
     // Nothing left to remove is not an error.
     run_ok("docker-dind", &["clean", "--cluster-id", "10"], &[]);
     run_ok("docker-dind", &["down", "--cluster-id", "10"], &[]);
@@ -108,71 +153,196 @@ async fn a_nested_container_runs_inside_a_node() {
     ensure_images();
     let _clean = CleanOnDrop::cluster(&["--cluster-id", "11"]);
     let mut cleanup = RemoveOnDrop::default();
-    run_ok("docker-dind", &["up", "--nodes-only", "--nodes", "0", "--cluster-id", "11", "--image", BARE_IMAGE], &[]);
+    run_ok(
+        "docker-dind",
+        &[
+            "up",
+            "--nodes-only",
+            "--nodes",
+            "0",
+            "--cluster-id",
+            "11",
+            "--image",
+            BARE_IMAGE,
+        ],
+        &[],
+    );
 
     // A one-binary image, made here because no registry can be reached.
     let busybox = std::path::Path::new("/bin/busybox");
-    assert!(busybox.is_file(), "this test needs a static busybox at /bin/busybox (Debian: busybox-static)");
+    assert!(
+        busybox.is_file(),
+        "this test needs a static busybox at /bin/busybox (Debian: busybox-static)"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::copy(busybox, dir.path().join("busybox")).expect("copy busybox");
-    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/busybox\n").expect("write Dockerfile");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    )
+    .expect("write Dockerfile");
     let image = "dind-test-nested:1";
     cleanup.images.push(image.into());
-    let built = docker_cli(&["build", "-q", "-t", image, dir.path().to_str().expect("utf-8 path")]);
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let built = docker_cli(&[
+        "build",
+        "-q",
+        "-t",
+        image,
+        dir.path().to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
 
     let archive = engine.export_image(image).await.expect("docker save");
     let node = dind::node::Node::new(&engine, "kube-master-cluster-11");
     // Streamed over the exec's stdin: /tmp is a tmpfs that Docker's archive API cannot write.
-    let imported = node.exec_with_input(&["ctr", "-n", "k8s.io", "images", "import", "-"], archive).await.expect("ctr images import");
+    let imported = node
+        .exec_with_input(&["ctr", "-n", "k8s.io", "images", "import", "-"], archive)
+        .await
+        .expect("ctr images import");
     assert!(imported.contains("saved"), "{imported}");
-    let out = exec(&engine, "kube-master-cluster-11", &["ctr", "-n", "k8s.io", "run", "--rm", "docker.io/library/dind-test-nested:1", "nested-hello", "/bin/busybox", "echo", "hello from a nested container"]).await;
+    let out = exec(
+        &engine,
+        "kube-master-cluster-11",
+        &[
+            "ctr",
+            "-n",
+            "k8s.io",
+            "run",
+            "--rm",
+            "docker.io/library/dind-test-nested:1",
+            "nested-hello",
+            "/bin/busybox",
+            "echo",
+            "hello from a nested container",
+        ],
+    )
+    .await;
     assert_eq!(out.trim(), "hello from a nested container");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dual_stack_nodes_get_both_addresses_of_the_plan() {
-    let Some(_engine) = docker().await else { return };
+    let Some(_engine) = docker().await else {
+        return;
+    };
     ensure_images();
     let _clean = CleanOnDrop::cluster(&["--cluster-id", "12"]);
-    run_ok("docker-dind", &["up", "--nodes-only", "--nodes", "1", "--cluster-id", "12", "--ip-mode", "dual-stack", "--image", BARE_IMAGE], &[]);
+    run_ok(
+        "docker-dind",
+        &[
+            "up",
+            "--nodes-only",
+            "--nodes",
+            "1",
+            "--cluster-id",
+            "12",
+            "--ip-mode",
+            "dual-stack",
+            "--image",
+            BARE_IMAGE,
+        ],
+        &[],
+    );
     let nodes = nodes_json(&["--cluster-id", "12"]);
-    let got: Vec<(&str, &str, &str)> = nodes.iter().map(|n| (field(n, "name"), field(n, "ipv4"), field(n, "ipv6"))).collect();
+    let got: Vec<(&str, &str, &str)> = nodes
+        .iter()
+        .map(|n| (field(n, "name"), field(n, "ipv4"), field(n, "ipv6")))
+        .collect();
     assert_eq!(
         got,
-        vec![("kube-master-cluster-12", "10.192.12.2", "fd00:20:12::2"), ("kube-node-1-cluster-12", "10.192.12.3", "fd00:20:12::3")]
+        vec![
+            ("kube-master-cluster-12", "10.192.12.2", "fd00:20:12::2"),
+            ("kube-node-1-cluster-12", "10.192.12.3", "fd00:20:12::3")
+        ]
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_colliding_subnet_fails_before_anything_is_created() {
-    let Some(_engine) = docker().await else { return };
+    let Some(_engine) = docker().await else {
+        return;
+    };
     ensure_images();
     let mut cleanup = RemoveOnDrop::default();
     let _clean = CleanOnDrop::cluster(&["--cluster-id", "13"]);
     cleanup.networks.push("dind-test-collider".into());
-    let created = docker_cli(&["network", "create", "--subnet", "10.192.13.0/24", "dind-test-collider"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = docker_cli(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.192.13.0/24",
+        "dind-test-collider",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
 
-    let out = run("docker-dind", &["up", "--nodes-only", "--cluster-id", "13", "--image", BARE_IMAGE], &[]);
+    let out = run(
+        "docker-dind",
+        &[
+            "up",
+            "--nodes-only",
+            "--cluster-id",
+            "13",
+            "--image",
+            BARE_IMAGE,
+        ],
+        &[],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "a collision is a usage error: {stderr}");
-    assert!(stderr.contains("collides with Docker network \"dind-test-collider\""), "{stderr}");
-    assert!(labelled_objects("cluster-13").is_empty(), "nothing was created");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a collision is a usage error: {stderr}"
+    );
+    assert!(
+        stderr.contains("collides with Docker network \"dind-test-collider\""),
+        "{stderr}"
+    );
+    assert!(
+        labelled_objects("cluster-13").is_empty(),
+        "nothing was created"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_midway_removes_what_the_run_created_unless_retain() {
-    let Some(_engine) = docker().await else { return };
+    let Some(_engine) = docker().await else {
+        return;
+    };
     ensure_images();
     let _clean = CleanOnDrop::cluster(&["--cluster-id", "15"]);
     // A zero boot timeout fails right after the containers, volumes and network exist.
-    let args = ["up", "--nodes-only", "--nodes", "1", "--cluster-id", "15", "--image", BARE_IMAGE, "--node-timeout", "0s"];
+    let args = [
+        "up",
+        "--nodes-only",
+        "--nodes",
+        "1",
+        "--cluster-id",
+        "15",
+        "--image",
+        BARE_IMAGE,
+        "--node-timeout",
+        "0s",
+    ];
     let out = run("docker-dind", &args, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("was not ready after 0s") && stderr.contains("the end of its log"), "{stderr}");
-    assert!(labelled_objects("cluster-15").is_empty(), "rollback left {:?}", labelled_objects("cluster-15"));
+    assert!(
+        stderr.contains("was not ready after 0s") && stderr.contains("the end of its log"),
+        "{stderr}"
+    );
+    assert!(
+        labelled_objects("cluster-15").is_empty(),
+        "rollback left {:?}",
+        labelled_objects("cluster-15")
+    );
 
     let retained = run("docker-dind", &[&args[..], &["--retain"]].concat(), &[]);
     assert_eq!(retained.status.code(), Some(1));
@@ -193,18 +363,28 @@ async fn a_failure_midway_removes_what_the_run_created_unless_retain() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn build_image_puts_local_kube_binaries_in_the_path() {
-    let Some(_engine) = docker().await else { return };
+    let Some(_engine) = docker().await else {
+        return;
+    };
     ensure_images();
     let dir = tempfile::tempdir().expect("tempdir");
     for name in ["kubeadm", "kubelet", "kubectl"] {
         let path = dir.path().join(name);
         // Stand-ins, not Kubernetes: they only say who they are.
-        std::fs::write(&path, format!("#!/bin/sh\necho stand-in {name} \"$@\"\n")).expect("write stand-in");
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        std::fs::write(&path, format!("#!/bin/sh\necho stand-in {name} \"$@\"\n"))
+            .expect("write stand-in");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
     }
     let built: Value = serde_json::from_str(&run_ok(
         "docker-dind",
-        &["build-image", "--kube-binaries", dir.path().to_str().expect("utf-8"), "-o", "json"],
+        &[
+            "build-image",
+            "--kube-binaries",
+            dir.path().to_str().expect("utf-8"),
+            "-o",
+            "json",
+        ],
         &[],
     ))
     .expect("json");
@@ -214,9 +394,21 @@ async fn build_image_puts_local_kube_binaries_in_the_path() {
     assert!(image.starts_with("dind-node:local-"), "{image}");
     assert_eq!(built["kubernetes_version"], "local");
 
-    let out = docker_cli(&["run", "--rm", "--entrypoint", "sh", &image, "-c", "for b in kubeadm kubelet kubectl; do command -v $b; $b version; done"]);
+    let out = docker_cli(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        &image,
+        "-c",
+        "for b in kubeadm kubelet kubectl; do command -v $b; $b version; done",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         vec![
@@ -231,7 +423,13 @@ async fn build_image_puts_local_kube_binaries_in_the_path() {
     // The same recipe is reused, not rebuilt.
     let again: Value = serde_json::from_str(&run_ok(
         "docker-dind",
-        &["build-image", "--kube-binaries", dir.path().to_str().expect("utf-8"), "-o", "json"],
+        &[
+            "build-image",
+            "--kube-binaries",
+            dir.path().to_str().expect("utf-8"),
+            "-o",
+            "json",
+        ],
         &[],
     ))
     .expect("json");

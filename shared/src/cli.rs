@@ -258,7 +258,7 @@ pub async fn down(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()>
         ));
     }
     let removed = inventory::down(&ctx.engine, &cluster_key(args)?, &ctx.progress).await?;
-    print(&removed, args.output, || String::new())
+    print(&removed, args.output, String::new)
 }
 
 /// `clean`: also removes the cluster's kubeconfig entries.
@@ -276,7 +276,7 @@ pub async fn clean(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()
         &ctx.progress,
     )
     .await?;
-    print(&removed, args.output, || String::new())
+    print(&removed, args.output, String::new)
 }
 
 /// `nodes` (and `support`): one line per container.

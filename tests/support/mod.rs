@@ -9,7 +9,10 @@ use std::sync::{Mutex, OnceLock};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// The path of a plugin binary, built once per test process by the same cargo that runs
@@ -20,11 +23,20 @@ pub fn bin(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(workspace())
-            .args(["build", "--quiet", "-p", "kubectl-dind", "-p", "docker-dind"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "kubectl-dind",
+                "-p",
+                "docker-dind",
+            ])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the plugins failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target"));
         target.join("debug")
     });
     dir.join(name)
@@ -34,7 +46,10 @@ pub fn bin(name: &str) -> PathBuf {
 pub fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(bin(name));
     // A private kubeconfig, so no test ever touches the user's.
-    command.args(args).stdin(Stdio::null()).env("KUBECONFIG", test_kubeconfig());
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .env("KUBECONFIG", test_kubeconfig());
     for (k, v) in env {
         command.env(k, v);
     }
@@ -63,10 +78,15 @@ pub fn run_ok(name: &str, args: &[&str], env: &[(&str, &str)]) -> String {
 /// one-line reason printed) when none can be had on a developer's machine. Under
 /// `CI=true` a missing daemon fails the test instead.
 pub async fn docker() -> Option<Engine> {
-    let endpoint = dind::docker_cli::select_endpoint(&Default::default(), &|name| std::env::var(name).ok())
-        .expect("a Docker endpoint can be chosen");
+    let endpoint =
+        dind::docker_cli::select_endpoint(&Default::default(), &|name| std::env::var(name).ok())
+            .expect("a Docker endpoint can be chosen");
     let connected = match dind::docker_cli::connect(&endpoint).await {
-        Ok(docker) => docker.ping().await.map(|_| docker).map_err(anyhow::Error::from),
+        Ok(docker) => docker
+            .ping()
+            .await
+            .map(|_| docker)
+            .map_err(anyhow::Error::from),
         Err(e) => Err(e),
     };
     match connected {
@@ -109,8 +129,15 @@ fn ensure_base_image() {
         return;
     }
     let script = workspace().join("scripts/base-image.sh");
-    let status = Command::new("bash").arg(&script).status().expect("bash runs");
-    assert!(status.success(), "{} failed: the base image cannot be made", script.display());
+    let status = Command::new("bash")
+        .arg(&script)
+        .status()
+        .expect("bash runs");
+    assert!(
+        status.success(),
+        "{} failed: the base image cannot be made",
+        script.display()
+    );
 }
 
 /// Removes a cluster (`docker-dind clean`) when dropped, even if the test panicked.
@@ -147,7 +174,11 @@ pub struct RemoveOnDrop {
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let quiet = |args: &[&str]| {
-            let _ = Command::new("docker").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = Command::new("docker")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         };
         for c in &self.containers {
             quiet(&["rm", "-f", c]);
@@ -163,7 +194,11 @@ impl Drop for RemoveOnDrop {
 
 /// `docker ...` with the real CLI, for what the tests set up themselves.
 pub fn docker_cli(args: &[&str]) -> Output {
-    Command::new("docker").args(args).stdin(Stdio::null()).output().expect("the docker CLI runs")
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the docker CLI runs")
 }
 
 /// Runs a command in a container and returns its stdout, failing the test otherwise.
@@ -180,12 +215,38 @@ pub fn labelled_objects(cluster_key: &str) -> Vec<String> {
     let filter = format!("label=dind.cluster={cluster_key}");
     let mut names = Vec::new();
     for args in [
-        vec!["ps", "-a", "--filter", filter.as_str(), "--format", "container {{.Names}}"],
-        vec!["volume", "ls", "--filter", filter.as_str(), "--format", "volume {{.Name}}"],
-        vec!["network", "ls", "--filter", filter.as_str(), "--format", "network {{.Name}}"],
+        vec![
+            "ps",
+            "-a",
+            "--filter",
+            filter.as_str(),
+            "--format",
+            "container {{.Names}}",
+        ],
+        vec![
+            "volume",
+            "ls",
+            "--filter",
+            filter.as_str(),
+            "--format",
+            "volume {{.Name}}",
+        ],
+        vec![
+            "network",
+            "ls",
+            "--filter",
+            filter.as_str(),
+            "--format",
+            "network {{.Name}}",
+        ],
     ] {
         let out = docker_cli(&args);
-        names.extend(String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_string));
+        names.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string),
+        );
     }
     names
 }

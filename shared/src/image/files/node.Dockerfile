@@ -7,6 +7,7 @@
 FROM debian:trixie-slim
 ENV container=docker DEBIAN_FRONTEND=noninteractive
 COPY apt/ /etc/apt/
+# Every node copies /var from the image into its volume, so caches are dropped.
 # Debian's dated snapshots of forky can carry an expired Release file; the check is
 # harmless to skip for a pinned, signed archive.
 RUN apt-get -o Acquire::Check-Valid-Until=false update \
@@ -14,7 +15,7 @@ RUN apt-get -o Acquire::Check-Valid-Until=false update \
       systemd systemd-sysv dbus iproute2 iptables nftables conntrack socat ethtool kmod \
       ca-certificates curl procps util-linux mount \
  && apt-get install -y --no-install-recommends -t forky containerd runc containernetworking-plugins \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
  && mkdir -p /opt/cni && ln -s /usr/lib/cni /opt/cni/bin
 COPY rootfs/ /
 # Units that cannot work in a container, or would fight the host, are masked.
