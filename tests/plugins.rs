@@ -311,3 +311,20 @@ fn kubectl_lists_and_runs_the_plugin() {
 fn which_kubectl() -> Result<std::path::PathBuf, which::Error> {
     which::which("kubectl")
 }
+
+#[test]
+fn the_readme_lists_every_setting() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README.md");
+    for v in dind::settings::VARIABLES {
+        assert!(
+            readme.contains(&format!("`{}`", v.env)),
+            "README lacks the variable {}",
+            v.env
+        );
+        assert!(
+            readme.contains(&format!("`--{}", v.flag)),
+            "README lacks the flag --{}",
+            v.flag
+        );
+    }
+}

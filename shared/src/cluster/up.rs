@@ -66,6 +66,12 @@ pub async fn up(
 ) -> anyhow::Result<UpReport> {
     let plan = ClusterPlan::new(settings)?;
     let host = engine.host_info().await?;
+    if host.storage_driver == "btrfs" && !settings.run_on_btrfs_anyway {
+        return Err(usage(
+            "the Docker daemon uses the btrfs storage driver, on which nested containers and \
+             volume cleanup are known to fail; set RUN_ON_BTRFS_ANYWAY=true (--run-on-btrfs-anyway) to try anyway",
+        ));
+    }
     let network_state = check_network(&plan, &engine.networks().await?)?;
     if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
         .await?
@@ -186,15 +192,29 @@ async fn provision(
 }
 
 /// Builds the node image `up` needs when it is missing: the one for the configured
-/// Kubernetes version, unless `--image` names another (which must then exist).
+/// Kubernetes version, or a `dind-node` image named by `--image` that dind knows how to
+/// build (`dind-node:bare`, `dind-node:vX.Y.Z`). Any other `--image` must exist or be
+/// pullable.
 async fn ensure_node_image(
     engine: &Engine,
     settings: &Settings,
     plan: &ClusterPlan,
     progress: &Progress,
 ) -> anyhow::Result<()> {
-    if settings.image.is_some() {
-        if engine.image_labels(&plan.image).await?.is_none() {
+    let source = match &settings.image {
+        None => Some(KubeSource::Release(settings.kubernetes_version.clone())),
+        Some(image) => buildable_source(image),
+    };
+    match source {
+        Some(source) => {
+            ensure_image(
+                engine,
+                &Recipe::node(&NodeKubernetes::load(&source)?),
+                progress,
+            )
+            .await?;
+        }
+        None if engine.image_labels(&plan.image).await?.is_none() => {
             engine.pull_image(&plan.image).await.with_context(|| {
                 format!(
                     "node image {} is not present; build one with `docker dind build-image`",
@@ -202,16 +222,20 @@ async fn ensure_node_image(
                 )
             })?;
         }
-        return Ok(());
+        None => {}
     }
-    let source = KubeSource::Release(settings.kubernetes_version.clone());
-    ensure_image(
-        engine,
-        &Recipe::node(&NodeKubernetes::load(&source)?),
-        progress,
-    )
-    .await?;
     Ok(())
+}
+
+/// The source of a node image dind can build by its tag.
+fn buildable_source(image: &str) -> Option<KubeSource> {
+    let tag = image.strip_prefix("dind-node:")?;
+    if tag == "bare" {
+        return Some(KubeSource::Bare);
+    }
+    crate::version::KubeVersion::parse(tag)
+        .ok()
+        .map(|v| KubeSource::Release(v.to_string()))
 }
 
 /// `clean`: the containers, volumes and network of the cluster, and its kubeconfig entries.
@@ -224,4 +248,25 @@ pub async fn clean(
     let removed = inventory::clean(engine, &settings.identity.key(), progress).await?;
     super::kubernetes::remove_context(settings, kubeconfig, progress)?;
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_dind_can_build_by_tag() {
+        let table = [
+            ("dind-node:bare", Some(KubeSource::Bare)),
+            (
+                "dind-node:v1.33.1",
+                Some(KubeSource::Release("v1.33.1".into())),
+            ),
+            ("dind-node:local-abc", None),
+            ("example.com/node:v1.33.1", None),
+        ];
+        for (image, source) in table {
+            assert_eq!(buildable_source(image), source, "{image}");
+        }
+    }
 }
