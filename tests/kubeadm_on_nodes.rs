@@ -5,21 +5,11 @@
 mod support;
 
 use dind::kubeadm::{self, KubeadmInputs};
-use dind::settings::{Layer, ResolvedSettings, Settings};
+use dind::settings::Settings;
 use support::*;
 
-fn settings(pairs: &[(&'static str, &str)]) -> Settings {
-    let env = Layer {
-        values: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-        ..Layer::default()
-    };
-    Settings::from_resolved(&ResolvedSettings::resolve(
-        &Layer::default(),
-        &env,
-        &Layer::default(),
-        None,
-    ))
-    .expect("valid settings")
+fn settings(pairs: &[(&str, &str)]) -> Settings {
+    Settings::from_env_pairs(pairs).expect("valid settings")
 }
 
 #[tokio::test(flavor = "multi_thread")]

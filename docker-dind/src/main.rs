@@ -5,11 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use dind::cli::{self, BuildImageArgs, CommandContext, SelectArgs, SettingsArgs, UpArgs};
-use dind::docker_cli::{
-    connect, metadata_json, select_endpoint, split_plugin_args, DockerGlobalOptions,
-};
-use dind::engine::Engine;
-use dind::progress::Progress;
+use dind::docker_cli::{metadata_json, split_plugin_args, DockerGlobalOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,12 +70,7 @@ fn run(cli: Cli, globals: DockerGlobalOptions) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let endpoint = select_endpoint(&globals, &|name| std::env::var(name).ok())?;
-        let ctx = CommandContext {
-            engine: Engine::new(connect(&endpoint).await?),
-            kubeconfig: None,
-            progress: Progress::stderr(),
-        };
+        let ctx = CommandContext::connect(&globals, None).await?;
         match &cli.command {
             Command::Up(args) => cli::up(args, &ctx).await,
             Command::Down(args) => cli::down(args, &ctx).await,

@@ -5,9 +5,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use dind::cli::{self, CommandContext, SelectArgs, SettingsArgs, UpArgs};
-use dind::docker_cli::{connect, select_endpoint, DockerGlobalOptions};
-use dind::engine::Engine;
-use dind::progress::Progress;
+use dind::docker_cli::DockerGlobalOptions;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -94,14 +92,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let endpoint = select_endpoint(&DockerGlobalOptions::default(), &|name| {
-            std::env::var(name).ok()
-        })?;
-        let ctx = CommandContext {
-            engine: Engine::new(connect(&endpoint).await?),
-            kubeconfig: cli.kube.kubeconfig.clone(),
-            progress: Progress::stderr(),
-        };
+        let ctx =
+            CommandContext::connect(&DockerGlobalOptions::default(), cli.kube.kubeconfig.clone())
+                .await?;
         match &cli.command {
             Command::Up(args) => cli::up(args, &ctx).await,
             Command::Down(args) => cli::down(args, &ctx).await,

@@ -201,6 +201,23 @@ pub struct CommandContext {
     pub progress: Progress,
 }
 
+impl CommandContext {
+    /// Connects to the daemon the docker CLI would choose for these global options.
+    pub async fn connect(
+        docker: &crate::docker_cli::DockerGlobalOptions,
+        kubeconfig: Option<PathBuf>,
+    ) -> anyhow::Result<CommandContext> {
+        let endpoint =
+            crate::docker_cli::select_endpoint(docker, &|name| std::env::var(name).ok())?;
+        let engine = Engine::new(crate::docker_cli::connect(&endpoint).await?);
+        Ok(CommandContext {
+            engine,
+            kubeconfig,
+            progress: Progress::stderr(),
+        })
+    }
+}
+
 /// Prints `value` on stdout in the chosen format; `text` renders the text form.
 pub fn print<T: serde::Serialize>(
     value: &T,

@@ -194,12 +194,10 @@ pub fn static_routes(cni: Cni, plan: &ClusterPlan, node: &NodePlan) -> Vec<Route
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{Layer, ResolvedSettings, Settings};
+    use crate::settings::Settings;
 
     fn plan(pairs: &[(&str, &str)]) -> ClusterPlan {
-        let env = Layer::from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
-        ClusterPlan::new(&Settings::from_resolved(&resolved).unwrap()).unwrap()
+        ClusterPlan::new(&Settings::from_env_pairs(pairs).unwrap()).unwrap()
     }
 
     fn config(cni: Cni, node: &NodePlan) -> Value {

@@ -509,12 +509,9 @@ fn to_documents(docs: &[Value]) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{Layer, ResolvedSettings};
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
-        let env = Layer::from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
-        Settings::from_resolved(&resolved).unwrap()
+        Settings::from_env_pairs(pairs).unwrap()
     }
 
     fn docs(text: &str) -> Vec<Value> {

@@ -408,15 +408,9 @@ pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{Layer, ResolvedSettings};
 
-    fn plan(pairs: &[(&'static str, &str)]) -> anyhow::Result<ClusterPlan> {
-        let env = Layer {
-            values: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-            ..Layer::default()
-        };
-        let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
-        ClusterPlan::new(&Settings::from_resolved(&resolved)?)
+    fn plan(pairs: &[(&str, &str)]) -> anyhow::Result<ClusterPlan> {
+        ClusterPlan::new(&Settings::from_env_pairs(pairs)?)
     }
 
     fn v4(s: &str) -> Option<Ipv4Addr> {

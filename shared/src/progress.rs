@@ -65,6 +65,15 @@ impl Step {
         }
     }
 
+    /// Finishes the step as `result` says, and passes it on.
+    pub fn finish<T>(self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        match &result {
+            Ok(_) => self.done(),
+            Err(_) => self.failed(),
+        }
+        result
+    }
+
     pub fn done(self) {
         if self.progress.enabled() {
             eprintln!(

@@ -826,6 +826,18 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The settings a process would get with exactly these environment variables, no
+    /// flags and no config file. For tests and for callers that hold settings as pairs.
+    pub fn from_env_pairs(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let env = Layer::from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Settings::from_resolved(&ResolvedSettings::resolve(
+            &Layer::default(),
+            &env,
+            &Layer::default(),
+            None,
+        ))
+    }
+
     /// The image `up` runs: `DIND_IMAGE`, else the one dind builds for the Kubernetes version.
     pub fn node_image(&self) -> String {
         self.image.clone().unwrap_or_else(|| {
@@ -944,10 +956,8 @@ mod tests {
         }
     }
 
-    fn settings(pairs: &[(&'static str, &str)]) -> anyhow::Result<Settings> {
-        let resolved =
-            ResolvedSettings::resolve(&Layer::default(), &layer(pairs), &Layer::default(), None);
-        Settings::from_resolved(&resolved)
+    fn settings(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        Settings::from_env_pairs(pairs)
     }
 
     #[test]

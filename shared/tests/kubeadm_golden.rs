@@ -6,7 +6,7 @@
 
 use dind::kubeadm::{self, KubeadmInputs};
 use dind::plan::ClusterPlan;
-use dind::settings::{Layer, ResolvedSettings, Settings};
+use dind::settings::Settings;
 use dind::version::KubeVersion;
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -14,9 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn settings(env: &[(&str, &str)]) -> Settings {
-    let env = Layer::from_env(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
-    Settings::from_resolved(&resolved).unwrap()
+    Settings::from_env_pairs(env).unwrap()
 }
 
 struct Rendered {

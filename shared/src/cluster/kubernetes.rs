@@ -95,16 +95,7 @@ async fn run_step(
 ) -> anyhow::Result<()> {
     let step = progress.step(message);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    match node.run(&argv).await {
-        Ok(_) => {
-            step.done();
-            Ok(())
-        }
-        Err(e) => {
-            step.failed();
-            Err(e)
-        }
-    }
+    step.finish(node.run(&argv).await).map(drop)
 }
 
 /// The URL kubectl uses: the published address, or loopback when the API server is
@@ -232,15 +223,9 @@ pub async fn bring_up(
     ));
     let client = crate::ready::client_for_context(&target, &plan.context).await?;
     let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
-    let detail = |p: &crate::ready::ReadyProgress| step.detail(p.to_string());
-    let mut detail = detail;
-    match crate::ready::wait_until_ready(client, &names, options.wait, &mut detail).await {
-        Ok(()) => step.done(),
-        Err(e) => {
-            step.failed();
-            return Err(e);
-        }
-    }
+    let mut detail = |p: &crate::ready::ReadyProgress| step.detail(p.to_string());
+    let waited = crate::ready::wait_until_ready(client, &names, options.wait, &mut detail).await;
+    step.finish(waited)?;
     Ok(server)
 }
 

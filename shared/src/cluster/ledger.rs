@@ -76,16 +76,10 @@ impl Ledger {
         for network in &networks {
             results.push(engine.remove_network(network).await);
         }
-        let first_error = results.into_iter().find_map(Result::err);
-        match first_error {
-            None => {
-                step.done();
-                Ok(())
-            }
-            Some(e) => {
-                step.failed();
-                Err(e.context("rolling back"))
-            }
-        }
+        let outcome = match results.into_iter().find_map(Result::err) {
+            None => Ok(()),
+            Some(e) => Err(e.context("rolling back")),
+        };
+        step.finish(outcome)
     }
 }

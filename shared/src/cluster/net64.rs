@@ -157,15 +157,10 @@ pub fn dns64_container(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{Layer, ResolvedSettings, Settings};
+    use crate::settings::Settings;
 
-    fn plan(pairs: &[(&'static str, &str)]) -> ClusterPlan {
-        let env = Layer {
-            values: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-            ..Layer::default()
-        };
-        let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
-        ClusterPlan::new(&Settings::from_resolved(&resolved).unwrap()).unwrap()
+    fn plan(pairs: &[(&str, &str)]) -> ClusterPlan {
+        ClusterPlan::new(&Settings::from_env_pairs(pairs).unwrap()).unwrap()
     }
 
     #[test]

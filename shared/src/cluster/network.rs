@@ -80,16 +80,11 @@ fn join(nets: &[IpNet]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{Layer, ResolvedSettings, Settings};
+    use crate::settings::Settings;
     use std::collections::HashMap;
 
     fn plan(id: &str) -> ClusterPlan {
-        let env = Layer {
-            values: [("CLUSTER_ID", id.to_string())].into_iter().collect(),
-            ..Layer::default()
-        };
-        let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
-        ClusterPlan::new(&Settings::from_resolved(&resolved).unwrap()).unwrap()
+        ClusterPlan::new(&Settings::from_env_pairs(&[("CLUSTER_ID", id)]).unwrap()).unwrap()
     }
 
     fn network(name: &str, subnet: &str, cluster: Option<&str>) -> NetworkInfo {

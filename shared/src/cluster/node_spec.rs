@@ -22,24 +22,12 @@ pub enum Privileges {
     ExplicitCapabilities,
 }
 
-/// The security-related part of a node's container.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NodeSecurity {
-    pub privileged: bool,
-    pub cap_add: Vec<String>,
-    pub cap_drop: Vec<String>,
-    pub security_opt: Vec<String>,
-    pub unconfined_system_paths: bool,
-    pub device_cgroup_rules: Vec<String>,
-    pub cgroupns_host: bool,
-    pub extra_binds: Vec<String>,
-}
-
-/// The decision table: privileges × cgroup version → container security settings.
-pub fn node_security(privileges: Privileges, cgroup: CgroupVersion) -> NodeSecurity {
-    let mut security = NodeSecurity {
+/// The security-related part of a node's container, as a [`ContainerSpec`] fragment:
+/// privileges, capabilities, confinement, cgroup namespace, and the binds these need.
+pub fn node_security(privileges: Privileges, cgroup: CgroupVersion) -> ContainerSpec {
+    let mut security = ContainerSpec {
         security_opt: vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()],
-        ..NodeSecurity::default()
+        ..ContainerSpec::default()
     };
     match privileges {
         Privileges::Privileged => security.privileged = true,
@@ -56,7 +44,7 @@ pub fn node_security(privileges: Privileges, cgroup: CgroupVersion) -> NodeSecur
         // containers then fail to create their cgroups.
         security.cgroupns_host = true;
         security
-            .extra_binds
+            .binds
             .push("/sys/fs/cgroup:/sys/fs/cgroup:rw".into());
     }
     security
@@ -90,7 +78,7 @@ pub fn node_container(
     if host.has_lib_modules {
         binds.push("/lib/modules:/lib/modules:ro".into());
     }
-    binds.extend(security.extra_binds.iter().cloned());
+    binds.extend(security.binds.iter().cloned());
     let mut sysctls = BTreeMap::new();
     if plan.ip_mode.has_ipv6() {
         sysctls.insert("net.ipv6.conf.all.disable_ipv6".into(), "0".into());
@@ -113,13 +101,6 @@ pub fn node_container(
         env: vec!["container=docker".into()],
         tty: true,
         stop_signal: Some("SIGRTMIN+3".into()),
-        privileged: security.privileged,
-        cap_add: security.cap_add,
-        cap_drop: security.cap_drop,
-        security_opt: security.security_opt,
-        unconfined_system_paths: security.unconfined_system_paths,
-        device_cgroup_rules: security.device_cgroup_rules,
-        cgroupns_host: security.cgroupns_host,
         binds,
         tmpfs: vec!["/run".into(), "/tmp".into()],
         sysctls,
@@ -128,7 +109,7 @@ pub fn node_container(
         ipv6: node.ipv6,
         ports,
         restart: Some("on-failure".into()),
-        ..ContainerSpec::default()
+        ..security
     }
 }
 
@@ -157,15 +138,10 @@ pub fn cluster_labels(plan: &ClusterPlan) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{Layer, ResolvedSettings, Settings};
+    use crate::settings::Settings;
 
-    fn plan(pairs: &[(&'static str, &str)]) -> ClusterPlan {
-        let env = Layer {
-            values: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-            ..Layer::default()
-        };
-        let resolved = ResolvedSettings::resolve(&Layer::default(), &env, &Layer::default(), None);
-        ClusterPlan::new(&Settings::from_resolved(&resolved).unwrap()).unwrap()
+    fn plan(pairs: &[(&str, &str)]) -> ClusterPlan {
+        ClusterPlan::new(&Settings::from_env_pairs(pairs).unwrap()).unwrap()
     }
 
     #[test]
@@ -216,7 +192,7 @@ mod tests {
             );
             assert_eq!(s.cgroupns_host, host_ns, "{case}");
             assert_eq!(
-                s.extra_binds
+                s.binds
                     .contains(&"/sys/fs/cgroup:/sys/fs/cgroup:rw".to_string()),
                 binds,
                 "{case}"

@@ -78,16 +78,7 @@ pub async fn wait_nodes_ready(
     let result =
         futures::future::try_join_all(nodes.iter().map(|node| wait_node_ready(node, timeout)))
             .await;
-    match result {
-        Ok(_) => {
-            step.done();
-            Ok(())
-        }
-        Err(e) => {
-            step.failed();
-            Err(e)
-        }
-    }
+    step.finish(result).map(drop)
 }
 
 /// A node is ready when systemd has finished booting and containerd answers.

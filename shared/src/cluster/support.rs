@@ -31,16 +31,7 @@ pub async fn ensure_support(
         ensure_container(engine, &dns64, &dns64_files, ledger),
     )
     .await;
-    match result {
-        Ok(_) => {
-            step.done();
-            Ok(())
-        }
-        Err(e) => {
-            step.failed();
-            Err(e)
-        }
-    }
+    step.finish(result).map(drop)
 }
 
 async fn ensure_container(

@@ -45,16 +45,9 @@ pub async fn ensure_image(
             },
         )
         .await;
-    match result {
-        Ok(()) => {
-            step.done();
-            Ok(Outcome::Built)
-        }
-        Err(e) => {
-            step.failed();
-            Err(e).with_context(|| format!("the last lines of the build:\n{}", tail.join("\n")))
-        }
-    }
+    let result =
+        result.with_context(|| format!("the last lines of the build:\n{}", tail.join("\n")));
+    step.finish(result).map(|()| Outcome::Built)
 }
 
 async fn ensure_base_image(engine: &Engine) -> anyhow::Result<()> {
