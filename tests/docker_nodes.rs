@@ -436,3 +436,71 @@ async fn build_image_puts_local_kube_binaries_in_the_path() {
     assert_eq!(again["image"], image.as_str());
     assert_eq!(again["reused"], true);
 }
+
+/// Starts `up` for cluster 17, sends it SIGINT once `ready_to_interrupt` holds for the
+/// cluster's labelled objects, and checks that nothing of the cluster is left.
+fn interrupt_up_when(ready_to_interrupt: impl Fn(&[String]) -> bool) {
+    let mut child = std::process::Command::new(bin("docker-dind"))
+        .args([
+            "up",
+            "--nodes-only",
+            "--nodes",
+            "2",
+            "--cluster-id",
+            "17",
+            "--image",
+            BARE_IMAGE,
+        ])
+        .env("KUBECONFIG", test_kubeconfig())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker-dind starts");
+    // Nothing announces progress to another process, so look.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready_to_interrupt(&labelled_objects("cluster-17")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "up never got that far"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "up ended before it could be interrupted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("up exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "an interrupted up fails: {stderr}"
+    );
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        labelled_objects("cluster-17").is_empty(),
+        "left after Ctrl-C: {:?}",
+        labelled_objects("cluster-17")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_up_removes_what_it_created() {
+    let Some(_engine) = docker().await else {
+        return;
+    };
+    ensure_images();
+    let _clean = CleanOnDrop::cluster(&["--cluster-id", "17"]);
+    // As soon as anything exists, and once the master's container does.
+    interrupt_up_when(|objects| !objects.is_empty());
+    interrupt_up_when(|objects| {
+        objects
+            .iter()
+            .any(|o| o == "container kube-master-cluster-17")
+    });
+}

@@ -1,13 +1,18 @@
 //! What a run of `up` created, so a failed or interrupted run can remove exactly that
 //! and nothing that existed before it.
 //!
-//! Objects are recorded *before* Docker is asked to create them: if the run is
-//! interrupted while a create call is in flight, rollback still knows the name, and
-//! removing an object that never came to be is a no-op.
+//! Every object is created through the ledger, which records it *before* asking Docker.
+//! Docker finishes a create even when the client hangs up, so an interrupted run could
+//! otherwise leave an object behind that appears after rollback looked. The ledger runs
+//! each create as its own task and rollback first waits until none is in flight.
 
-use crate::engine::Engine;
+use crate::engine::{ContainerSpec, Engine, NetworkSpec};
 use crate::progress::Progress;
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
 
 /// An object a run created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,16 +24,76 @@ pub enum Created {
 
 /// The record of one run. Cheap to clone; clones share the record, so concurrent node
 /// tasks can all write to it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Ledger {
     created: Arc<Mutex<Vec<Created>>>,
+    /// How many create calls are under way.
+    in_flight: Arc<watch::Sender<usize>>,
+}
+
+impl Default for Ledger {
+    fn default() -> Ledger {
+        Ledger {
+            created: Arc::default(),
+            in_flight: Arc::new(watch::Sender::new(0)),
+        }
+    }
 }
 
 impl Ledger {
-    pub fn record(&self, object: Created) {
+    fn record(&self, object: Created) {
         if let Ok(mut created) = self.created.lock() {
             created.push(object);
         }
+    }
+
+    /// Records `object`, then runs `create` to completion even if the caller is dropped.
+    async fn create<F>(&self, object: Created, create: F) -> anyhow::Result<()>
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.record(object);
+        self.in_flight.send_modify(|n| *n += 1);
+        let in_flight = self.in_flight.clone();
+        let task = tokio::spawn(async move {
+            let result = create.await;
+            in_flight.send_modify(|n| *n -= 1);
+            result
+        });
+        task.await.context("a Docker create call did not finish")?
+    }
+
+    pub async fn create_network(&self, engine: &Engine, spec: &NetworkSpec) -> anyhow::Result<()> {
+        let (engine, spec) = (engine.clone(), spec.clone());
+        self.create(Created::Network(spec.name.clone()), async move {
+            engine.create_network(&spec).await
+        })
+        .await
+    }
+
+    pub async fn create_volume(
+        &self,
+        engine: &Engine,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
+        let (engine, name, labels) = (engine.clone(), name.to_string(), labels.clone());
+        self.create(Created::Volume(name.clone()), async move {
+            engine.create_volume(&name, &labels).await
+        })
+        .await
+    }
+
+    pub async fn create_container(
+        &self,
+        engine: &Engine,
+        spec: &ContainerSpec,
+    ) -> anyhow::Result<()> {
+        let (engine, spec) = (engine.clone(), spec.clone());
+        self.create(Created::Container(spec.name.clone()), async move {
+            engine.create_container(&spec).await
+        })
+        .await
     }
 
     pub fn created(&self) -> Vec<Created> {
@@ -39,6 +104,8 @@ impl Ledger {
     /// network), concurrently, then volumes, then the network. Every removal is tried
     /// even when one fails; the first error is returned.
     pub async fn roll_back(&self, engine: &Engine, progress: &Progress) -> anyhow::Result<()> {
+        // Objects still being created would appear after their removal.
+        let _ = self.in_flight.subscribe().wait_for(|n| *n == 0).await;
         let created = self.created();
         if created.is_empty() {
             return Ok(());

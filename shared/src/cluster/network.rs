@@ -1,7 +1,7 @@
 //! The cluster's Docker network: checked against every existing network before anything
 //! is created, then created with the plan's subnets and the default bridge's MTU.
 
-use super::ledger::{Created, Ledger};
+use super::ledger::Ledger;
 use super::node_spec::cluster_labels;
 use crate::engine::{Engine, NetworkInfo, NetworkSpec};
 use crate::error::usage;
@@ -66,8 +66,7 @@ pub async fn create_network(
         mtu,
         labels: cluster_labels(plan),
     };
-    ledger.record(Created::Network(spec.name.clone()));
-    engine.create_network(&spec).await
+    ledger.create_network(engine, &spec).await
 }
 
 fn join(nets: &[IpNet]) -> String {

@@ -1,7 +1,7 @@
 //! Node containers: decide their privileges, create and start them all at once, and wait
 //! until each is ready (systemd running, containerd answering).
 
-use super::ledger::{Created, Ledger};
+use super::ledger::Ledger;
 use super::node_spec::{cluster_labels, node_container, refuses_privileged, NodeHost, Privileges};
 use crate::engine::{ContainerSpec, Engine};
 use crate::node::Node;
@@ -16,19 +16,22 @@ const LOG_TAIL_LINES: usize = 30;
 /// Asks the daemon whether it grants `--privileged`, by starting a throwaway container
 /// from the node image that does nothing. Some daemons (sandboxes without every
 /// capability in their bounding set) refuse it; nodes then get an explicit capability set.
+/// The probe is recorded in `ledger` and labelled, so an interrupted run removes it too.
 pub async fn detect_privileges(
     engine: &Engine,
-    image: &str,
+    plan: &ClusterPlan,
     probe_name: &str,
+    ledger: &Ledger,
 ) -> anyhow::Result<Privileges> {
     let spec = ContainerSpec {
         name: probe_name.to_string(),
-        image: image.to_string(),
+        image: plan.image.clone(),
+        labels: cluster_labels(plan),
         entrypoint: Some(vec!["/bin/true".into()]),
         privileged: true,
         ..ContainerSpec::default()
     };
-    engine.create_container(&spec).await?;
+    ledger.create_container(engine, &spec).await?;
     let started = engine.start_container(probe_name).await;
     engine.remove_container(probe_name).await?;
     match started {
@@ -54,13 +57,11 @@ pub async fn create_nodes(
         let reuse_volume = existing_volumes.contains(&node.volume);
         async move {
             if !reuse_volume {
-                ledger.record(Created::Volume(node.volume.clone()));
-                engine
-                    .create_volume(&node.volume, &cluster_labels(plan))
+                ledger
+                    .create_volume(engine, &node.volume, &cluster_labels(plan))
                     .await?;
             }
-            ledger.record(Created::Container(spec.name.clone()));
-            engine.create_container(&spec).await?;
+            ledger.create_container(engine, &spec).await?;
             engine.start_container(&spec.name).await?;
             Ok::<_, anyhow::Error>(Node::new(engine, &spec.name))
         }

@@ -1,7 +1,7 @@
 //! Starts the DNS64 and NAT64 containers of an IPv6 cluster, idempotently, and points the
 //! nodes at them.
 
-use super::ledger::{Created, Ledger};
+use super::ledger::Ledger;
 use super::net64::{dns64_container, nat64_container, node_net64_files};
 use crate::engine::{ContainerSpec, Engine};
 use crate::image::{ensure_image, Recipe};
@@ -44,8 +44,7 @@ async fn ensure_container(
         Some(true) => Ok(()),
         Some(false) => engine.start_container(&spec.name).await,
         None => {
-            ledger.record(Created::Container(spec.name.clone()));
-            engine.create_container(spec).await?;
+            ledger.create_container(engine, spec).await?;
             Node::new(engine, &spec.name).write_files(files).await?;
             engine.start_container(&spec.name).await
         }

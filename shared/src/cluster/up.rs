@@ -144,9 +144,11 @@ async fn provision(
         }
         Ok::<_, anyhow::Error>(())
     };
-    let (privileges, ()) =
-        futures::future::try_join(detect_privileges(engine, &plan.image, &probe_name), network)
-            .await?;
+    let (privileges, ()) = futures::future::try_join(
+        detect_privileges(engine, plan, &probe_name, ledger),
+        network,
+    )
+    .await?;
     if privileges == Privileges::ExplicitCapabilities {
         progress.note("The Docker daemon refuses --privileged; nodes run with an explicit capability set instead");
     }
