@@ -97,6 +97,16 @@ async fn two_clusters_boot_side_by_side_and_stay_isolated() {
                 ctr.contains("Server:") && ctr.contains("Version:"),
                 "ctr version in {name}:\n{ctr}"
             );
+            let machine = exec(
+                &engine,
+                name,
+                &["sh", "-c", "test -e /dev/kmsg && findmnt -no PROPAGATION /"],
+            )
+            .await;
+            assert!(
+                machine.trim().split(',').any(|p| p == "shared"),
+                "{name} has /dev/kmsg and a shared root for kubelet: {machine}"
+            );
             let plugins = exec(&engine, name, &["ctr", "plugins", "ls"]).await;
             assert!(
                 plugins

@@ -80,6 +80,8 @@ const NODE_FILES: &[(&str, &[u8])] = embedded_files! {
     "rootfs/etc/systemd/system/kubelet.service.d/10-kubeadm.conf" => "files/rootfs-node/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
     "rootfs/etc/systemd/system/dind-net64.service" => "files/rootfs-node/etc/systemd/system/dind-net64.service",
     "rootfs/usr/local/bin/dind-net64" => "files/rootfs-node/usr/local/bin/dind-net64",
+    "rootfs/etc/systemd/system/dind-node-setup.service" => "files/rootfs-node/etc/systemd/system/dind-node-setup.service",
+    "rootfs/usr/local/bin/dind-node-setup" => "files/rootfs-node/usr/local/bin/dind-node-setup",
 };
 
 const SUPPORT_FILES: &[(&str, &[u8])] = embedded_files! {

@@ -22,7 +22,7 @@ COPY rootfs/ /
 RUN systemctl mask systemd-modules-load.service getty.target console-getty.service \
       systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
       systemd-logind.service systemd-firstboot.service \
- && systemctl enable containerd.service kubelet.service dind-net64.service
+ && systemctl enable containerd.service kubelet.service dind-net64.service dind-node-setup.service
 KUBE_BINARIES
 STOPSIGNAL SIGRTMIN+3
 ENTRYPOINT ["/lib/systemd/systemd"]
