@@ -639,6 +639,34 @@ impl Engine {
             .with_context(|| format!("copying files into {container}"))
     }
 
+    /// Follows a container's output until a line contains `needle`. Fails when the
+    /// output ends first (the container stopped).
+    pub async fn wait_for_output(&self, container: &str, needle: &str) -> anyhow::Result<()> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        // Output arrives in chunks that may split a line; keep the unfinished tail.
+        let mut pending = String::new();
+        while let Some(item) = stream.next().await {
+            let chunk = item.with_context(|| format!("following the output of {container}"))?;
+            pending.push_str(&strip_terminal_colors(&String::from_utf8_lossy(
+                &chunk.into_bytes(),
+            )));
+            if pending.contains(needle) {
+                return Ok(());
+            }
+            if let Some(last_newline) = pending.rfind('\n') {
+                pending.drain(..=last_newline);
+            }
+        }
+        Err(anyhow!(
+            "{container} stopped before its output showed {needle:?}"
+        ))
+    }
+
     /// The last `lines` lines of a container's output.
     pub async fn logs_tail(&self, container: &str, lines: usize) -> anyhow::Result<String> {
         let options = LogsOptionsBuilder::default()
@@ -657,6 +685,24 @@ impl Engine {
         }
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
+}
+
+/// Console text without its colour escapes (`ESC [ ... m`), as a person reads it.
+fn strip_terminal_colors(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn label_filters(labels: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
@@ -769,5 +815,22 @@ fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
         host_config: Some(host_config),
         networking_config,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_escapes_are_stripped() {
+        let table = [
+            ("[\u{1b}[0;32m  OK  \u{1b}[0m] Reached target \u{1b}[0;1;39mmulti-user.target\u{1b}[0m - Multi-User System.", "[  OK  ] Reached target multi-user.target - Multi-User System."),
+            ("plain", "plain"),
+            ("", ""),
+        ];
+        for (raw, clean) in table {
+            assert_eq!(strip_terminal_colors(raw), clean);
+        }
     }
 }

@@ -81,6 +81,11 @@ impl Node {
         self.run(&["cat", path]).await
     }
 
+    /// Waits until the node's console output shows `needle`.
+    pub async fn wait_for_output(&self, needle: &str) -> anyhow::Result<()> {
+        self.engine.wait_for_output(&self.name, needle).await
+    }
+
     /// The last lines of the node's console output, for error messages.
     pub async fn log_tail(&self, lines: usize) -> String {
         self.engine

@@ -10,6 +10,9 @@ use crate::progress::Progress;
 use anyhow::{anyhow, Context};
 use std::time::Duration;
 
+/// What systemd prints on the console when a node has booted.
+const BOOTED: &str = "Reached target multi-user.target";
+
 /// How many log lines a readiness timeout shows.
 const LOG_TAIL_LINES: usize = 30;
 
@@ -96,8 +99,11 @@ pub async fn wait_node_ready(node: &Node, timeout: Duration) -> anyhow::Result<(
 }
 
 async fn boot_finished(node: &Node) -> anyhow::Result<()> {
-    // `--wait` blocks until boot is over; it can only fail early, before systemd's bus
-    // exists, which is the only case retried.
+    // systemd announces the end of boot on the console; waiting for that line costs
+    // nothing, where polling with `systemctl` would compete with the boot for the CPU.
+    node.wait_for_output(BOOTED).await?;
+    // The console line may be from an earlier boot of a restarted node; `--wait` blocks
+    // until this boot is over. It fails only before systemd's bus exists: retried.
     let mut backoff = Duration::from_millis(50);
     loop {
         let output = node
