@@ -18,10 +18,14 @@ RUN apt-get -o Acquire::Check-Valid-Until=false update \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
  && mkdir -p /opt/cni && ln -s /usr/lib/cni /opt/cni/bin
 COPY rootfs/ /
-# Units that cannot work in a container, or would fight the host, are masked.
+# Units that cannot work in a container, would fight the host, or only slow every boot
+# (first-boot caches, kernel filesystems the host already has) are masked.
 RUN systemctl mask systemd-modules-load.service getty.target console-getty.service \
       systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
-      systemd-logind.service systemd-firstboot.service \
+      systemd-logind.service systemd-firstboot.service systemd-remount-fs.service \
+      ldconfig.service systemd-update-done.service systemd-journal-catalog-update.service \
+      modprobe@.service dev-hugepages.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+      sys-kernel-config.mount sys-fs-fuse-connections.mount \
  && systemctl enable containerd.service kubelet.service dind-net64.service dind-node-setup.service
 KUBE_BINARIES
 STOPSIGNAL SIGRTMIN+3
