@@ -341,23 +341,12 @@ async fn a_failure_midway_removes_what_the_run_created_unless_retain() {
         "--node-timeout",
         "0s",
     ];
-    let out = run("docker-dind", &args, &[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("was not ready after 0s") && stderr.contains("the end of its log"),
-        "{stderr}"
+    let kept = failing_up_rolls_back(
+        "docker-dind",
+        &args,
+        "cluster-15",
+        &["was not ready after 0s", "the end of its log"],
     );
-    assert!(
-        labelled_objects("cluster-15").is_empty(),
-        "rollback left {:?}",
-        labelled_objects("cluster-15")
-    );
-
-    let retained = run("docker-dind", &[&args[..], &["--retain"]].concat(), &[]);
-    assert_eq!(retained.status.code(), Some(1));
-    let mut kept = labelled_objects("cluster-15");
-    kept.sort();
     assert_eq!(
         kept,
         vec![

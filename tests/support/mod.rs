@@ -250,3 +250,39 @@ pub fn labelled_objects(cluster_key: &str) -> Vec<String> {
     }
     names
 }
+
+/// Runs a `up` that must fail: checks its error names every `needle` and that rollback
+/// left nothing of `cluster_key`; then runs it again with `--retain` and returns, sorted,
+/// the objects that kept.
+pub fn failing_up_rolls_back(
+    plugin: &str,
+    args: &[&str],
+    cluster_key: &str,
+    needles: &[&str],
+) -> Vec<String> {
+    let out = run(plugin, args, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "the error lacks {needle:?}: {stderr}"
+        );
+    }
+    assert!(
+        labelled_objects(cluster_key).is_empty(),
+        "rollback left {:?}",
+        labelled_objects(cluster_key)
+    );
+
+    let retained = run(plugin, &[args, &["--retain"]].concat(), &[]);
+    assert_eq!(
+        retained.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&retained.stderr)
+    );
+    let mut kept = labelled_objects(cluster_key);
+    kept.sort();
+    kept
+}
