@@ -159,3 +159,241 @@ async fn up_with_an_image_without_kubeadm_fails_and_leaves_nothing_unless_retain
         );
     }
 }
+
+/// A stand-in for kubeadm, not kubeadm: it records how it was called and leaves behind
+/// what `up` reads after `kubeadm init` (an admin kubeconfig, with a real client
+/// certificate so that kube-rs accepts it). No API server ever answers.
+fn stand_in_kubeadm(cert_pem: &str, key_pem: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+    format!(
+        r#"#!/bin/sh
+echo "$@" >> /var/log/stand-in-kubeadm.log
+case "$1" in
+  version) echo v1.37.0 ;;
+  init)
+    mkdir -p /etc/kubernetes
+    cat > /etc/kubernetes/admin.conf <<'CONF'
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: {cert}
+    server: https://kube-master-cluster-18:6443
+  name: kubernetes
+contexts:
+- context:
+    cluster: kubernetes
+    user: kubernetes-admin
+  name: kubernetes-admin@kubernetes
+current-context: kubernetes-admin@kubernetes
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
+CONF
+    ;;
+esac
+"#,
+        cert = b64(cert_pem),
+        key = b64(key_pem)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_drives_kubeadm_cni_the_context_and_the_forwarder_then_rolls_back_on_timeout() {
+    let Some(engine) = docker().await else { return };
+    ensure_images();
+    let _clean = CleanOnDrop::cluster(&["--cluster-id", "18"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+
+    let openssl = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=stand-in",
+        ])
+        .args(["-keyout", &path("key.pem"), "-out", &path("cert.pem")])
+        .output()
+        .expect("openssl runs (scripts/test installs it)");
+    assert!(
+        openssl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect("read");
+    let bin_dir = dir.path().join("bin");
+    std::fs::create_dir(&bin_dir).expect("mkdir");
+    let scripts = [
+        (
+            "kubeadm",
+            stand_in_kubeadm(&read("cert.pem"), &read("key.pem")),
+        ),
+        ("kubelet", "#!/bin/sh\necho stand-in kubelet\n".to_string()),
+        ("kubectl", "#!/bin/sh\necho stand-in kubectl\n".to_string()),
+    ];
+    for (name, text) in scripts {
+        std::fs::write(bin_dir.join(name), text).expect("write stand-in");
+        std::fs::set_permissions(
+            bin_dir.join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+    }
+    let built: serde_json::Value = serde_json::from_str(&run_ok(
+        "docker-dind",
+        &[
+            "build-image",
+            "--kube-binaries",
+            bin_dir.to_str().expect("utf-8"),
+            "-o",
+            "json",
+        ],
+        &[],
+    ))
+    .expect("json");
+    let image = built["image"].as_str().expect("tag").to_string();
+    let mut cleanup = RemoveOnDrop::default();
+    cleanup.images.push(image.clone());
+
+    let forwarder = path("forwarder");
+    std::fs::write(
+        &forwarder,
+        format!("#!/bin/sh\necho \"$1\" > {}\n", path("forwarded-port")),
+    )
+    .expect("write");
+    std::fs::set_permissions(
+        &forwarder,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let kubeconfig = path("kubeconfig");
+    let env = [("KUBECONFIG", kubeconfig.as_str())];
+    let args = [
+        "up",
+        "--cluster-id",
+        "18",
+        "--nodes",
+        "1",
+        "--image",
+        &image,
+        "--wait",
+        "2s",
+        "--port-forwarder",
+        &forwarder,
+    ];
+
+    // Everything up to the wait runs for real; the wait times out, since nothing serves the API.
+    let out = run("kubectl-dind", &[&args[..], &["--retain"]].concat(), &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("timed out after 2s waiting for the cluster"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("kube-master-cluster-18") && stderr.contains("kube-node-1-cluster-18"),
+        "{stderr}"
+    );
+
+    let master_calls = exec(
+        &engine,
+        "kube-master-cluster-18",
+        &["cat", "/var/log/stand-in-kubeadm.log"],
+    )
+    .await;
+    assert!(
+        master_calls
+            .lines()
+            .any(|l| l.starts_with("init --config /dind/kubeadm.conf")),
+        "{master_calls}"
+    );
+    let worker_calls = exec(
+        &engine,
+        "kube-node-1-cluster-18",
+        &["cat", "/var/log/stand-in-kubeadm.log"],
+    )
+    .await;
+    assert!(
+        worker_calls
+            .lines()
+            .any(|l| l.starts_with("join --config /dind/kubeadm.conf")),
+        "{worker_calls}"
+    );
+    for node in ["kube-master-cluster-18", "kube-node-1-cluster-18"] {
+        let conflist = exec(&engine, node, &["cat", dind::cni::CONFIG_FILE]).await;
+        assert!(
+            conflist.contains("\"type\": \"bridge\"") || conflist.contains("\"type\":\"bridge\""),
+            "{node}: {conflist}"
+        );
+    }
+    let routes = exec(&engine, "kube-master-cluster-18", &["ip", "route"]).await;
+    assert!(
+        routes.contains("10.244.3.0/24 via 10.192.18.3"),
+        "the master routes to the worker's pods: {routes}"
+    );
+
+    let port = engine
+        .published_ports("kube-master-cluster-18", "6443/tcp")
+        .await
+        .expect("inspect")[0]
+        .1;
+    assert_eq!(
+        read("forwarded-port").trim(),
+        port.to_string(),
+        "DIND_PORT_FORWARDER got the port"
+    );
+    let written: serde_yaml::Value = serde_yaml::from_str(&read("kubeconfig")).expect("kubeconfig");
+    let cluster = written["clusters"]
+        .as_sequence()
+        .expect("clusters")
+        .iter()
+        .find(|c| c["name"] == "dind-cluster-18")
+        .expect("cluster entry");
+    assert_eq!(
+        cluster["cluster"]["server"],
+        format!("https://127.0.0.1:{port}").as_str()
+    );
+    assert!(written["contexts"]
+        .as_sequence()
+        .expect("contexts")
+        .iter()
+        .any(|c| c["name"] == "dind-cluster-18"));
+    assert_ne!(
+        written["current-context"], "dind-cluster-18",
+        "only the default cluster becomes current"
+    );
+
+    run_ok("kubectl-dind", &["clean", "--cluster-id", "18"], &env);
+    assert!(
+        !read("kubeconfig").contains("dind-cluster-18"),
+        "clean removed the entries"
+    );
+
+    // Without --retain, the failure removes the containers and the context it wrote.
+    let out = run("kubectl-dind", &args, &env);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        labelled_objects("cluster-18").is_empty(),
+        "left: {:?}",
+        labelled_objects("cluster-18")
+    );
+    assert!(
+        !read("kubeconfig").contains("dind-cluster-18"),
+        "rollback removed the context:\n{}",
+        read("kubeconfig")
+    );
+}

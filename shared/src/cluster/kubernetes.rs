@@ -3,9 +3,9 @@
 //! workers concurrently, manifest CNIs, the published API server, the kubectl context,
 //! `DIND_PORT_FORWARDER`, and the wait for Ready.
 
-use super::UpOptions;
+use super::up::Run;
 use crate::cni;
-use crate::engine::{CgroupVersion, Engine};
+use crate::engine::CgroupVersion;
 use crate::kubeadm::{self, KubeadmInputs};
 use crate::kubeconfig::{self, ContextEntries};
 use crate::node::{Node, NodeFile};
@@ -120,15 +120,16 @@ fn kubeconfig_files(explicit: Option<&Path>) -> (Option<PathBuf>, Vec<PathBuf>) 
 }
 
 /// Sets up Kubernetes on booted nodes; returns the API server URL.
-pub async fn bring_up(
-    engine: &Engine,
-    settings: &Settings,
-    plan: &ClusterPlan,
-    nodes: &[Node],
-    cgroup: CgroupVersion,
-    options: &UpOptions,
-    progress: &Progress,
-) -> anyhow::Result<String> {
+pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
+    let Run {
+        engine,
+        settings,
+        plan,
+        options,
+        cgroup,
+        ledger,
+        progress,
+    } = *run;
     let master = &nodes[0];
     let version = require_kubeadm(master, &plan.image).await?;
     let inputs = KubeadmInputs {
@@ -196,7 +197,7 @@ pub async fn bring_up(
     let entries = ContextEntries::from_admin_conf(&admin_conf, &plan.context, &server)?;
     // As in kubeadm-dind-cluster, only the default cluster becomes the current context.
     let set_current = plan.cluster.id() == 0 && plan.cluster.label().is_none();
-    kubeconfig::write_context(&target, &entries, set_current)?;
+    ledger.write_context(&target, &entries, set_current)?;
     progress.note(format!(
         "Wrote context {} to {}",
         plan.context,

@@ -11,6 +11,7 @@ use crate::progress::Progress;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -20,6 +21,11 @@ pub enum Created {
     Container(String),
     Volume(String),
     Network(String),
+    /// A context (with its cluster and user) written into a kubeconfig file.
+    KubeconfigContext {
+        file: PathBuf,
+        name: String,
+    },
 }
 
 /// The record of one run. Cheap to clone; clones share the record, so concurrent node
@@ -61,6 +67,20 @@ impl Ledger {
             result
         });
         task.await.context("a Docker create call did not finish")?
+    }
+
+    /// Writes a kubectl context into `file`, recorded so a rollback removes it again.
+    pub fn write_context(
+        &self,
+        file: &std::path::Path,
+        entries: &crate::kubeconfig::ContextEntries,
+        set_current: bool,
+    ) -> anyhow::Result<()> {
+        self.record(Created::KubeconfigContext {
+            file: file.to_path_buf(),
+            name: entries.name().to_string(),
+        });
+        crate::kubeconfig::write_context(file, entries, set_current)
     }
 
     pub async fn create_network(&self, engine: &Engine, spec: &NetworkSpec) -> anyhow::Result<()> {
@@ -111,32 +131,25 @@ impl Ledger {
             return Ok(());
         }
         let step = progress.step("Removing what this run created");
-        let names = |pick: fn(&Created) -> Option<&String>| {
-            created.iter().filter_map(pick).cloned().collect::<Vec<_>>()
-        };
-        let containers = names(|c| {
-            if let Created::Container(n) = c {
-                Some(n)
-            } else {
-                None
+        let (mut containers, mut volumes, mut networks, mut contexts) =
+            (vec![], vec![], vec![], vec![]);
+        for object in &created {
+            match object {
+                Created::Container(name) => containers.push(name),
+                Created::Volume(name) => volumes.push(name),
+                Created::Network(name) => networks.push(name),
+                Created::KubeconfigContext { file, name } => contexts.push((file, name)),
             }
-        });
-        let volumes = names(|c| {
-            if let Created::Volume(n) = c {
-                Some(n)
-            } else {
-                None
-            }
-        });
-        let networks = names(|c| {
-            if let Created::Network(n) = c {
-                Some(n)
-            } else {
-                None
-            }
-        });
-        let mut results: Vec<anyhow::Result<bool>> =
-            futures::future::join_all(containers.iter().map(|n| engine.remove_container(n))).await;
+        }
+        let mut results: Vec<anyhow::Result<bool>> = contexts
+            .into_iter()
+            .map(|(file, name)| {
+                crate::kubeconfig::remove_context(std::slice::from_ref(file), name).map(|_| true)
+            })
+            .collect();
+        results.extend(
+            futures::future::join_all(containers.iter().map(|n| engine.remove_container(n))).await,
+        );
         results.extend(
             futures::future::join_all(volumes.iter().map(|n| engine.remove_volume(n))).await,
         );

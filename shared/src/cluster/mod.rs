@@ -16,4 +16,4 @@ pub mod nodes;
 pub mod support;
 mod up;
 
-pub use up::{clean, up, UpOptions, UpReport};
+pub use up::{clean, up, Run, UpOptions, UpReport};

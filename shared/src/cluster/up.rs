@@ -30,6 +30,18 @@ pub struct UpOptions {
     pub kubeconfig: Option<PathBuf>,
 }
 
+/// One run of `up`: what every step needs.
+pub struct Run<'a> {
+    pub engine: &'a Engine,
+    pub settings: &'a Settings,
+    pub plan: &'a ClusterPlan,
+    pub options: &'a UpOptions,
+    pub cgroup: CgroupVersion,
+    /// Everything this run created, for rollback.
+    pub ledger: &'a Ledger,
+    pub progress: &'a Progress,
+}
+
 /// What `up` made.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpReport {
@@ -85,18 +97,18 @@ pub async fn up(
     ensure_node_image(engine, settings, &plan, progress).await?;
 
     let ledger = Ledger::default();
-    let run = provision(
+    let run = Run {
         engine,
         settings,
-        &plan,
+        plan: &plan,
         options,
-        &host.cgroup_version,
-        network_state,
-        &ledger,
+        cgroup: host.cgroup_version,
+        ledger: &ledger,
         progress,
-    );
+    };
+    let provisioned = provision(&run, network_state);
     let result = tokio::select! {
-        result = run => result,
+        result = provisioned => result,
         () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
     };
     match result {
@@ -119,18 +131,17 @@ pub async fn up(
     }
 }
 
-/// Everything `up` creates; every object is recorded in `ledger` first.
-#[allow(clippy::too_many_arguments)]
-async fn provision(
-    engine: &Engine,
-    settings: &Settings,
-    plan: &ClusterPlan,
-    options: &UpOptions,
-    cgroup: &CgroupVersion,
-    network_state: NetworkState,
-    ledger: &Ledger,
-    progress: &Progress,
-) -> anyhow::Result<UpReport> {
+/// Everything `up` creates; every object is recorded in the run's ledger first.
+async fn provision(run: &Run<'_>, network_state: NetworkState) -> anyhow::Result<UpReport> {
+    let Run {
+        engine,
+        settings,
+        plan,
+        options,
+        cgroup,
+        ledger,
+        progress,
+    } = *run;
     let probe_name = format!(
         "dind-privilege-probe-{}-{}",
         plan.cluster_key,
@@ -154,7 +165,7 @@ async fn provision(
     }
     let node_host = NodeHost {
         privileges,
-        cgroup: *cgroup,
+        cgroup,
         has_lib_modules: Path::new("/lib/modules").is_dir(),
     };
     let settings_json =
@@ -178,16 +189,14 @@ async fn provision(
         cluster: plan.cluster_key.clone(),
         nodes: nodes.iter().map(|n| n.name.clone()).collect(),
         privileges,
-        cgroup_version: *cgroup,
+        cgroup_version: cgroup,
         context: None,
         apiserver: None,
     };
     if options.nodes_only {
         return Ok(report);
     }
-    let published =
-        super::kubernetes::bring_up(engine, settings, plan, &nodes, *cgroup, options, progress)
-            .await?;
+    let published = super::kubernetes::bring_up(run, &nodes).await?;
     report.context = Some(plan.context.clone());
     report.apiserver = Some(published);
     Ok(report)
