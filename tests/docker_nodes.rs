@@ -370,23 +370,16 @@ async fn build_image_puts_local_kube_binaries_in_the_path() {
     for name in ["kubeadm", "kubelet", "kubectl"] {
         let path = dir.path().join(name);
         // Stand-ins, not Kubernetes: they only say who they are.
-        std::fs::write(&path, format!("#!/bin/sh\necho stand-in {name} \"$@\"\n"))
-            .expect("write stand-in");
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
+        write_executable(
+            &path,
+            &format!(
+                "#!/bin/sh
+echo stand-in {name} \"$@\"
+"
+            ),
+        );
     }
-    let built: Value = serde_json::from_str(&run_ok(
-        "docker-dind",
-        &[
-            "build-image",
-            "--kube-binaries",
-            dir.path().to_str().expect("utf-8"),
-            "-o",
-            "json",
-        ],
-        &[],
-    ))
-    .expect("json");
+    let built = build_image_from(dir.path());
     let image = built["image"].as_str().expect("image tag").to_string();
     let mut cleanup = RemoveOnDrop::default();
     cleanup.images.push(image.clone());
@@ -420,18 +413,7 @@ async fn build_image_puts_local_kube_binaries_in_the_path() {
         ]
     );
     // The same recipe is reused, not rebuilt.
-    let again: Value = serde_json::from_str(&run_ok(
-        "docker-dind",
-        &[
-            "build-image",
-            "--kube-binaries",
-            dir.path().to_str().expect("utf-8"),
-            "-o",
-            "json",
-        ],
-        &[],
-    ))
-    .expect("json");
+    let again = build_image_from(dir.path());
     assert_eq!(again["image"], image.as_str());
     assert_eq!(again["reused"], true);
 }

@@ -241,40 +241,23 @@ async fn up_drives_kubeadm_cni_the_context_and_the_forwarder_then_rolls_back_on_
         ("kubectl", "#!/bin/sh\necho stand-in kubectl\n".to_string()),
     ];
     for (name, text) in scripts {
-        std::fs::write(bin_dir.join(name), text).expect("write stand-in");
-        std::fs::set_permissions(
-            bin_dir.join(name),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("chmod");
+        write_executable(&bin_dir.join(name), &text);
     }
-    let built: serde_json::Value = serde_json::from_str(&run_ok(
-        "docker-dind",
-        &[
-            "build-image",
-            "--kube-binaries",
-            bin_dir.to_str().expect("utf-8"),
-            "-o",
-            "json",
-        ],
-        &[],
-    ))
-    .expect("json");
+    let built = build_image_from(&bin_dir);
     let image = built["image"].as_str().expect("tag").to_string();
     let mut cleanup = RemoveOnDrop::default();
     cleanup.images.push(image.clone());
 
     let forwarder = path("forwarder");
-    std::fs::write(
-        &forwarder,
-        format!("#!/bin/sh\necho \"$1\" > {}\n", path("forwarded-port")),
-    )
-    .expect("write");
-    std::fs::set_permissions(
-        &forwarder,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    write_executable(
+        std::path::Path::new(&forwarder),
+        &format!(
+            "#!/bin/sh
+echo \"$1\" > {}
+",
+            path("forwarded-port")
+        ),
+    );
     let kubeconfig = path("kubeconfig");
     let env = [("KUBECONFIG", kubeconfig.as_str())];
     let args = [

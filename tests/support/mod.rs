@@ -286,3 +286,21 @@ pub fn failing_up_rolls_back(
     kept.sort();
     kept
 }
+
+/// Writes an executable script.
+pub fn write_executable(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write script");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+}
+
+/// `docker-dind build-image --kube-binaries DIR -o json`, parsed.
+pub fn build_image_from(kube_binaries: &Path) -> serde_json::Value {
+    let dir = kube_binaries.to_str().expect("utf-8 path");
+    let out = run_ok(
+        "docker-dind",
+        &["build-image", "--kube-binaries", dir, "-o", "json"],
+        &[],
+    );
+    serde_json::from_str(&out).expect("build-image -o json is JSON")
+}
