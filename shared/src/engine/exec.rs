@@ -1,0 +1,163 @@
+//! Inside running containers: commands, files and console output.
+
+use super::{Engine, ExecOutput};
+use anyhow::{anyhow, Context};
+use bollard::query_parameters::{LogsOptionsBuilder, UploadToContainerOptionsBuilder};
+use futures::StreamExt;
+
+impl Engine {
+    /// Runs a command in a running container and collects its output.
+    pub async fn exec(
+        &self,
+        container: &str,
+        argv: &[&str],
+        stdin: Option<Vec<u8>>,
+    ) -> anyhow::Result<ExecOutput> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        use tokio::io::AsyncWriteExt;
+        let what = || format!("running `{}` in {container}", argv.join(" "));
+        let exec = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(argv.iter().map(|s| s.to_string()).collect()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    attach_stdin: Some(stdin.is_some()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .with_context(what)?;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        match self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .with_context(what)?
+        {
+            StartExecResults::Attached {
+                mut output,
+                mut input,
+            } => {
+                if let Some(data) = stdin {
+                    input.write_all(&data).await.with_context(what)?;
+                    input.shutdown().await.with_context(what)?;
+                }
+                drop(input);
+                while let Some(item) = output.next().await {
+                    match item.with_context(what)? {
+                        bollard::container::LogOutput::StdErr { message } => {
+                            stderr.extend_from_slice(&message)
+                        }
+                        other => stdout.extend_from_slice(&other.into_bytes()),
+                    }
+                }
+            }
+            StartExecResults::Detached => {}
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .with_context(what)?;
+        Ok(ExecOutput {
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// Unpacks a tar archive at `/` in a container (running or only created).
+    pub async fn upload_tar(&self, container: &str, tar: Vec<u8>) -> anyhow::Result<()> {
+        let options = UploadToContainerOptionsBuilder::default().path("/").build();
+        self.docker
+            .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
+            .await
+            .with_context(|| format!("copying files into {container}"))
+    }
+
+    /// Follows a container's output until a line contains `needle`. Fails when the
+    /// output ends first (the container stopped).
+    pub async fn wait_for_output(&self, container: &str, needle: &str) -> anyhow::Result<()> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        // Output arrives in chunks that may split a line; keep the unfinished tail.
+        let mut pending = String::new();
+        while let Some(item) = stream.next().await {
+            let chunk = item.with_context(|| format!("following the output of {container}"))?;
+            pending.push_str(&strip_terminal_colors(&String::from_utf8_lossy(
+                &chunk.into_bytes(),
+            )));
+            if pending.contains(needle) {
+                return Ok(());
+            }
+            if let Some(last_newline) = pending.rfind('\n') {
+                pending.drain(..=last_newline);
+            }
+        }
+        Err(anyhow!(
+            "{container} stopped before its output showed {needle:?}"
+        ))
+    }
+
+    /// The last `lines` lines of a container's output.
+    pub async fn logs_tail(&self, container: &str, lines: usize) -> anyhow::Result<String> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        let mut out = Vec::new();
+        while let Some(item) = stream.next().await {
+            out.extend_from_slice(
+                &item
+                    .with_context(|| format!("reading the log of {container}"))?
+                    .into_bytes(),
+            );
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// Console text without its colour escapes (`ESC [ ... m`), as a person reads it.
+fn strip_terminal_colors(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_escapes_are_stripped() {
+        let table = [
+            ("[\u{1b}[0;32m  OK  \u{1b}[0m] Reached target \u{1b}[0;1;39mmulti-user.target\u{1b}[0m - Multi-User System.", "[  OK  ] Reached target multi-user.target - Multi-User System."),
+            ("plain", "plain"),
+            ("", ""),
+        ];
+        for (raw, clean) in table {
+            assert_eq!(strip_terminal_colors(raw), clean);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Images: inspect, pull, build, export and remove.
+
+use super::Engine;
+use anyhow::{anyhow, Context};
+use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
+use futures::StreamExt;
+use std::collections::{BTreeMap, HashMap};
+
+impl Engine {
+    /// The labels of an image, or `None` when the image is not present.
+    pub async fn image_labels(
+        &self,
+        image: &str,
+    ) -> anyhow::Result<Option<HashMap<String, String>>> {
+        match self.docker.inspect_image(image).await {
+            Ok(inspect) => Ok(Some(
+                inspect.config.and_then(|c| c.labels).unwrap_or_default(),
+            )),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("inspecting image {image}")),
+        }
+    }
+
+    /// Pulls an image from its registry.
+    pub async fn pull_image(&self, image: &str) -> anyhow::Result<()> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            item.with_context(|| format!("pulling image {image}"))?;
+        }
+        Ok(())
+    }
+
+    /// Builds an image from a tar context; `on_line` sees each line of build output.
+    pub async fn build_image(
+        &self,
+        tag: &str,
+        context_tar: Vec<u8>,
+        labels: &BTreeMap<String, String>,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> anyhow::Result<()> {
+        let labels: HashMap<String, String> = labels.clone().into_iter().collect();
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .labels(&labels)
+            .build();
+        let mut stream =
+            self.docker
+                .build_image(options, None, Some(bollard::body_full(context_tar.into())));
+        while let Some(item) = stream.next().await {
+            let info = item.with_context(|| format!("building image {tag}"))?;
+            if let Some(detail) = info.error_detail {
+                return Err(anyhow!(
+                    "building image {tag}: {}",
+                    detail.message.unwrap_or_default()
+                ));
+            }
+            if let Some(text) = info.stream {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    on_line(line);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of `docker save IMAGE`.
+    pub async fn export_image(&self, image: &str) -> anyhow::Result<Vec<u8>> {
+        let mut stream = self.docker.export_image(image);
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.with_context(|| format!("exporting image {image}"))?);
+        }
+        Ok(out)
+    }
+
+    pub async fn remove_image(&self, image: &str) -> anyhow::Result<()> {
+        match self
+            .docker
+            .remove_image(
+                image,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_)
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing image {image}")),
+        }
+    }
+}
