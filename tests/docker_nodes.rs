@@ -5,6 +5,7 @@
 mod support;
 
 use serde_json::Value;
+use std::path::Path;
 use support::*;
 
 fn nodes_json(flags: &[&str]) -> Vec<Value> {
@@ -484,4 +485,66 @@ async fn an_interrupted_up_removes_what_it_created() {
             .iter()
             .any(|o| o == "container kube-master-cluster-17")
     });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_probe_reads_the_daemon_machine() {
+    let Some(engine) = support::docker().await else {
+        return;
+    };
+    support::ensure_images();
+    // The daemon runs on this machine here, so the probe must agree with what this
+    // process sees itself.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let settings = dind::Settings::from_env_pairs(&[
+        ("CLUSTER_ID", "19"),
+        ("DIND_IMAGE", support::BARE_IMAGE),
+    ])
+    .unwrap();
+    let plan = dind::ClusterPlan::new(&settings).unwrap();
+    let host = engine.host_info().await.unwrap();
+    let ledger = dind::cluster::ledger::Ledger::default();
+    let facts = dind::cluster::host_probe::probe_host(&engine, &plan, &host, &ledger)
+        .await
+        .unwrap();
+
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    };
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(
+        facts.lib_modules,
+        Path::new("/lib/modules").join(kernel.trim()).is_dir()
+    );
+    assert_eq!(
+        facts.br_netfilter,
+        Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists()
+    );
+    assert_eq!(
+        facts.inotify_max_user_instances,
+        read("/proc/sys/fs/inotify/max_user_instances")
+    );
+    assert_eq!(
+        facts.inotify_max_user_watches,
+        read("/proc/sys/fs/inotify/max_user_watches")
+    );
+    assert_eq!(facts.dev_net_tun, Path::new("/dev/net/tun").exists());
+    assert!(
+        facts.data_root_free_bytes.is_some_and(|b| b > 0),
+        "{facts:?}"
+    );
+    assert!(
+        facts.port_taken(false, "127.0.0.1".parse().unwrap(), port),
+        "the probe does not see this test's listener on port {port}: {:?}",
+        facts.listening
+    );
+    drop(listener);
+    assert!(
+        support::labelled_objects("cluster-19").is_empty(),
+        "the probe left {:?}",
+        support::labelled_objects("cluster-19")
+    );
 }

@@ -129,6 +129,7 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
         cgroup,
         ledger,
         progress,
+        ..
     } = *run;
     let master = &nodes[0];
     let version = require_kubeadm(master, &plan.image).await?;

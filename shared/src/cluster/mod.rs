@@ -1,11 +1,13 @@
 //! The lifecycle of a cluster: `up`, `down` and `clean`, one small module per step.
 //!
 //! [`up`] runs the steps in order: check the plan against Docker, make sure the images
-//! exist, create the network, create and boot every node concurrently (with the
+//! exist, ask the Docker host what it offers ([`host_probe`]) and check that against what
+//! the cluster needs ([`preflight`]), create the network, create and boot every node concurrently (with the
 //! DNS64/NAT64 support containers in IPv6 mode), then, unless `--nodes-only`, set up
 //! Kubernetes with kubeadm. Anything a failed or interrupted run created is removed,
 //! unless `--retain`.
 
+pub mod host_probe;
 pub mod inventory;
 pub mod kubernetes;
 pub mod ledger;
@@ -13,6 +15,7 @@ pub mod net64;
 pub mod network;
 pub mod node_spec;
 pub mod nodes;
+pub mod preflight;
 pub mod support;
 mod up;
 

@@ -1,12 +1,14 @@
 //! The `up` sequence and its rollback.
 
+use super::host_probe::probe_host;
 use super::inventory::{self, Removed, Selector};
 use super::ledger::Ledger;
 use super::network::{check_network, create_network, NetworkState};
 use super::node_spec::{NodeHost, Privileges};
 use super::nodes::{create_nodes, detect_privileges, wait_nodes_ready};
+use super::preflight::{self, Intent};
 use super::support::{configure_node, ensure_support};
-use crate::engine::{CgroupVersion, Engine};
+use crate::engine::{CgroupVersion, Engine, HostInfo};
 use crate::error::usage;
 use crate::image::{ensure_image, KubeSource, NodeKubernetes, Recipe};
 use crate::plan::ClusterPlan;
@@ -37,6 +39,8 @@ pub struct Run<'a> {
     pub plan: &'a ClusterPlan,
     pub options: &'a UpOptions,
     pub cgroup: CgroupVersion,
+    /// What the daemon says of itself.
+    pub host: &'a HostInfo,
     /// Everything this run created, for rollback.
     pub ledger: &'a Ledger,
     pub progress: &'a Progress,
@@ -103,6 +107,7 @@ pub async fn up(
         plan: &plan,
         options,
         cgroup: host.cgroup_version,
+        host: &host,
         ledger: &ledger,
         progress,
     };
@@ -139,6 +144,7 @@ async fn provision(run: &Run<'_>, network_state: NetworkState) -> anyhow::Result
         plan,
         options,
         cgroup,
+        host,
         ledger,
         progress,
     } = *run;
@@ -147,26 +153,32 @@ async fn provision(run: &Run<'_>, network_state: NetworkState) -> anyhow::Result
         plan.cluster_key,
         std::process::id()
     );
-    let network = async {
-        if network_state == NetworkState::Missing {
-            let step = progress.step(format!("Creating network {}", plan.network.name));
-            create_network(engine, plan, ledger).await?;
-            step.done();
-        }
-        Ok::<_, anyhow::Error>(())
-    };
-    let (privileges, ()) = futures::future::try_join(
+    // Both probes run before anything is created: a host that cannot take the cluster
+    // fails here with its fix, leaving nothing behind.
+    let (privileges, facts) = futures::future::try_join(
         detect_privileges(engine, plan, &probe_name, ledger),
-        network,
+        probe_host(engine, plan, host, ledger),
     )
     .await?;
+    let intent = Intent {
+        plan,
+        nodes_only: options.nodes_only,
+    };
+    for note in preflight::check(&facts, intent)? {
+        progress.note(note);
+    }
     if privileges == Privileges::ExplicitCapabilities {
         progress.note("The Docker daemon refuses --privileged; nodes run with an explicit capability set instead");
     }
+    if network_state == NetworkState::Missing {
+        let step = progress.step(format!("Creating network {}", plan.network.name));
+        create_network(engine, plan, ledger).await?;
+        step.done();
+    }
     let node_host = NodeHost {
         privileges,
-        cgroup,
-        has_lib_modules: Path::new("/lib/modules").is_dir(),
+        cgroup: host.cgroup_version,
+        has_lib_modules: facts.lib_modules,
     };
     let settings_json =
         serde_json::to_string(settings).context("serializing the settings for the node labels")?;

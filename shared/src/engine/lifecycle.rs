@@ -91,6 +91,24 @@ impl Engine {
             .with_context(|| format!("restarting container {name}"))
     }
 
+    /// Waits until a started container exits; returns its exit code.
+    pub async fn wait_container(&self, name: &str) -> anyhow::Result<i64> {
+        use futures::StreamExt;
+        let mut stream = self.docker.wait_container(
+            name,
+            None::<bollard::query_parameters::WaitContainerOptions>,
+        );
+        match stream.next().await {
+            Some(Ok(response)) => Ok(response.status_code),
+            // bollard reports a non-zero exit as an error carrying the code.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(e).with_context(|| format!("waiting for container {name}")),
+            None => Err(anyhow::anyhow!(
+                "waiting for container {name}: the daemon sent no exit status"
+            )),
+        }
+    }
+
     /// Force-removes a container and its anonymous volumes; `Ok(false)` when it did not exist.
     pub async fn remove_container(&self, name: &str) -> anyhow::Result<bool> {
         let options = RemoveContainerOptionsBuilder::default()
@@ -246,19 +264,24 @@ fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
         init: Some(false),
         ..Default::default()
     };
-    let networking_config = spec.network.as_ref().map(|network| NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(
-            network.clone(),
-            EndpointSettings {
-                ipam_config: Some(EndpointIpamConfig {
-                    ipv4_address: spec.ipv4.map(|a| a.to_string()),
-                    ipv6_address: spec.ipv6.map(|a| a.to_string()),
+    // The host's network has no endpoint settings to give; Docker refuses them there.
+    let networking_config = spec
+        .network
+        .as_ref()
+        .filter(|network| network.as_str() != "host")
+        .map(|network| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.clone(),
+                EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: spec.ipv4.map(|a| a.to_string()),
+                        ipv6_address: spec.ipv6.map(|a| a.to_string()),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )])),
-    });
+                },
+            )])),
+        });
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         hostname: spec.hostname.clone(),

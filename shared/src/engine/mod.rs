@@ -34,6 +34,10 @@ pub struct HostInfo {
     pub server_version: String,
     pub cgroup_version: CgroupVersion,
     pub storage_driver: String,
+    /// Where the daemon keeps images, containers and volumes, on its own machine.
+    pub docker_root_dir: String,
+    /// The API version agreed with the daemon, e.g. `1.41`.
+    pub api_version: String,
 }
 
 /// A Docker network as dind sees it.
@@ -157,6 +161,8 @@ impl Engine {
             server_version: info.server_version.unwrap_or_default(),
             cgroup_version,
             storage_driver: info.driver.unwrap_or_default(),
+            docker_root_dir: info.docker_root_dir.unwrap_or_default(),
+            api_version: self.docker.client_version().to_string(),
         })
     }
 }
