@@ -114,6 +114,9 @@ pub struct ClusterPlan {
     pub apiserver_port: Option<u16>,
     pub net64: Option<Net64Plan>,
     pub image: String,
+    /// `MASTER_EXTRA_OPTS`: extra container options of the master.
+    #[serde(skip_serializing_if = "crate::settings::kdc::ExtraOpts::is_empty")]
+    pub master_extra_opts: crate::settings::kdc::ExtraOpts,
 }
 
 impl ClusterPlan {
@@ -281,6 +284,7 @@ impl ClusterPlan {
             apiserver_port: settings.apiserver_port,
             net64,
             image: settings.node_image(),
+            master_extra_opts: settings.kdc.master_extra_opts.clone(),
             address_id,
             ip_mode: mode,
             cluster,

@@ -69,7 +69,8 @@ async fn configure_cni(
         .iter()
         .zip(&plan.nodes)
         .map(|(node, node_plan)| async move {
-            let files: Vec<NodeFile> = cni::node_config_files(settings.cni, node_plan)
+            let rendered = cni::node_config_files(settings.cni, node_plan);
+            let files: Vec<NodeFile> = cni::set_hairpin(rendered, settings.kdc.use_hairpin)
                 .into_iter()
                 .map(|(path, contents)| NodeFile::new(path, contents))
                 .collect();

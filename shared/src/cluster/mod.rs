@@ -7,8 +7,10 @@
 //! unless `--retain`.
 
 pub mod inventory;
+pub mod kube_binaries;
 pub mod kubernetes;
 pub mod ledger;
+pub mod master_opts;
 pub mod net64;
 pub mod network;
 pub mod node_spec;
