@@ -595,7 +595,11 @@ mod tests {
 
     #[test]
     fn bad_kubelet_gates_fail_the_render() {
-        let s = settings(&[("KUBELET_FEATURE_GATES", "Foo:true")]);
+        // Settings refuse them first (so --dry-run does); the render checks again.
+        let early = Settings::from_env_pairs(&[("KUBELET_FEATURE_GATES", "Foo:true")]);
+        assert_eq!(crate::error::exit_code(&early.unwrap_err()), 2);
+        let mut s = settings(&[]);
+        s.kubelet_feature_gates = Some("Foo:true".into());
         let plan = ClusterPlan::new(&s).unwrap();
         let version = KubeVersion::parse("v1.33.0").unwrap();
         let inputs = KubeadmInputs {

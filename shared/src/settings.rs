@@ -344,8 +344,10 @@ impl Layer {
     /// Reads the variables and component-argument families from environment pairs.
     pub fn from_env<I: IntoIterator<Item = (String, String)>>(vars: I) -> Layer {
         let vars: BTreeMap<String, String> = vars.into_iter().collect();
-        let mut layer = Layer::default();
-        layer.kdc = kdc::collect(&vars);
+        let mut layer = Layer {
+            kdc: kdc::collect(&vars),
+            ..Layer::default()
+        };
         layer.values.extend(kdc::aliases(&vars));
         for v in VARIABLES {
             if let Some(value) = vars.get(v.env) {

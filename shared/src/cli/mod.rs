@@ -18,6 +18,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod reup;
+pub use reup::ReupArgs;
+
 /// The settings given as flags: one flag per [`VARIABLES`] row, plus the repeatable
 /// component-argument flags.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 
 pub mod inventory;
 pub mod kube_binaries;
+pub mod kubectl_dir;
 pub mod kubernetes;
 pub mod ledger;
 pub mod master_opts;
@@ -15,6 +16,7 @@ pub mod net64;
 pub mod network;
 pub mod node_spec;
 pub mod nodes;
+pub mod reup;
 pub mod support;
 mod up;
 

@@ -931,7 +931,8 @@ mod tests {
 
     #[test]
     fn aliases_fill_only_unset_dind_names() {
-        let table: &[(&[(&str, &str)], &[(&str, &str)])] = &[
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let table: &[(Pairs, Pairs)] = &[
             (
                 &[("DIND_K8S_VERSION", "v1.35.2")],
                 &[("DIND_KUBERNETES_VERSION", "v1.35.2")],
