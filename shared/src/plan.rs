@@ -117,6 +117,12 @@ pub struct ClusterPlan {
     /// `MASTER_EXTRA_OPTS`: extra container options of the master.
     #[serde(skip_serializing_if = "crate::settings::kdc::ExtraOpts::is_empty")]
     pub master_extra_opts: crate::settings::kdc::ExtraOpts,
+    /// The control plane's feature gates (`FEATURE_GATES`; `none` plans none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature_gates: Option<String>,
+    /// The kubelets' feature gates (`KUBELET_FEATURE_GATES`; `none` plans none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet_feature_gates: Option<String>,
 }
 
 impl ClusterPlan {
@@ -285,6 +291,8 @@ impl ClusterPlan {
             net64,
             image: settings.node_image(),
             master_extra_opts: settings.kdc.master_extra_opts.clone(),
+            feature_gates: settings.feature_gates.clone(),
+            kubelet_feature_gates: settings.kubelet_feature_gates.clone(),
             address_id,
             ip_mode: mode,
             cluster,
