@@ -441,22 +441,16 @@ async fn dind_k8s_bin_dir_builds_the_node_image_and_master_extra_opts_reach_the_
         "from the host\n"
     );
     assert!(in_container(master, "cat /etc/hosts").contains("10.1.2.3\ti12host"));
-    let env_of = |node: &str| {
-        String::from_utf8_lossy(
-            &docker_cli(&[
-                "inspect",
-                "--format",
-                "{{json .Config.Env}} {{json .Config.Labels}}",
-                node,
-            ])
-            .stdout,
-        )
-        .into_owned()
+    let inspect = |node: &str, format: &str| {
+        String::from_utf8_lossy(&docker_cli(&["inspect", "--format", format, node]).stdout)
+            .into_owned()
     };
-    assert!(
-        env_of(master).contains("I12_EXTRA=yes") && env_of(master).contains("\"i12\":\"master\"")
-    );
-    assert!(!env_of("kube-node-1-cluster-65").contains("I12_EXTRA"));
+    assert!(inspect(master, "{{json .Config.Env}}").contains("I12_EXTRA=yes"));
+    assert!(inspect(master, "{{json .Config.Labels}}").contains("\"i12\":\"master\""));
+    let worker = "kube-node-1-cluster-65";
+    assert!(!inspect(worker, "{{json .Config.Env}}").contains("I12_EXTRA"));
+    assert!(!inspect(worker, "{{json .HostConfig.Binds}}").contains("/i12-src"));
+    assert!(!inspect(worker, "{{json .HostConfig.ExtraHosts}}").contains("i12host"));
 
     // KUBECTL_DIR: the master's kubectl, as up puts it there after a Kubernetes cluster is Ready.
     let kubectl_dir = tempfile::tempdir().expect("tempdir");
