@@ -620,3 +620,38 @@ async fn a_refused_variable_stops_up_before_anything_is_created() {
         labelled_objects(&key)
     );
 }
+
+#[test]
+fn a_source_tree_plans_the_same_image_as_its_binary_directory() {
+    let bin = stand_ins("i12tree");
+    let tree = tempfile::tempdir().expect("tempdir");
+    let out = tree.path().join(format!(
+        "_output/local/bin/linux/{}",
+        dind::cluster::kube_binaries::go_arch()
+    ));
+    std::fs::create_dir_all(&out).expect("mkdir");
+    for name in ["kubeadm", "kubelet", "kubectl"] {
+        std::fs::copy(bin.path().join(name), out.join(name)).expect("copy");
+    }
+    let from_dir = dry_run(&[("DIND_K8S_BIN_DIR", bin.path().to_str().expect("utf-8"))]);
+    let root = tree.path().to_str().expect("utf-8");
+    for build in ["BUILD_KUBEADM", "BUILD_HYPERKUBE"] {
+        let from_tree = dry_run(&[(build, "y"), ("KUBE_ROOT", root)]);
+        assert_eq!(from_tree["image"], from_dir["image"], "{build}");
+    }
+    // Without KUBE_ROOT the current directory is the tree, as kdc ran from it.
+    let out = std::process::Command::new(bin("kubectl-dind"))
+        .args(["up", "--dry-run", "-o", "json"])
+        .current_dir(tree.path())
+        .env("BUILD_KUBEADM", "y")
+        .env("KUBECONFIG", test_kubeconfig())
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(plan["image"], from_dir["image"]);
+}
