@@ -623,7 +623,7 @@ async fn a_refused_variable_stops_up_before_anything_is_created() {
 
 #[test]
 fn a_source_tree_plans_the_same_image_as_its_binary_directory() {
-    let bin = stand_ins("i12tree");
+    let binaries = stand_ins("i12tree");
     let tree = tempfile::tempdir().expect("tempdir");
     let out = tree.path().join(format!(
         "_output/local/bin/linux/{}",
@@ -631,9 +631,9 @@ fn a_source_tree_plans_the_same_image_as_its_binary_directory() {
     ));
     std::fs::create_dir_all(&out).expect("mkdir");
     for name in ["kubeadm", "kubelet", "kubectl"] {
-        std::fs::copy(bin.path().join(name), out.join(name)).expect("copy");
+        std::fs::copy(binaries.path().join(name), out.join(name)).expect("copy");
     }
-    let from_dir = dry_run(&[("DIND_K8S_BIN_DIR", bin.path().to_str().expect("utf-8"))]);
+    let from_dir = dry_run(&[("DIND_K8S_BIN_DIR", binaries.path().to_str().expect("utf-8"))]);
     let root = tree.path().to_str().expect("utf-8");
     for build in ["BUILD_KUBEADM", "BUILD_HYPERKUBE"] {
         let from_tree = dry_run(&[(build, "y"), ("KUBE_ROOT", root)]);
