@@ -290,6 +290,10 @@ fn refusals_and_messages_exit_2_in_the_dry_run() {
         ),
         (&[("DIND_SUBNET", "10.200.0.0")], "DIND_SUBNET_SIZE"),
         (
+            &[("APISERVER_FEATURE_GATES", "bogus")],
+            "APISERVER_FEATURE_GATES",
+        ),
+        (
             &[("IP_MODE", "dual-stack"), ("SERVICE_CIDR", "fd00:30::/110")],
             "SERVICE_CIDR=10.96.0.0/12,fd00:30::/110",
         ),

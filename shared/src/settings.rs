@@ -841,6 +841,7 @@ impl Settings {
             skip_dashboard: parse_switch(r.get("SKIP_DASHBOARD")),
             kdc: kdc::KdcSettings::from_env(&r.kdc, r.get("DIND_IMAGE").filter(|s| !s.is_empty()))?,
         };
+        kdc::check_component_gates(&settings.component_args)?;
         Ok(settings)
     }
 

@@ -582,6 +582,25 @@ pub fn feature_gates(name: &str, value: Option<&str>) -> anyhow::Result<Option<S
     if value.eq_ignore_ascii_case("none") {
         return Ok(None);
     }
+    check_gate_entries(name, value, &format!(", or {name}=none for no gates"))?;
+    Ok(Some(value.to_string()))
+}
+
+/// The component families' own gates (`APISERVER_FEATURE_GATES`, `--scheduler-arg
+/// feature-gates=...`), checked like `FEATURE_GATES` so they too fail in `--dry-run`.
+pub fn check_component_gates(
+    args: &BTreeMap<super::Component, BTreeMap<String, String>>,
+) -> anyhow::Result<()> {
+    for (component, args) in args {
+        if let Some(value) = args.get("feature-gates") {
+            let name = format!("{}FEATURE_GATES", component.env_prefix());
+            check_gate_entries(&name, value, "")?;
+        }
+    }
+    Ok(())
+}
+
+fn check_gate_entries(name: &str, value: &str, alternative: &str) -> anyhow::Result<()> {
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let valid = entry.split_once('=').is_some_and(|(gate, on)| {
             !gate.trim().is_empty()
@@ -591,11 +610,11 @@ pub fn feature_gates(name: &str, value: Option<&str>) -> anyhow::Result<Option<S
         if !valid {
             return Err(usage(format!(
                 "invalid {name} entry {entry:?}: expected Name=true or Name=false \
-                 (e.g. {name}=Foo=true,Bar=false), or {name}=none for no gates"
+                 (e.g. {name}=Foo=true,Bar=false){alternative}"
             )));
         }
     }
-    Ok(Some(value.to_string()))
+    Ok(())
 }
 
 /// In dual-stack mode, the value to suggest for a CIDR list given with one family only
@@ -854,6 +873,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn component_gates_fail_early() {
+        let ok = BTreeMap::from([(
+            super::super::Component::Scheduler,
+            BTreeMap::from([("feature-gates".to_string(), "Foo=true".to_string())]),
+        )]);
+        check_component_gates(&ok).unwrap();
+        let bad = BTreeMap::from([(
+            super::super::Component::Apiserver,
+            BTreeMap::from([("feature-gates".to_string(), "none".to_string())]),
+        )]);
+        let err = check_component_gates(&bad).unwrap_err();
+        assert_eq!(crate::error::exit_code(&err), 2);
+        assert!(err.to_string().contains("APISERVER_FEATURE_GATES"), "{err}");
     }
 
     #[test]
