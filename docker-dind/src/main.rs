@@ -38,6 +38,9 @@ enum Command {
     Settings(SettingsArgs),
     /// Print the host port of the API server.
     ApiserverPort(SelectArgs),
+    /// Copy new kubeadm, kubelet and kubectl into a running cluster's nodes (and, unless
+    /// --nodes-only, restart kubelet and the control plane and wait for Ready).
+    Reup(cli::ReupArgs),
 }
 
 fn main() {
@@ -79,6 +82,7 @@ fn run(cli: Cli, globals: DockerGlobalOptions) -> anyhow::Result<()> {
             Command::Support(args) => cli::list(args, &ctx, true).await,
             Command::BuildImage(args) => cli::build_image(args, &ctx).await,
             Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
+            Command::Reup(args) => cli::reup::reup(args, &ctx).await,
             Command::Settings(_) => Ok(()),
         }
     })

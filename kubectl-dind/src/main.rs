@@ -50,6 +50,9 @@ enum Command {
     Settings(SettingsArgs),
     /// Print the host port of the API server.
     ApiserverPort(SelectArgs),
+    /// Copy new kubeadm, kubelet and kubectl into a running cluster's nodes, restart kubelet
+    /// and the control plane, and wait for Ready (the build-from-source loop).
+    Reup(cli::ReupArgs),
 }
 
 fn main() {
@@ -74,6 +77,7 @@ fn select_by_context(cli: &mut Cli) -> anyhow::Result<()> {
         Command::Up(a) => &mut a.settings.0,
         Command::Down(a) | Command::Clean(a) | Command::ApiserverPort(a) => &mut a.settings.0,
         Command::Settings(a) => &mut a.settings.0,
+        Command::Reup(a) => &mut a.settings.0,
     };
     if !layer.values.contains_key("CLUSTER_ID") && !layer.values.contains_key("DIND_LABEL") {
         layer.values.insert("CLUSTER_ID", identity.id().to_string());
@@ -100,6 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Down(args) => cli::down(args, &ctx).await,
             Command::Clean(args) => cli::clean(args, &ctx).await,
             Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
+            Command::Reup(args) => cli::reup::reup(args, &ctx).await,
             Command::Settings(_) => Ok(()),
         }
     })

@@ -121,6 +121,30 @@ pub fn node_config_files(cni: Cni, node: &NodePlan) -> Vec<(String, String)> {
     vec![(CONFIG_FILE.to_string(), format!("{list:#}\n"))]
 }
 
+/// `USE_HAIRPIN`: sets the `bridge` plugin's `hairpinMode` in rendered config lists
+/// (containernetworking/plugins, plugins/main/bridge/README.md: "`hairpinMode` (boolean,
+/// optional): set hairpin mode for interfaces on the bridge"). `None` keeps dind's default;
+/// other plugins have no such field and are left alone.
+pub fn set_hairpin(files: Vec<(String, String)>, hairpin: Option<bool>) -> Vec<(String, String)> {
+    let Some(on) = hairpin else {
+        return files;
+    };
+    files
+        .into_iter()
+        .map(|(path, contents)| {
+            let Ok(mut list) = serde_json::from_str::<Value>(&contents) else {
+                return (path, contents);
+            };
+            if let Some(plugins) = list["plugins"].as_array_mut() {
+                for plugin in plugins.iter_mut().filter(|p| p["type"] == "bridge") {
+                    plugin["hairpinMode"] = Value::Bool(on);
+                }
+            }
+            (path, format!("{list:#}\n"))
+        })
+        .collect()
+}
+
 /// `host-local` IPAM over the node's pod subnets, one range set per family, with a default
 /// route per family through the plugin's gateway.
 fn host_local(node: &NodePlan) -> Value {
@@ -337,5 +361,30 @@ mod tests {
         assert_eq!(manifest(Cni::CalicoKdd), manifest(Cni::Calico));
         assert!(manifest(Cni::Bridge).is_none());
         assert!(manifest(Cni::Ptp).is_none());
+    }
+}
+
+#[cfg(test)]
+mod hairpin_tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    #[test]
+    fn use_hairpin_sets_the_bridge_field_only() {
+        let plan = ClusterPlan::new(&Settings::from_env_pairs(&[]).unwrap()).unwrap();
+        for (cni, hairpin, want) in [
+            (Cni::Bridge, None, Some(true)),
+            (Cni::Bridge, Some(false), Some(false)),
+            (Cni::Bridge, Some(true), Some(true)),
+            (Cni::Ptp, Some(true), None),
+        ] {
+            let files = set_hairpin(node_config_files(cni, plan.master()), hairpin);
+            let list: Value = serde_json::from_str(&files[0].1).unwrap();
+            assert_eq!(
+                list["plugins"][0]["hairpinMode"].as_bool(),
+                want,
+                "{cni} {hairpin:?}"
+            );
+        }
     }
 }

@@ -306,6 +306,15 @@ fn kubelet_configuration(inputs: &KubeadmInputs) -> anyhow::Result<Value> {
     if inputs.host_cgroup_v1 && version.at_least(1, 31) {
         set("failCgroupV1", false.into());
     }
+    // USE_HAIRPIN: KubeletConfiguration.hairpinMode is "promiscuous-bridge" (the
+    // default), "hairpin-veth" or "none" (k8s.io/kubelet/config/v1beta1 types.go,
+    // HairpinMode); with CNI the bridge plugin's own hairpinMode does the work too.
+    if let Some(on) = inputs.settings.kdc.use_hairpin {
+        set(
+            "hairpinMode",
+            if on { "hairpin-veth" } else { "none" }.into(),
+        );
+    }
     let gates = parse_feature_gates(
         inputs
             .settings
@@ -586,7 +595,11 @@ mod tests {
 
     #[test]
     fn bad_kubelet_gates_fail_the_render() {
-        let s = settings(&[("KUBELET_FEATURE_GATES", "Foo:true")]);
+        // Settings refuse them first (so --dry-run does); the render checks again.
+        let early = Settings::from_env_pairs(&[("KUBELET_FEATURE_GATES", "Foo:true")]);
+        assert_eq!(crate::error::exit_code(&early.unwrap_err()), 2);
+        let mut s = settings(&[]);
+        s.kubelet_feature_gates = Some("Foo:true".into());
         let plan = ClusterPlan::new(&s).unwrap();
         let version = KubeVersion::parse("v1.33.0").unwrap();
         let inputs = KubeadmInputs {
@@ -745,5 +758,50 @@ mod tests {
             assert_eq!(argv[at + 1], CONFIG_PATH);
             assert!(argv.contains(&"--ignore-preflight-errors=all".to_string()));
         }
+    }
+}
+
+#[cfg(test)]
+mod kdc_tests {
+    use super::*;
+
+    fn kubelet_and_cluster(pairs: &[(&str, &str)]) -> (Value, Value) {
+        let settings = Settings::from_env_pairs(pairs).unwrap();
+        let plan = ClusterPlan::new(&settings).unwrap();
+        let version = KubeVersion::parse("v1.35.2").unwrap();
+        let inputs = KubeadmInputs {
+            plan: &plan,
+            settings: &settings,
+            version: &version,
+            host_cgroup_v1: false,
+            dedicated_master: true,
+        };
+        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&render_init(&inputs).unwrap())
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        let find = |kind: &str| docs.iter().find(|d| d["kind"] == kind).cloned().unwrap();
+        (find("KubeletConfiguration"), find("ClusterConfiguration"))
+    }
+
+    #[test]
+    fn use_hairpin_sets_the_kubelet_mode() {
+        for (value, want) in [
+            (None, None),
+            (Some("true"), Some("hairpin-veth")),
+            (Some("false"), Some("none")),
+        ] {
+            let pairs: Vec<(&str, &str)> = value.map(|v| ("USE_HAIRPIN", v)).into_iter().collect();
+            let (kubelet, _) = kubelet_and_cluster(&pairs);
+            assert_eq!(kubelet["hairpinMode"].as_str(), want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn feature_gates_none_render_no_gates() {
+        let (kubelet, cluster) =
+            kubelet_and_cluster(&[("FEATURE_GATES", "none"), ("KUBELET_FEATURE_GATES", "none")]);
+        assert!(kubelet.get("featureGates").is_none());
+        let text = serde_yaml::to_string(&cluster).unwrap();
+        assert!(!text.contains("feature-gates"), "{text}");
     }
 }

@@ -81,6 +81,23 @@ impl Node {
         self.run(&["cat", path]).await
     }
 
+    /// Reads a regular file from the node as bytes, through Docker's archive API.
+    pub async fn read_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let tar = self.engine.download_tar(&self.name, path).await?;
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let mut entries = archive
+            .entries()
+            .with_context(|| format!("reading the archive of {path} from {}", self.name))?;
+        let mut entry = entries
+            .next()
+            .with_context(|| format!("{path} is not in the archive from {}", self.name))?
+            .with_context(|| format!("reading the archive of {path} from {}", self.name))?;
+        let mut contents = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut contents)
+            .with_context(|| format!("reading {path} from {}", self.name))?;
+        Ok(contents)
+    }
+
     /// Waits until the node's console output shows `needle`.
     pub async fn wait_for_output(&self, needle: &str) -> anyhow::Result<()> {
         self.engine.wait_for_output(&self.name, needle).await

@@ -114,6 +114,15 @@ pub struct ClusterPlan {
     pub apiserver_port: Option<u16>,
     pub net64: Option<Net64Plan>,
     pub image: String,
+    /// `MASTER_EXTRA_OPTS`: extra container options of the master.
+    #[serde(skip_serializing_if = "crate::settings::kdc::ExtraOpts::is_empty")]
+    pub master_extra_opts: crate::settings::kdc::ExtraOpts,
+    /// The control plane's feature gates (`FEATURE_GATES`; `none` plans none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature_gates: Option<String>,
+    /// The kubelets' feature gates (`KUBELET_FEATURE_GATES`; `none` plans none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet_feature_gates: Option<String>,
 }
 
 impl ClusterPlan {
@@ -281,6 +290,9 @@ impl ClusterPlan {
             apiserver_port: settings.apiserver_port,
             net64,
             image: settings.node_image(),
+            master_extra_opts: settings.kdc.master_extra_opts.clone(),
+            feature_gates: settings.feature_gates.clone(),
+            kubelet_feature_gates: settings.kubelet_feature_gates.clone(),
             address_id,
             ip_mode: mode,
             cluster,

@@ -18,6 +18,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub mod kdc;
+
 /// The Kubernetes release a node image gets when none is asked for.
 pub const DEFAULT_KUBERNETES_VERSION: &str = "v1.37.0";
 
@@ -334,13 +336,19 @@ impl Component {
 pub struct Layer {
     pub values: BTreeMap<&'static str, String>,
     pub component_args: BTreeMap<Component, BTreeMap<String, String>>,
+    /// The kubeadm-dind-cluster variables that are set (environment only), see [`kdc`].
+    pub kdc: BTreeMap<String, String>,
 }
 
 impl Layer {
     /// Reads the variables and component-argument families from environment pairs.
     pub fn from_env<I: IntoIterator<Item = (String, String)>>(vars: I) -> Layer {
         let vars: BTreeMap<String, String> = vars.into_iter().collect();
-        let mut layer = Layer::default();
+        let mut layer = Layer {
+            kdc: kdc::collect(&vars),
+            ..Layer::default()
+        };
+        layer.values.extend(kdc::aliases(&vars));
         for v in VARIABLES {
             if let Some(value) = vars.get(v.env) {
                 // An empty switch variable means "off", as in the shell tool.
@@ -470,6 +478,8 @@ pub struct ResolvedSettings {
     pub component_args: BTreeMap<Component, BTreeMap<String, ResolvedValue>>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// The kubeadm-dind-cluster variables that are set, see [`kdc`].
+    pub kdc: BTreeMap<String, String>,
 }
 
 impl ResolvedSettings {
@@ -542,6 +552,7 @@ impl ResolvedSettings {
             values,
             component_args,
             config_file,
+            kdc: env.kdc.clone(),
         }
     }
 
@@ -706,6 +717,9 @@ pub struct Settings {
     pub e2e_report_dir: Option<PathBuf>,
     pub run_on_btrfs_anyway: bool,
     pub skip_dashboard: bool,
+    /// What kubeadm-dind-cluster's own variables ask for.
+    #[serde(default)]
+    pub kdc: kdc::KdcSettings,
 }
 
 impl Settings {
@@ -794,8 +808,11 @@ impl Settings {
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
             extra_ports: split_list(r.get("EXTRA_PORTS")),
-            feature_gates: get("FEATURE_GATES").filter(|s| !s.is_empty()),
-            kubelet_feature_gates: get("KUBELET_FEATURE_GATES").filter(|s| !s.is_empty()),
+            feature_gates: kdc::feature_gates("FEATURE_GATES", r.get("FEATURE_GATES"))?,
+            kubelet_feature_gates: kdc::feature_gates(
+                "KUBELET_FEATURE_GATES",
+                r.get("KUBELET_FEATURE_GATES"),
+            )?,
             component_args: r
                 .component_args
                 .iter()
@@ -822,7 +839,9 @@ impl Settings {
                 .map(PathBuf::from),
             run_on_btrfs_anyway: parse_switch(r.get("RUN_ON_BTRFS_ANYWAY")),
             skip_dashboard: parse_switch(r.get("SKIP_DASHBOARD")),
+            kdc: kdc::KdcSettings::from_env(&r.kdc, r.get("DIND_IMAGE").filter(|s| !s.is_empty()))?,
         };
+        kdc::check_component_gates(&settings.component_args)?;
         Ok(settings)
     }
 
@@ -907,8 +926,13 @@ fn parse_cidrs(name: &str, text: &str, ip_mode: IpMode) -> anyhow::Result<Vec<Ip
             IpMode::Ipv6 => "one IPv6 CIDR",
             IpMode::DualStack => "one IPv4 and one IPv6 CIDR, comma-separated",
         };
+        let hint = (ip_mode == IpMode::DualStack)
+            .then(|| kdc::dual_stack_hint(name, &nets))
+            .flatten()
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default();
         return Err(usage(format!(
-            "invalid {name} {text:?} for {ip_mode} mode: expected {expected}"
+            "invalid {name} {text:?} for {ip_mode} mode: expected {expected}{hint}"
         )));
     }
     Ok(nets)

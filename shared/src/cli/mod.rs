@@ -18,6 +18,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod reup;
+pub use reup::ReupArgs;
+
 /// The settings given as flags: one flag per [`VARIABLES`] row, plus the repeatable
 /// component-argument flags.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,9 +112,13 @@ impl SettingsFlags {
         ))
     }
 
-    /// Resolved and typed.
+    /// Resolved and typed; the warnings of ignored kubeadm-dind-cluster variables go to stderr.
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        Settings::from_resolved(&self.resolve()?)
+        let settings = Settings::from_resolved(&self.resolve()?)?;
+        for warning in &settings.kdc.warnings {
+            eprintln!("Warning: {warning}");
+        }
+        Ok(settings)
     }
 }
 
@@ -238,7 +245,9 @@ pub fn print<T: serde::Serialize>(
 
 /// `up --dry-run`: the plan, with no Docker at all.
 pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
-    let plan = ClusterPlan::new(&args.settings.settings()?)?;
+    let mut settings = args.settings.settings()?;
+    cluster::kube_binaries::pin_local_image(&mut settings)?;
+    let plan = ClusterPlan::new(&settings)?;
     // The plan is structured data; text would only be a worse YAML.
     let output = if args.output == Output::Json {
         Output::Json
@@ -250,7 +259,8 @@ pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
 
 /// `up`.
 pub async fn up(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let settings = args.settings.settings()?;
+    let mut settings = args.settings.settings()?;
+    cluster::kube_binaries::pin_local_image(&mut settings)?;
     let options = UpOptions {
         nodes_only: args.nodes_only,
         retain: args.retain,
@@ -332,10 +342,12 @@ pub async fn list(args: &SelectArgs, ctx: &CommandContext, support: bool) -> any
 /// `settings`: every setting, its value and where it came from.
 pub fn show_settings(args: &SettingsArgs) -> anyhow::Result<()> {
     let resolved = args.settings.resolve()?;
-    // Validate too, so `settings` is a cheap way to check a config.
-    Settings::from_resolved(&resolved)?;
+    // Validate too, so `settings` is a cheap way to check a config; the table still
+    // shows first, so a refused kubeadm-dind-cluster variable is seen with its fate.
+    let checked = Settings::from_resolved(&resolved);
     let rows = resolved.rows();
-    let json: Vec<BTreeMap<&str, String>> = rows
+    let kdc_rows = crate::settings::kdc::fate_rows(&resolved.kdc);
+    let mut json: Vec<BTreeMap<&str, String>> = rows
         .iter()
         .map(|(env, flag, value, source)| {
             BTreeMap::from([
@@ -346,6 +358,21 @@ pub fn show_settings(args: &SettingsArgs) -> anyhow::Result<()> {
             ])
         })
         .collect();
+    for [name, value, fate, detail] in &kdc_rows {
+        let row = BTreeMap::from([
+            ("name", name.clone()),
+            ("value", value.clone()),
+            ("source", "environment".to_string()),
+            ("kdc_fate", fate.clone()),
+            ("detail", detail.clone()),
+        ]);
+        match json.iter_mut().find(|r| r.get("name") == Some(name)) {
+            Some(existing) => {
+                existing.insert("kdc_fate", fate.clone());
+            }
+            None => json.push(row),
+        }
+    }
     print(&json, args.output, || {
         let mut table = vec![["NAME", "FLAG", "VALUE", "SOURCE"]
             .map(String::from)
@@ -358,8 +385,17 @@ pub fn show_settings(args: &SettingsArgs) -> anyhow::Result<()> {
         if let Some(path) = &resolved.config_file {
             text.push_str(&format!("config file: {}\n", path.display()));
         }
+        if !kdc_rows.is_empty() {
+            text.push_str(
+                "\nkubeadm-dind-cluster variables (docs/from-kubeadm-dind-cluster.md):\n",
+            );
+            let mut table = vec![["NAME", "VALUE", "FATE", "WHY"].map(String::from).to_vec()];
+            table.extend(kdc_rows.iter().map(|row| row.to_vec()));
+            text.push_str(&render_table(&table));
+        }
         text
-    })
+    })?;
+    checked.map(|_| ())
 }
 
 /// Left-aligned columns separated by two spaces.

@@ -69,7 +69,8 @@ async fn configure_cni(
         .iter()
         .zip(&plan.nodes)
         .map(|(node, node_plan)| async move {
-            let files: Vec<NodeFile> = cni::node_config_files(settings.cni, node_plan)
+            let rendered = cni::node_config_files(settings.cni, node_plan);
+            let files: Vec<NodeFile> = cni::set_hairpin(rendered, settings.kdc.use_hairpin)
                 .into_iter()
                 .map(|(path, contents)| NodeFile::new(path, contents))
                 .collect();
@@ -110,7 +111,7 @@ pub fn server_url(published_on: IpAddr, port: u16) -> String {
 }
 
 /// The kubeconfig file `up` writes to and `clean` removes from.
-fn kubeconfig_files(explicit: Option<&Path>) -> (Option<PathBuf>, Vec<PathBuf>) {
+pub(crate) fn kubeconfig_files(explicit: Option<&Path>) -> (Option<PathBuf>, Vec<PathBuf>) {
     let env = std::env::var_os("KUBECONFIG");
     let home = dirs::home_dir();
     (
@@ -228,6 +229,9 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
     let mut detail = |p: &crate::ready::ReadyProgress| step.detail(p.to_string());
     let waited = crate::ready::wait_until_ready(client, &names, options.wait, &mut detail).await;
     step.finish(waited)?;
+    if let Some(dir) = &settings.kdc.kubectl_dir {
+        super::kubectl_dir::install(master, dir, &version.to_string(), progress).await?;
+    }
     Ok(server)
 }
 

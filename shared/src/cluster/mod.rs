@@ -9,13 +9,17 @@
 
 pub mod host_probe;
 pub mod inventory;
+pub mod kube_binaries;
+pub mod kubectl_dir;
 pub mod kubernetes;
 pub mod ledger;
+pub mod master_opts;
 pub mod net64;
 pub mod network;
 pub mod node_spec;
 pub mod nodes;
 pub mod preflight;
+pub mod reup;
 pub mod support;
 mod up;
 

@@ -100,7 +100,7 @@ pub fn node_container(
         }],
         Role::Worker => Vec::new(),
     };
-    ContainerSpec {
+    let spec = ContainerSpec {
         name: node.name.clone(),
         image: plan.image.clone(),
         hostname: Some(node.name.clone()),
@@ -117,6 +117,10 @@ pub fn node_container(
         ports,
         restart: Some("on-failure".into()),
         ..security
+    };
+    match node.role {
+        Role::Master => super::master_opts::apply(&plan.master_extra_opts, spec),
+        Role::Worker => spec,
     }
 }
 

@@ -226,7 +226,9 @@ async fn ensure_node_image(
 ) -> anyhow::Result<()> {
     let source = match &settings.image {
         None => Some(KubeSource::Release(settings.kubernetes_version.clone())),
-        Some(image) => buildable_source(image),
+        Some(image) => {
+            super::kube_binaries::local_source(settings).or_else(|| buildable_source(image))
+        }
     };
     match source {
         Some(source) => {

@@ -2,7 +2,9 @@
 
 use super::{Engine, ExecOutput};
 use anyhow::{anyhow, Context};
-use bollard::query_parameters::{LogsOptionsBuilder, UploadToContainerOptionsBuilder};
+use bollard::query_parameters::{
+    DownloadFromContainerOptionsBuilder, LogsOptionsBuilder, UploadToContainerOptionsBuilder,
+};
 use futures::StreamExt;
 
 impl Engine {
@@ -77,6 +79,23 @@ impl Engine {
             .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
             .await
             .with_context(|| format!("copying files into {container}"))
+    }
+
+    /// A path of a container as a tar archive (Docker's archive API), for binary files
+    /// that an exec's text output would mangle.
+    pub async fn download_tar(&self, container: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self
+            .docker
+            .download_from_container(container, Some(options));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.with_context(|| format!("copying {path} out of {container}"))?;
+            tar.extend_from_slice(&chunk);
+        }
+        Ok(tar)
     }
 
     /// Follows a container's output until a line contains `needle`. Fails when the

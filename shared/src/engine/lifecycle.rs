@@ -244,7 +244,11 @@ fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
         tmpfs: (!spec.tmpfs.is_empty()).then(|| {
             spec.tmpfs
                 .iter()
-                .map(|t| (t.clone(), String::new()))
+                // `PATH[:OPTIONS]`, as `docker run --tmpfs` takes it.
+                .map(|t| match t.split_once(':') {
+                    Some((path, options)) => (path.to_string(), options.to_string()),
+                    None => (t.clone(), String::new()),
+                })
                 .collect()
         }),
         sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
@@ -262,6 +266,9 @@ fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
         masked_paths: spec.unconfined_system_paths.then(Vec::new),
         readonly_paths: spec.unconfined_system_paths.then(Vec::new),
         init: Some(false),
+        extra_hosts: non_empty(&spec.extra_hosts),
+        memory: spec.memory,
+        nano_cpus: spec.nano_cpus,
         ..Default::default()
     };
     // The host's network has no endpoint settings to give; Docker refuses them there.

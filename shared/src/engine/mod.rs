@@ -101,6 +101,12 @@ pub struct ContainerSpec {
     pub ports: Vec<PortPublication>,
     /// Docker restart policy name: `no`, `on-failure`, `unless-stopped`.
     pub restart: Option<String>,
+    /// `HOST:IP` entries for /etc/hosts (`--add-host`).
+    pub extra_hosts: Vec<String>,
+    /// Memory limit in bytes (`--memory`).
+    pub memory: Option<i64>,
+    /// CPU limit in units of 10⁻⁹ CPUs (`--cpus`).
+    pub nano_cpus: Option<i64>,
 }
 
 /// A container as listed.
