@@ -31,6 +31,11 @@ impl FromArgMatches for SettingsFlags {
                 if matches.get_flag(v.flag) {
                     layer.values.insert(v.env, "true".into());
                 }
+            } else if v.repeatable {
+                if let Some(values) = matches.get_many::<String>(v.flag) {
+                    let values: Vec<&str> = values.map(String::as_str).collect();
+                    layer.values.insert(v.env, values.join(","));
+                }
             } else if let Some(value) = matches.get_one::<String>(v.flag) {
                 layer.values.insert(v.env, value.clone());
             }
@@ -71,8 +76,14 @@ impl Args for SettingsFlags {
             let arg = Arg::new(v.flag)
                 .long(v.flag)
                 .help(format!("{} [env: {}]", v.help, v.env));
+            let arg = match v.alias {
+                Some(alias) => arg.alias(alias),
+                None => arg,
+            };
             cmd.arg(if v.switch {
                 arg.action(ArgAction::SetTrue)
+            } else if v.repeatable {
+                arg.value_name("VALUE").action(ArgAction::Append)
             } else {
                 arg.value_name("VALUE")
             })
@@ -309,11 +320,11 @@ pub async fn list(args: &SelectArgs, ctx: &CommandContext, support: bool) -> any
         inventory::nodes(&ctx.engine, &selector).await?
     };
     print(&rows, args.output, || {
-        let mut table = vec![
-            ["CLUSTER", "NAME", "ROLE", "STATE", "IPV4", "IPV6", "IMAGE"]
-                .map(String::from)
-                .to_vec(),
-        ];
+        let mut table = vec![[
+            "CLUSTER", "NAME", "ROLE", "STATE", "IPV4", "IPV6", "IMAGE", "PORTS",
+        ]
+        .map(String::from)
+        .to_vec()];
         for r in &rows {
             table.push(vec![
                 r.cluster.clone(),
@@ -323,6 +334,11 @@ pub async fn list(args: &SelectArgs, ctx: &CommandContext, support: bool) -> any
                 r.ipv4.clone().unwrap_or_else(|| "-".into()),
                 r.ipv6.clone().unwrap_or_else(|| "-".into()),
                 r.image.clone(),
+                if r.ports.is_empty() {
+                    "-".into()
+                } else {
+                    r.ports.join(",")
+                },
             ]);
         }
         render_table(&table)
