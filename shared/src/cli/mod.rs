@@ -5,6 +5,8 @@
 //! The binaries only add their own global options (docker's `-H`, kubectl's
 //! `--kubeconfig`) and choose which commands to show.
 
+pub mod completion;
+
 use crate::cluster::{self, inventory, UpOptions};
 use crate::engine::Engine;
 use crate::error::usage;
