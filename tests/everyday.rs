@@ -117,6 +117,19 @@ async fn settings_reach_every_node_and_a_published_port_answers() {
     ];
     run_ok("docker-dind", &args, &[]);
 
+    // The docker CLI's completion offers the running cluster's ID (the issue's "cluster
+    // 10" is this test's 55, in issue 11's ID range).
+    let config = docker_config_with_plugin();
+    let complete = std::process::Command::new("docker")
+        .args(["__complete", "dind", "nodes", "--cluster-id", ""])
+        .env("DOCKER_CONFIG", config.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("docker runs");
+    let (ids, directive) = completion_candidates(&complete.stdout);
+    assert!(ids.iter().any(|id| id == CLUSTER), "{ids:?}");
+    assert_eq!(directive, "4");
+
     let pem = std::fs::read_to_string(&ca).expect("ca");
     let body: String = pem
         .lines()

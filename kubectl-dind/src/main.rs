@@ -3,7 +3,8 @@
 //! kubectl parses no global flags for plugins, so `--kubeconfig`, `--context` and
 //! `-n/--namespace` are this program's own, and `KUBECONFIG` is honoured.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use dind::cli::completion::{self, Shell};
 use dind::cli::{self, CommandContext, SelectArgs, SettingsArgs, UpArgs};
 use dind::docker_cli::DockerGlobalOptions;
 use std::path::PathBuf;
@@ -50,9 +51,24 @@ enum Command {
     Settings(SettingsArgs),
     /// Print the host port of the API server.
     ApiserverPort(SelectArgs),
+    /// Print a shell completion script for running kubectl-dind directly (kubectl
+    /// itself completes `kubectl dind` through kubectl_complete-dind).
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // kubectl's plugin completion: `kubectl_complete-dind WORDS` runs `kubectl-dind __complete WORDS`.
+    if args.first().map(String::as_str) == Some("__complete") {
+        if let Err(e) = completion::run(&Cli::command(), &args[1..]) {
+            eprintln!("Error: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let mut cli = Cli::parse();
     if let Err(e) = select_by_context(&mut cli).and_then(|()| run(cli)) {
         eprintln!("Error: {e:#}");
@@ -74,6 +90,7 @@ fn select_by_context(cli: &mut Cli) -> anyhow::Result<()> {
         Command::Up(a) => &mut a.settings.0,
         Command::Down(a) | Command::Clean(a) | Command::ApiserverPort(a) => &mut a.settings.0,
         Command::Settings(a) => &mut a.settings.0,
+        Command::Completion { .. } => return Ok(()),
     };
     if !layer.values.contains_key("CLUSTER_ID") && !layer.values.contains_key("DIND_LABEL") {
         layer.values.insert("CLUSTER_ID", identity.id().to_string());
@@ -88,6 +105,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Up(args) if args.dry_run => return cli::dry_run(args),
         Command::Settings(args) => return cli::show_settings(args),
+        Command::Completion { shell } => {
+            print!("{}", completion::script(*shell, "kubectl-dind", ""));
+            return Ok(());
+        }
         _ => {}
     }
     let runtime = tokio::runtime::Runtime::new()?;
@@ -100,7 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Down(args) => cli::down(args, &ctx).await,
             Command::Clean(args) => cli::clean(args, &ctx).await,
             Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
-            Command::Settings(_) => Ok(()),
+            Command::Settings(_) | Command::Completion { .. } => Ok(()),
         }
     })
 }

@@ -242,6 +242,21 @@ pub async fn answer(
     complete(cmd, words, &clusters).render()
 }
 
+/// What a plugin binary does with a `__complete` request: answers it on stdout, talking
+/// to the Docker daemon the docker CLI would choose (its environment and context).
+pub fn run(cmd: &Command, words: &[String]) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let text = runtime.block_on(answer(cmd, words, async {
+        let options = crate::docker_cli::DockerGlobalOptions::default();
+        Ok(super::CommandContext::connect(&options, None).await?.engine)
+    }));
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
 /// The shells `completion` writes scripts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Shell {
