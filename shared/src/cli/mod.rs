@@ -477,6 +477,29 @@ mod tests {
         ];
         assert_eq!(render_table(&rows), "A    BB\nCCC  D\n");
     }
+
+    #[test]
+    fn publish_repeats_and_extra_ports_still_works() {
+        let p = Probe::try_parse_from([
+            "probe",
+            "--publish",
+            "127.0.0.1:18080:80",
+            "--extra-ports",
+            "8443:443/tcp",
+        ])
+        .unwrap();
+        assert_eq!(
+            p.settings.0.values["EXTRA_PORTS"],
+            "127.0.0.1:18080:80,8443:443/tcp"
+        );
+        let file = Layer::from_yaml(
+            "extra-ports: [\"1:2\"]\nno-storage: true\n",
+            std::path::Path::new("c.yaml"),
+        )
+        .unwrap();
+        assert_eq!(file.values["EXTRA_PORTS"], "1:2");
+        assert_eq!(file.values["DIND_NO_STORAGE"], "true");
+    }
 }
 
 /// `build-image`: the node image, from one of three Kubernetes sources.
