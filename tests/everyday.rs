@@ -268,7 +268,85 @@ async fn settings_reach_every_node_and_a_published_port_answers() {
             .any(|l| l.starts_with("cluster-55  kube-node-1") && l.contains(&published)),
         "{text}"
     );
+    addons_are_applied_through_the_masters_kubectl(&engine).await;
     drop(own);
+}
+
+/// The storage and addon step, through the product's own code, on the running master with
+/// a stand-in kubectl (no Kubernetes here): it records each call and the manifest fed to
+/// it. A real cluster runs the same `kubectl apply` calls.
+async fn addons_are_applied_through_the_masters_kubectl(engine: &dind::engine::Engine) {
+    let master = dind::node::Node::new(engine, MASTER);
+    let mut kubectl = dind::node::NodeFile::new(
+        "/usr/local/bin/kubectl",
+        "#!/bin/sh\necho \"ARGS $*\" >> /var/log/i11-kubectl.log\n\
+         if [ \"$5\" = - ]; then cat >> /var/log/i11-kubectl.log; fi\n",
+    );
+    kubectl.mode = 0o755;
+    master
+        .write_files(&[kubectl])
+        .await
+        .expect("stand-in kubectl");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let own = dir.path().join("i11-addon.yaml");
+    std::fs::write(
+        &own,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: i11-addon\n",
+    )
+    .expect("write addon");
+    let addons = format!(
+        "dashboard,{},https://example.invalid/i11.yaml",
+        own.display()
+    );
+    let settings = dind::Settings::from_env_pairs(&[
+        ("CLUSTER_ID", CLUSTER),
+        ("NUM_NODES", "1"),
+        ("DIND_ADDONS", &addons),
+    ])
+    .expect("settings");
+    let plan = dind::ClusterPlan::new(&settings).expect("plan");
+    let host = engine.host_info().await.expect("docker info");
+    let ledger = dind::cluster::ledger::Ledger::default();
+    let options = dind::cluster::UpOptions {
+        nodes_only: false,
+        retain: false,
+        wait: Duration::from_secs(1),
+        node_timeout: Duration::from_secs(1),
+        dedicated_master: true,
+        kubeconfig: None,
+    };
+    let run = dind::cluster::Run {
+        engine,
+        settings: &settings,
+        plan: &plan,
+        options: &options,
+        cgroup: host.cgroup_version,
+        host: &host,
+        ledger: &ledger,
+        progress: &dind::progress::Progress::stderr(),
+    };
+    dind::cluster::addons::apply(&run, &master)
+        .await
+        .expect("storage and addons apply");
+    let log = exec(engine, MASTER, &["cat", "/var/log/i11-kubectl.log"]).await;
+    let applies: Vec<&str> = log.lines().filter(|l| l.starts_with("ARGS ")).collect();
+    assert_eq!(
+        applies,
+        [
+            "ARGS --kubeconfig /etc/kubernetes/admin.conf apply -f -",
+            "ARGS --kubeconfig /etc/kubernetes/admin.conf apply -f -",
+            "ARGS --kubeconfig /etc/kubernetes/admin.conf apply -f -",
+            "ARGS --kubeconfig /etc/kubernetes/admin.conf apply -f https://example.invalid/i11.yaml",
+        ],
+        "{log}"
+    );
+    // In order: the default StorageClass, the dashboard, the user's file.
+    let storage = log
+        .find("storageclass.kubernetes.io/is-default-class")
+        .expect(&log);
+    let dashboard = log.find("kubernetesui/dashboard:v2.7.0").expect(&log);
+    let user = log.find("name: i11-addon").expect(&log);
+    assert!(storage < dashboard && dashboard < user, "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
