@@ -269,7 +269,7 @@ async fn settings_reach_every_node_and_a_published_port_answers() {
         "{text}"
     );
     addons_are_applied_through_the_masters_kubectl(&engine).await;
-    drop(own);
+    // `_clean` drops before `own` (declared later), so the network is free by then.
 }
 
 /// The storage and addon step, through the product's own code, on the running master with
