@@ -3,6 +3,10 @@
 //! wrote. dind's pinned manifests ([`crate::manifests`]) and user files go in on stdin
 //! (`kubectl apply -f -`); URLs are fetched by kubectl in the master.
 //!
+//! kind does the same for its default StorageClass: `kubectl
+//! --kubeconfig=/etc/kubernetes/admin.conf apply -f -` on the first control-plane node
+//! (kubernetes-sigs/kind `pkg/cluster/internal/create/actions/installstorage/storage.go`).
+//!
 //! This is a recipe on this project's machines (no Kubernetes server binaries here):
 //! the rendered manifests are unit-tested, the apply runs on a real cluster only.
 
