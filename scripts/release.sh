@@ -11,7 +11,8 @@
 #
 # For each target this runs `cargo build --release --locked --target TARGET` for
 # kubectl-dind and docker-dind, packs
-#     dist/dind-vVERSION-OS-ARCH.tar.gz     (kubectl-dind, docker-dind, LICENSE at its root)
+#     dist/dind-vVERSION-OS-ARCH.tar.gz     (kubectl-dind, kubectl_complete-dind, docker-dind,
+#                                           LICENSE at its root)
 # writes its checksum beside it (`.sha256`), and writes that platform into krew/dind.yaml:
 # the GitHub release download URI and the archive's sha256. It also sets spec.version
 # from the workspace version in Cargo.toml. Upload exactly the dist/ archives this run
@@ -26,7 +27,7 @@
 #     available there, which is honest; a placeholder checksum would fail at install time.
 #
 # Environment:
-#   DIND_RELEASE_BINARIES_DIR  use DIR/TARGET/kubectl-dind and DIR/TARGET/docker-dind
+#   DIND_RELEASE_BINARIES_DIR  use DIR/TARGET/{kubectl-dind,kubectl_complete-dind,docker-dind}
 #                              instead of running cargo (binaries built elsewhere; tests)
 #   DIND_RELEASE_DIST          where archives go (default: dist/ in the repository)
 #   DIND_RELEASE_MANIFEST      the manifest to update (default: krew/dind.yaml)
@@ -40,6 +41,9 @@ dist=${DIND_RELEASE_DIST:-$repo/dist}
 manifest=${DIND_RELEASE_MANIFEST:-$repo/krew/dind.yaml}
 binaries_dir=${DIND_RELEASE_BINARIES_DIR:-}
 plugin=dind
+# What each archive holds besides LICENSE. kubectl_complete-dind is what kubectl (1.26+)
+# runs from PATH to complete `kubectl dind`; cargo builds it with kubectl-dind.
+binaries=(kubectl-dind kubectl_complete-dind docker-dind)
 # Canonical platform order in the manifest.
 platforms=(linux-amd64 linux-arm64 darwin-amd64 darwin-arm64)
 
@@ -90,20 +94,22 @@ binaries_for() {
 pack() {
 	local target=$1 platform=$2 from stage archive
 	from=$(binaries_for "$target")
-	for binary in kubectl-dind docker-dind; do
+	for binary in "${binaries[@]}"; do
 		[[ -f $from/$binary ]] || die "missing $from/$binary"
 	done
 	stage=$(mktemp -d)
-	install -m 0755 "$from/kubectl-dind" "$from/docker-dind" "$stage/"
+	for binary in "${binaries[@]}"; do
+		install -m 0755 "$from/$binary" "$stage/"
+	done
 	install -m 0644 "$repo/LICENSE" "$stage/"
 	archive=$dist/$plugin-v$version-$platform.tar.gz
 	# Fixed order, owners and times, and no gzip timestamp: the same binaries give the
 	# same bytes, hence the same sha256.
 	if tar --version 2>/dev/null | grep -q 'GNU tar'; then
 		tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner \
-			--mtime="@$epoch" -cf - kubectl-dind docker-dind LICENSE | gzip -9n >"$archive"
+			--mtime="@$epoch" -cf - "${binaries[@]}" LICENSE | gzip -9n >"$archive"
 	else
-		tar -C "$stage" --uid 0 --gid 0 -cf - kubectl-dind docker-dind LICENSE | gzip -9n >"$archive"
+		tar -C "$stage" --uid 0 --gid 0 -cf - "${binaries[@]}" LICENSE | gzip -9n >"$archive"
 	fi
 	rm -rf "$stage"
 	echo "$archive"
@@ -122,6 +128,8 @@ platform_entry() {
     bin: kubectl-dind
     files:
       - from: kubectl-dind
+        to: .
+      - from: kubectl_complete-dind
         to: .
       - from: docker-dind
         to: .

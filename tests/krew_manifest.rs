@@ -304,7 +304,7 @@ fn run_release(work: &Path, run: &str, targets: &[&str], extra_entries: &str) ->
     for target in targets {
         let dir = binaries.join(target);
         std::fs::create_dir_all(&dir).unwrap();
-        for binary in ["kubectl-dind", "docker-dind"] {
+        for binary in ["kubectl-dind", "kubectl_complete-dind", "docker-dind"] {
             std::fs::write(
                 dir.join(binary),
                 format!("stand-in {binary} for {target}\n"),
@@ -410,9 +410,20 @@ fn release_script_writes_the_sha256_of_the_archives_it_built() {
             archive_listing(&archive),
             BTreeSet::from([
                 "kubectl-dind".into(),
+                "kubectl_complete-dind".into(),
                 "docker-dind".into(),
                 "LICENSE".into()
             ])
+        );
+        let installed: Vec<&str> = entry["files"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["from"].as_str())
+            .collect();
+        assert!(
+            installed.contains(&"kubectl_complete-dind"),
+            "{os}/{arch}: krew installs the completion helper too: {installed:?}"
         );
         assert_eq!(
             archived_file(&archive, "docker-dind"),

@@ -3,7 +3,8 @@
 //! Docker runs it as `docker-dind [GLOBAL OPTIONS] dind [ARGS]`; it may also be run
 //! directly as `docker-dind [ARGS]`.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use dind::cli::completion::{self, Shell};
 use dind::cli::{self, BuildImageArgs, CommandContext, SelectArgs, SettingsArgs, UpArgs};
 use dind::docker_cli::{metadata_json, split_plugin_args, DockerGlobalOptions};
 
@@ -41,12 +42,29 @@ enum Command {
     /// Copy new kubeadm, kubelet and kubectl into a running cluster's nodes (and, unless
     /// --nodes-only, restart kubelet and the control plane and wait for Ready).
     Reup(cli::ReupArgs),
+    /// Print a shell completion script for running docker-dind directly (the docker CLI
+    /// itself completes `docker dind` through its __complete protocol).
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("docker-cli-plugin-metadata") {
         println!("{}", metadata_json(env!("CARGO_PKG_VERSION")));
+        return;
+    }
+    // The docker CLI's completion: `docker-dind __complete dind WORDS`.
+    if args.first().map(String::as_str) == Some("__complete") {
+        let words = match args.get(1).map(String::as_str) {
+            Some("dind") => &args[2..],
+            _ => &args[1..],
+        };
+        if let Err(e) = completion::run(&Cli::command(), words) {
+            exit_with(&e);
+        }
         return;
     }
     let (globals, rest) = match split_plugin_args(&args) {
@@ -69,6 +87,10 @@ fn run(cli: Cli, globals: DockerGlobalOptions) -> anyhow::Result<()> {
     match &cli.command {
         Command::Up(args) if args.dry_run => return cli::dry_run(args),
         Command::Settings(args) => return cli::show_settings(args),
+        Command::Completion { shell } => {
+            print!("{}", completion::script(*shell, "docker-dind", "dind "));
+            return Ok(());
+        }
         _ => {}
     }
     let runtime = tokio::runtime::Runtime::new()?;
@@ -83,7 +105,7 @@ fn run(cli: Cli, globals: DockerGlobalOptions) -> anyhow::Result<()> {
             Command::BuildImage(args) => cli::build_image(args, &ctx).await,
             Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
             Command::Reup(args) => cli::reup::reup(args, &ctx).await,
-            Command::Settings(_) => Ok(()),
+            Command::Settings(_) | Command::Completion { .. } => Ok(()),
         }
     })
 }

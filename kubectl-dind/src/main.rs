@@ -3,7 +3,8 @@
 //! kubectl parses no global flags for plugins, so `--kubeconfig`, `--context` and
 //! `-n/--namespace` are this program's own, and `KUBECONFIG` is honoured.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use dind::cli::completion::{self, Shell};
 use dind::cli::{self, CommandContext, SelectArgs, SettingsArgs, UpArgs};
 use dind::docker_cli::DockerGlobalOptions;
 use std::path::PathBuf;
@@ -53,9 +54,24 @@ enum Command {
     /// Copy new kubeadm, kubelet and kubectl into a running cluster's nodes, restart kubelet
     /// and the control plane, and wait for Ready (the build-from-source loop).
     Reup(cli::ReupArgs),
+    /// Print a shell completion script for running kubectl-dind directly (kubectl
+    /// itself completes `kubectl dind` through kubectl_complete-dind).
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // kubectl's plugin completion: `kubectl_complete-dind WORDS` runs `kubectl-dind __complete WORDS`.
+    if args.first().map(String::as_str) == Some("__complete") {
+        if let Err(e) = completion::run(&Cli::command(), &args[1..]) {
+            eprintln!("Error: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let mut cli = Cli::parse();
     if let Err(e) = select_by_context(&mut cli).and_then(|()| run(cli)) {
         eprintln!("Error: {e:#}");
@@ -78,6 +94,7 @@ fn select_by_context(cli: &mut Cli) -> anyhow::Result<()> {
         Command::Down(a) | Command::Clean(a) | Command::ApiserverPort(a) => &mut a.settings.0,
         Command::Settings(a) => &mut a.settings.0,
         Command::Reup(a) => &mut a.settings.0,
+        Command::Completion { .. } => return Ok(()),
     };
     if !layer.values.contains_key("CLUSTER_ID") && !layer.values.contains_key("DIND_LABEL") {
         layer.values.insert("CLUSTER_ID", identity.id().to_string());
@@ -92,6 +109,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Up(args) if args.dry_run => return cli::dry_run(args),
         Command::Settings(args) => return cli::show_settings(args),
+        Command::Completion { shell } => {
+            print!("{}", completion::script(*shell, "kubectl-dind", ""));
+            return Ok(());
+        }
         _ => {}
     }
     let runtime = tokio::runtime::Runtime::new()?;
@@ -105,7 +126,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Clean(args) => cli::clean(args, &ctx).await,
             Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
             Command::Reup(args) => cli::reup::reup(args, &ctx).await,
-            Command::Settings(_) => Ok(()),
+            Command::Settings(_) | Command::Completion { .. } => Ok(()),
         }
     })
 }

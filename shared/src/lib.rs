@@ -11,6 +11,8 @@
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
 //! - [`kubeadm`], [`cni`]: kubeadm and CNI configuration rendered from the plan (pure).
 //! - [`kubeconfig`]: merging and removing kubectl contexts without losing anything.
+//! - [`publish`], [`manifests`]: host port publications and the pinned addon
+//!   manifests (pure).
 //! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
 //! - [`cli`]: the commands both plugins present.
 
@@ -24,10 +26,12 @@ pub mod image;
 pub mod interrupt;
 pub mod kubeadm;
 pub mod kubeconfig;
+pub mod manifests;
 pub mod names;
 pub mod node;
 pub mod plan;
 pub mod progress;
+pub mod publish;
 pub mod ready;
 pub mod settings;
 pub mod version;

@@ -65,6 +65,10 @@ pub struct Variable {
     /// Whether the flag takes no value (`--skip-snapshot`); its value is then `true`.
     pub switch: bool,
     pub help: &'static str,
+    /// Whether the flag may be given several times; the values are joined with commas.
+    pub repeatable: bool,
+    /// An older flag name that still works (hidden from help).
+    pub alias: Option<&'static str>,
 }
 
 const fn var(
@@ -79,6 +83,8 @@ const fn var(
         default,
         switch: false,
         help,
+        repeatable: false,
+        alias: None,
     }
 }
 
@@ -89,6 +95,26 @@ const fn switch(env: &'static str, flag: &'static str, help: &'static str) -> Va
         default: DefaultValue::None,
         switch: true,
         help,
+        repeatable: false,
+        alias: None,
+    }
+}
+
+/// A repeatable flag (`--publish A --publish B`), also a comma list in the environment.
+const fn list(
+    env: &'static str,
+    flag: &'static str,
+    alias: Option<&'static str>,
+    help: &'static str,
+) -> Variable {
+    Variable {
+        env,
+        flag,
+        default: DefaultValue::None,
+        switch: false,
+        help,
+        repeatable: true,
+        alias,
     }
 }
 
@@ -197,11 +223,11 @@ pub const VARIABLES: &[Variable] = &[
         Unset,
         "executable called with the API server port after the context is written",
     ),
-    var(
+    list(
         "EXTRA_PORTS",
-        "extra-ports",
-        Unset,
-        "extra port publications for worker nodes, comma-separated",
+        "publish",
+        Some("extra-ports"),
+        "[ADDR:]HOST:CONTAINER[/tcp|udp] published on the first worker (the master without workers); ADDR defaults to 127.0.0.1",
     ),
     var(
         "FEATURE_GATES",
@@ -236,37 +262,37 @@ pub const VARIABLES: &[Variable] = &[
         "DIND_HTTP_PROXY",
         "http-proxy",
         Unset,
-        "HTTP proxy for the runtime inside the nodes",
+        "HTTP proxy for containerd and kubelet in every node",
     ),
     var(
         "DIND_HTTPS_PROXY",
         "https-proxy",
         Unset,
-        "HTTPS proxy for the runtime inside the nodes",
+        "HTTPS proxy for containerd and kubelet in every node",
     ),
     var(
         "DIND_NO_PROXY",
         "no-proxy",
         Unset,
-        "proxy exceptions for the runtime inside the nodes",
+        "proxy exceptions; the cluster's ranges, node names and localhost are always added",
     ),
     var(
         "DIND_REGISTRY_MIRROR",
         "registry-mirror",
         Unset,
-        "registry mirror for the runtime inside the nodes",
+        "mirror of docker.io for containerd in every node (a URL)",
     ),
     var(
         "DIND_INSECURE_REGISTRIES",
         "insecure-registries",
         Unset,
-        "insecure registries for the runtime inside the nodes, comma-separated",
+        "registries (HOST[:PORT]) containerd reaches over plain HTTP or unverified TLS; comma list or JSON list",
     ),
     var(
         "DIND_CUSTOM_NETWORKS",
         "custom-networks",
         Unset,
-        "extra Docker networks to attach nodes to, comma-separated",
+        "existing Docker networks to attach every node to as well, comma-separated",
     ),
     var(
         "E2E_REPORT_DIR",
@@ -282,7 +308,29 @@ pub const VARIABLES: &[Variable] = &[
     switch(
         "SKIP_DASHBOARD",
         "skip-dashboard",
-        "do not install the dashboard addon",
+        "never install the dashboard addon (it is off unless --addons names it)",
+    ),
+    var(
+        "DIND_CA_CERT_URL",
+        "ca-cert",
+        Unset,
+        "a CA certificate (FILE, file:// or http(s):// URL) added to every node's trust store",
+    ),
+    switch(
+        "DIND_PROPAGATE_HTTP_PROXY",
+        "propagate-http-proxy",
+        "take the proxy settings from this machine's HTTP_PROXY, HTTPS_PROXY and NO_PROXY",
+    ),
+    switch(
+        "DIND_NO_STORAGE",
+        "no-storage",
+        "do not install the default StorageClass (local-path provisioner)",
+    ),
+    list(
+        "DIND_ADDONS",
+        "addons",
+        None,
+        "manifests applied once the cluster is ready: dashboard, a FILE or an http(s) URL",
     ),
 ];
 
@@ -394,7 +442,10 @@ impl Layer {
         };
         for (key, value) in map {
             let key = key.as_str().map(str::to_string).unwrap_or_default();
-            if let Some(variable) = VARIABLES.iter().find(|v| v.flag == key) {
+            if let Some(variable) = VARIABLES
+                .iter()
+                .find(|v| v.flag == key || v.alias == Some(key.as_str()))
+            {
                 layer
                     .values
                     .insert(variable.env, scalar_to_string(&value, &key, path)?);
@@ -720,6 +771,16 @@ pub struct Settings {
     /// What kubeadm-dind-cluster's own variables ask for.
     #[serde(default)]
     pub kdc: kdc::KdcSettings,
+    /// `DIND_CA_CERT_URL` / `--ca-cert`: a file path or URL.
+    #[serde(default)]
+    pub ca_cert: Option<String>,
+    #[serde(default)]
+    pub propagate_http_proxy: bool,
+    #[serde(default)]
+    pub no_storage: bool,
+    /// `dashboard`, file paths and URLs, in the order given.
+    #[serde(default)]
+    pub addons: Vec<String>,
 }
 
 impl Settings {
@@ -832,7 +893,10 @@ impl Settings {
             https_proxy: get("DIND_HTTPS_PROXY").filter(|s| !s.is_empty()),
             no_proxy: get("DIND_NO_PROXY").filter(|s| !s.is_empty()),
             registry_mirror: get("DIND_REGISTRY_MIRROR").filter(|s| !s.is_empty()),
-            insecure_registries: split_list(r.get("DIND_INSECURE_REGISTRIES")),
+            insecure_registries: split_json_or_list(
+                "DIND_INSECURE_REGISTRIES",
+                r.get("DIND_INSECURE_REGISTRIES"),
+            )?,
             custom_networks: split_list(r.get("DIND_CUSTOM_NETWORKS")),
             e2e_report_dir: get("E2E_REPORT_DIR")
                 .filter(|s| !s.is_empty())
@@ -840,8 +904,14 @@ impl Settings {
             run_on_btrfs_anyway: parse_switch(r.get("RUN_ON_BTRFS_ANYWAY")),
             skip_dashboard: parse_switch(r.get("SKIP_DASHBOARD")),
             kdc: kdc::KdcSettings::from_env(&r.kdc, r.get("DIND_IMAGE").filter(|s| !s.is_empty()))?,
+            ca_cert: get("DIND_CA_CERT_URL").filter(|s| !s.is_empty()),
+            propagate_http_proxy: parse_switch(r.get("DIND_PROPAGATE_HTTP_PROXY")),
+            no_storage: parse_switch(r.get("DIND_NO_STORAGE")),
+            addons: split_list(r.get("DIND_ADDONS")),
         };
         kdc::check_component_gates(&settings.component_args)?;
+        crate::publish::parse_all(&settings.extra_ports)?;
+        crate::manifests::check_addons(&settings.addons, settings.skip_dashboard)?;
         Ok(settings)
     }
 
@@ -890,6 +960,25 @@ fn parse_switch(value: Option<&str>) -> bool {
         value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
         None | Some("" | "false" | "0" | "no" | "n")
     )
+}
+
+/// A list given as a JSON list (`["a:5000","b"]`, the shell tool's form) or a comma list.
+fn split_json_or_list(name: &str, value: Option<&str>) -> anyhow::Result<Vec<String>> {
+    match value.map(str::trim) {
+        Some(text) if text.starts_with('[') => {
+            let items: Vec<String> = serde_json::from_str(text).map_err(|e| {
+                usage(format!(
+                    "invalid {name} {text:?}: a JSON list of strings or a comma list ({e})"
+                ))
+            })?;
+            Ok(items
+                .into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect())
+        }
+        other => Ok(split_list(other)),
+    }
 }
 
 fn split_list(value: Option<&str>) -> Vec<String> {

@@ -304,3 +304,27 @@ pub fn build_image_from(kube_binaries: &Path) -> serde_json::Value {
     );
     serde_json::from_str(&out).expect("build-image -o json is JSON")
 }
+
+/// A docker CLI config directory whose `cli-plugins` holds this build's docker-dind, so
+/// `docker --config DIR ...` (or `DOCKER_CONFIG=DIR`) runs it as `docker dind`.
+pub fn docker_config_with_plugin() -> tempfile::TempDir {
+    let config = tempfile::tempdir().expect("tempdir");
+    let plugins = config.path().join("cli-plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    std::os::unix::fs::symlink(bin("docker-dind"), plugins.join("docker-dind")).expect("symlink");
+    config
+}
+
+/// The candidates of a cobra `__complete` answer (values only), and its directive line.
+pub fn completion_candidates(stdout: &[u8]) -> (Vec<String>, String) {
+    let text = String::from_utf8_lossy(stdout);
+    let mut values = Vec::new();
+    let mut directive = String::new();
+    for line in text.lines() {
+        match line.strip_prefix(':') {
+            Some(d) => directive = d.to_string(),
+            None => values.push(line.split('\t').next().unwrap_or_default().to_string()),
+        }
+    }
+    (values, directive)
+}

@@ -5,6 +5,8 @@
 //! The binaries only add their own global options (docker's `-H`, kubectl's
 //! `--kubeconfig`) and choose which commands to show.
 
+pub mod completion;
+
 use crate::cluster::{self, inventory, UpOptions};
 use crate::engine::Engine;
 use crate::error::usage;
@@ -33,6 +35,11 @@ impl FromArgMatches for SettingsFlags {
             if v.switch {
                 if matches.get_flag(v.flag) {
                     layer.values.insert(v.env, "true".into());
+                }
+            } else if v.repeatable {
+                if let Some(values) = matches.get_many::<String>(v.flag) {
+                    let values: Vec<&str> = values.map(String::as_str).collect();
+                    layer.values.insert(v.env, values.join(","));
                 }
             } else if let Some(value) = matches.get_one::<String>(v.flag) {
                 layer.values.insert(v.env, value.clone());
@@ -74,8 +81,14 @@ impl Args for SettingsFlags {
             let arg = Arg::new(v.flag)
                 .long(v.flag)
                 .help(format!("{} [env: {}]", v.help, v.env));
+            let arg = match v.alias {
+                Some(alias) => arg.alias(alias),
+                None => arg,
+            };
             cmd.arg(if v.switch {
                 arg.action(ArgAction::SetTrue)
+            } else if v.repeatable {
+                arg.value_name("VALUE").action(ArgAction::Append)
             } else {
                 arg.value_name("VALUE")
             })
@@ -319,11 +332,11 @@ pub async fn list(args: &SelectArgs, ctx: &CommandContext, support: bool) -> any
         inventory::nodes(&ctx.engine, &selector).await?
     };
     print(&rows, args.output, || {
-        let mut table = vec![
-            ["CLUSTER", "NAME", "ROLE", "STATE", "IPV4", "IPV6", "IMAGE"]
-                .map(String::from)
-                .to_vec(),
-        ];
+        let mut table = vec![[
+            "CLUSTER", "NAME", "ROLE", "STATE", "IPV4", "IPV6", "IMAGE", "PORTS",
+        ]
+        .map(String::from)
+        .to_vec()];
         for r in &rows {
             table.push(vec![
                 r.cluster.clone(),
@@ -333,6 +346,11 @@ pub async fn list(args: &SelectArgs, ctx: &CommandContext, support: bool) -> any
                 r.ipv4.clone().unwrap_or_else(|| "-".into()),
                 r.ipv6.clone().unwrap_or_else(|| "-".into()),
                 r.image.clone(),
+                if r.ports.is_empty() {
+                    "-".into()
+                } else {
+                    r.ports.join(",")
+                },
             ]);
         }
         render_table(&table)
@@ -494,6 +512,29 @@ mod tests {
             vec!["CCC".to_string(), "D".to_string()],
         ];
         assert_eq!(render_table(&rows), "A    BB\nCCC  D\n");
+    }
+
+    #[test]
+    fn publish_repeats_and_extra_ports_still_works() {
+        let p = Probe::try_parse_from([
+            "probe",
+            "--publish",
+            "127.0.0.1:18080:80",
+            "--extra-ports",
+            "8443:443/tcp",
+        ])
+        .unwrap();
+        assert_eq!(
+            p.settings.0.values["EXTRA_PORTS"],
+            "127.0.0.1:18080:80,8443:443/tcp"
+        );
+        let file = Layer::from_yaml(
+            "extra-ports: [\"1:2\"]\nno-storage: true\n",
+            std::path::Path::new("c.yaml"),
+        )
+        .unwrap();
+        assert_eq!(file.values["EXTRA_PORTS"], "1:2");
+        assert_eq!(file.values["DIND_NO_STORAGE"], "true");
     }
 }
 

@@ -34,6 +34,8 @@ pub struct ContainerRow {
     pub ipv4: Option<String>,
     pub ipv6: Option<String>,
     pub image: String,
+    /// Host ports published to this container (the API server, `--publish`).
+    pub ports: Vec<String>,
 }
 
 fn row(c: ContainerInfo, role_label: &str) -> ContainerRow {
@@ -45,6 +47,7 @@ fn row(c: ContainerInfo, role_label: &str) -> ContainerRow {
         ipv4: c.ipv4.map(|a| a.to_string()),
         ipv6: c.ipv6.map(|a| a.to_string()),
         image: c.image,
+        ports: c.ports,
     }
 }
 

@@ -4,9 +4,13 @@
 //! exist, ask the Docker host what it offers ([`host_probe`]) and check that against what
 //! the cluster needs ([`preflight`]), create the network, create and boot every node concurrently (with the
 //! DNS64/NAT64 support containers in IPv6 mode), then, unless `--nodes-only`, set up
-//! Kubernetes with kubeadm. Anything a failed or interrupted run created is removed,
+//! Kubernetes with kubeadm, then the default StorageClass and the addons ([`addons`]).
+//! Each node gets its [`extras`] (registry, CA and proxy files, published ports, custom
+//! networks) between its creation and its start. Anything a failed or interrupted run created is removed,
 //! unless `--retain`.
 
+pub mod addons;
+pub mod extras;
 pub mod host_probe;
 pub mod inventory;
 pub mod kube_binaries;
@@ -18,8 +22,10 @@ pub mod net64;
 pub mod network;
 pub mod node_spec;
 pub mod nodes;
+pub mod ports;
 pub mod preflight;
 pub mod reup;
+pub mod registries;
 pub mod support;
 mod up;
 

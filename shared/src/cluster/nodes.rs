@@ -1,6 +1,7 @@
 //! Node containers: decide their privileges, create and start them all at once, and wait
 //! until each is ready (systemd running, containerd answering).
 
+use super::extras::NodeExtras;
 use super::ledger::Ledger;
 use super::node_spec::{cluster_labels, node_container, refuses_privileged, NodeHost, Privileges};
 use crate::engine::{ContainerSpec, Engine};
@@ -44,19 +45,26 @@ pub async fn detect_privileges(
     }
 }
 
-/// Creates every node's volume and container and starts them, all concurrently.
+/// Creates every node's volume and container, gives it its `extras` and starts it, all
+/// nodes concurrently.
 pub async fn create_nodes(
     engine: &Engine,
     plan: &ClusterPlan,
     host: &NodeHost,
     settings_json: &str,
+    extras: &NodeExtras,
     ledger: &Ledger,
 ) -> anyhow::Result<Vec<Node>> {
     let existing_volumes = engine
         .volumes(&[(crate::names::labels::CLUSTER, &plan.cluster_key)])
         .await?;
     let tasks = plan.nodes.iter().map(|node| {
-        let spec = node_container(plan, node, host, settings_json);
+        let mut spec = node_container(plan, node, host, settings_json);
+        spec.ports.extend(super::ports::publications_for(
+            plan,
+            &extras.ports,
+            node.index,
+        ));
         let reuse_volume = existing_volumes.contains(&node.volume);
         async move {
             if !reuse_volume {
@@ -65,6 +73,7 @@ pub async fn create_nodes(
                     .await?;
             }
             ledger.create_container(engine, &spec).await?;
+            extras.before_start(engine, &spec.name).await?;
             engine.start_container(&spec.name).await?;
             Ok::<_, anyhow::Error>(Node::new(engine, &spec.name))
         }

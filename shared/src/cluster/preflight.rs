@@ -6,6 +6,7 @@
 
 use super::host_probe::HostFacts;
 use crate::plan::ClusterPlan;
+use crate::publish::PortSpec;
 use anyhow::bail;
 
 /// What the checks need beyond the host's facts.
@@ -49,6 +50,23 @@ fn br_netfilter(
     )
 }
 
+/// Every `--publish` host port must be free on the Docker host; Docker would otherwise
+/// fail only when it starts the node, after the cluster's objects exist.
+pub fn published_ports_free(facts: &HostFacts, specs: &[PortSpec]) -> anyhow::Result<()> {
+    let taken: Vec<String> = specs
+        .iter()
+        .filter(|s| facts.port_taken(s.udp, s.address, s.host_port))
+        .map(ToString::to_string)
+        .collect();
+    if !taken.is_empty() {
+        bail!(
+            "host port(s) already in use on the Docker host: {}; free them or choose other host ports for --publish (EXTRA_PORTS)",
+            taken.join(", ")
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +99,41 @@ mod tests {
             match result {
                 Ok(n) => assert_eq!(n.len(), notes),
                 Err(e) => assert!(e.to_string().contains("sudo modprobe br_netfilter"), "{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn taken_host_ports_are_refused() {
+        let facts = super::super::host_probe::parse(
+            "listen_tcp=127.0.0.1:18080\nlisten_tcp=*:9000\nlisten_udp=0.0.0.0:5353\nprobe=done\n",
+        )
+        .unwrap();
+        let specs = |items: &[&str]| {
+            crate::publish::parse_all(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap()
+        };
+        // (publications, error needle or None)
+        let table: &[(&[&str], Option<&str>)] = &[
+            (&["127.0.0.1:18081:80"], None),
+            (&["18080:80"], Some("127.0.0.1:18080:80/tcp")),
+            (&["10.1.2.3:18080:80"], None),
+            (&["0.0.0.0:18080:80"], Some("0.0.0.0:18080")),
+            (&["9000:80"], Some("127.0.0.1:9000")),
+            (&["18080:80/udp"], None),
+            (&["5353:53/udp"], Some("5353:53/udp")),
+        ];
+        for (items, needle) in table {
+            let result = published_ports_free(&facts, &specs(items));
+            match needle {
+                None => assert!(result.is_ok(), "{items:?}: {result:?}"),
+                Some(needle) => {
+                    let err = result.unwrap_err().to_string();
+                    assert!(
+                        err.contains(needle) && err.contains("already in use"),
+                        "{err}"
+                    );
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The `up` sequence and its rollback.
 
+use super::extras::NodeExtras;
 use super::host_probe::probe_host;
 use super::inventory::{self, Removed, Selector};
 use super::ledger::Ledger;
@@ -88,7 +89,10 @@ pub async fn up(
              volume cleanup are known to fail; set RUN_ON_BTRFS_ANYWAY=true (--run-on-btrfs-anyway) to try anyway",
         ));
     }
-    let network_state = check_network(&plan, &engine.networks().await?)?;
+    let networks = engine.networks().await?;
+    let network_state = check_network(&plan, &networks)?;
+    let extras = NodeExtras::prepare(settings, &plan)?;
+    extras.check_networks(&plan, &networks)?;
     if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
         .await?
         .is_empty()
@@ -111,7 +115,7 @@ pub async fn up(
         ledger: &ledger,
         progress,
     };
-    let provisioned = provision(&run, network_state);
+    let provisioned = provision(&run, network_state, &extras);
     let result = tokio::select! {
         result = provisioned => result,
         () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
@@ -137,7 +141,11 @@ pub async fn up(
 }
 
 /// Everything `up` creates; every object is recorded in the run's ledger first.
-async fn provision(run: &Run<'_>, network_state: NetworkState) -> anyhow::Result<UpReport> {
+async fn provision(
+    run: &Run<'_>,
+    network_state: NetworkState,
+    extras: &NodeExtras,
+) -> anyhow::Result<UpReport> {
     let Run {
         engine,
         settings,
@@ -167,6 +175,7 @@ async fn provision(run: &Run<'_>, network_state: NetworkState) -> anyhow::Result
     for note in preflight::check(&facts, intent)? {
         progress.note(note);
     }
+    preflight::published_ports_free(&facts, &extras.ports)?;
     if privileges == Privileges::ExplicitCapabilities {
         progress.note("The Docker daemon refuses --privileged; nodes run with an explicit capability set instead");
     }
@@ -185,7 +194,7 @@ async fn provision(run: &Run<'_>, network_state: NetworkState) -> anyhow::Result
 
     let nodes_step = progress.step(format!("Creating {} node container(s)", plan.nodes.len()));
     let boot = async {
-        let nodes = create_nodes(engine, plan, &node_host, &settings_json, ledger).await?;
+        let nodes = create_nodes(engine, plan, &node_host, &settings_json, extras, ledger).await?;
         nodes_step.done();
         wait_nodes_ready(&nodes, options.node_timeout, progress).await?;
         Ok::<_, anyhow::Error>(nodes)
@@ -209,6 +218,7 @@ async fn provision(run: &Run<'_>, network_state: NetworkState) -> anyhow::Result
         return Ok(report);
     }
     let published = super::kubernetes::bring_up(run, &nodes).await?;
+    super::addons::apply(run, &nodes[0]).await?;
     report.context = Some(plan.context.clone());
     report.apiserver = Some(published);
     Ok(report)

@@ -32,15 +32,23 @@ impl Engine {
                     .network_settings
                     .and_then(|n| n.networks)
                     .unwrap_or_default();
+                // A node on custom networks too (`DIND_CUSTOM_NETWORKS`) shows its
+                // cluster network's addresses; the map's order is random.
+                let mut endpoints: Vec<_> = endpoints.into_iter().collect();
+                endpoints
+                    .sort_by_key(|(name, _)| (!name.starts_with("kubeadm-dind-net"), name.clone()));
+                let endpoints: Vec<_> = endpoints.into_iter().map(|(_, e)| e).collect();
                 let ipv4 = endpoints
-                    .values()
+                    .iter()
                     .find_map(|e| e.ip_address.as_deref().and_then(|a| a.parse().ok()));
-                let ipv6 = endpoints.values().find_map(|e| {
+                let ipv6 = endpoints.iter().find_map(|e| {
                     e.global_ipv6_address
                         .as_deref()
                         .and_then(|a| a.parse().ok())
                 });
+                let ports = published_ports_of(c.ports.as_deref().unwrap_or_default());
                 ContainerInfo {
+                    ports,
                     name: c
                         .names
                         .unwrap_or_default()
@@ -192,6 +200,27 @@ impl Engine {
             })
             .collect())
     }
+}
+
+/// `ADDR:HOST->CONTAINER/PROTO` for each published port, sorted, without duplicates.
+fn published_ports_of(ports: &[bollard::models::PortSummary]) -> Vec<String> {
+    let mut out: Vec<String> = ports
+        .iter()
+        .filter_map(|p| {
+            let public = p.public_port?;
+            let ip = p.ip.as_deref().unwrap_or("0.0.0.0");
+            let ip = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
+            let proto = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
+            Some(format!("{ip}:{public}->{}/{proto}", p.private_port))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Translates a [`ContainerSpec`] into Docker's create request.

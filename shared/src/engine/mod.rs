@@ -118,6 +118,8 @@ pub struct ContainerInfo {
     pub labels: HashMap<String, String>,
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
+    /// Published ports, `127.0.0.1:18080->80/tcp`, as Docker lists them.
+    pub ports: Vec<String>,
 }
 
 /// The result of a command run in a container.

@@ -183,11 +183,9 @@ pub const KDC_VARIABLES: &[KdcVariable] = &[
         "after up, kubectl of the cluster's version is put in KUBECTL_DIR (default \
          ~/.kubeadm-dind-cluster), taken from the node image instead of a download",
     ),
-    acts(
-        "DIND_PROPAGATE_HTTP_PROXY",
-        "the host's HTTP_PROXY, HTTPS_PROXY and NO_PROXY (either case) become \
-         DIND_HTTP_PROXY, DIND_HTTPS_PROXY and DIND_NO_PROXY unless those are set",
-    ),
+    // A dind setting too: the host's HTTP_PROXY, HTTPS_PROXY and NO_PROXY (either case)
+    // reach the nodes unless DIND_HTTP_PROXY and friends are set (cluster/registries.rs).
+    same("DIND_PROPAGATE_HTTP_PROXY"),
     KdcVariable {
         name: "DNS_SERVICE",
         fate: Fate::Values {
@@ -414,18 +412,6 @@ pub fn aliases(vars: &BTreeMap<String, String>) -> Vec<(&'static str, String)> {
         set("MGMT_CIDRS"),
     ) {
         out.push(("MGMT_CIDRS", format!("{subnet}/{size}")));
-    }
-    if set("DIND_PROPAGATE_HTTP_PROXY").is_some() {
-        for (dind, host) in [
-            ("DIND_HTTP_PROXY", "HTTP_PROXY"),
-            ("DIND_HTTPS_PROXY", "HTTPS_PROXY"),
-            ("DIND_NO_PROXY", "NO_PROXY"),
-        ] {
-            let from_host = set(host).or_else(|| set(&host.to_ascii_lowercase()));
-            if let (None, Some(value)) = (set(dind), from_host) {
-                out.push((dind, value.clone()));
-            }
-        }
     }
     out
 }
@@ -756,14 +742,6 @@ mod tests {
                     ("MGMT_CIDRS", "10.1.0.0/24"),
                 ],
                 &[],
-            ),
-            (
-                &[
-                    ("DIND_PROPAGATE_HTTP_PROXY", "y"),
-                    ("http_proxy", "http://p:3128"),
-                    ("NO_PROXY", "x"),
-                ],
-                &[("DIND_HTTP_PROXY", "http://p:3128"), ("DIND_NO_PROXY", "x")],
             ),
             (&[("HTTP_PROXY", "http://p:3128")], &[]),
         ];

@@ -1,0 +1,151 @@
+//! What a node container gets beyond its plan, from the everyday settings: the registry,
+//! CA and proxy files ([`super::registries`]), the `--publish` ports ([`super::ports`])
+//! and the extra Docker networks (`DIND_CUSTOM_NETWORKS`).
+//!
+//! [`NodeExtras::prepare`] runs before `up` creates anything, so bad input (a missing
+//! CA file, a malformed registry, a network that does not exist) creates nothing;
+//! [`NodeExtras::before_start`] applies them to a created node before it starts, so
+//! containerd and kubelet see them on their first start.
+
+use super::registries;
+use crate::engine::{Engine, NetworkInfo};
+use crate::error::usage;
+use crate::node::{Node, NodeFile};
+use crate::plan::ClusterPlan;
+use crate::publish::PortSpec;
+use crate::settings::Settings;
+use anyhow::Context;
+
+/// The extras every node of one `up` gets.
+#[derive(Debug, Clone, Default)]
+pub struct NodeExtras {
+    /// Placed in every node before it starts.
+    pub files: Vec<NodeFile>,
+    /// Existing Docker networks every node joins as well.
+    pub networks: Vec<String>,
+    /// Published on [`super::ports::publishing_node`].
+    pub ports: Vec<PortSpec>,
+}
+
+impl NodeExtras {
+    /// Renders the extras and reads the CA certificate, before anything is created.
+    pub fn prepare(settings: &Settings, plan: &ClusterPlan) -> anyhow::Result<NodeExtras> {
+        let ca = match &settings.ca_cert {
+            Some(source) => Some(read_ca(source)?),
+            None => None,
+        };
+        let host_env = |name: &str| std::env::var(name).ok();
+        Ok(NodeExtras {
+            files: registries::node_files(settings, plan, ca.as_deref(), &host_env)?,
+            networks: settings.custom_networks.clone(),
+            ports: crate::publish::parse_all(&settings.extra_ports)?,
+        })
+    }
+
+    /// Every custom network must exist already; dind does not create or remove them.
+    pub fn check_networks(
+        &self,
+        plan: &ClusterPlan,
+        existing: &[NetworkInfo],
+    ) -> anyhow::Result<()> {
+        let missing: Vec<&str> = self
+            .networks
+            .iter()
+            .filter(|n| !existing.iter().any(|e| &e.name == *n))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(usage(format!(
+                "DIND_CUSTOM_NETWORKS names Docker network(s) that do not exist: {}; create them first (docker network create NAME)",
+                missing.join(", ")
+            )));
+        }
+        if self.networks.contains(&plan.network.name) {
+            return Err(usage(format!(
+                "DIND_CUSTOM_NETWORKS names {}, the cluster's own network",
+                plan.network.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes the files into a created node and connects it to the custom networks.
+    pub async fn before_start(&self, engine: &Engine, name: &str) -> anyhow::Result<()> {
+        if !self.files.is_empty() {
+            Node::new(engine, name).write_files(&self.files).await?;
+        }
+        for network in &self.networks {
+            engine.connect_network(network, name).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The CA certificate: a file, a `file://` URL, or an http(s) URL fetched with curl on
+/// this machine (where the user's own proxy and trust settings apply).
+fn read_ca(source: &str) -> anyhow::Result<String> {
+    let pem = if source.starts_with("https://") || source.starts_with("http://") {
+        let output = std::process::Command::new("curl")
+            .args(["-fsSL", "--max-time", "60", source])
+            .output()
+            .with_context(|| {
+                format!("running curl to download the CA certificate {source} (is curl installed?)")
+            })?;
+        if !output.status.success() {
+            return Err(usage(format!(
+                "cannot download the CA certificate {source}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    } else {
+        let path = source.strip_prefix("file://").unwrap_or(source);
+        std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read the CA certificate {path}: {e}")))?
+    };
+    registries::check_ca(source, &pem)?;
+    Ok(pem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_custom_networks_are_named() {
+        let settings =
+            Settings::from_env_pairs(&[("DIND_CUSTOM_NETWORKS", "i11-a,i11-b")]).unwrap();
+        let plan = ClusterPlan::new(&settings).unwrap();
+        let extras = NodeExtras::prepare(&settings, &plan).unwrap();
+        let net = |name: &str| NetworkInfo {
+            name: name.into(),
+            subnets: Vec::new(),
+            labels: Default::default(),
+        };
+        assert!(extras
+            .check_networks(&plan, &[net("i11-a"), net("i11-b")])
+            .is_ok());
+        let err = extras.check_networks(&plan, &[net("i11-a")]).unwrap_err();
+        assert_eq!(crate::error::exit_code(&err), 2);
+        assert!(err.to_string().contains("do not exist: i11-b"), "{err}");
+    }
+
+    #[test]
+    fn the_ca_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(
+            &good,
+            "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(&bad, "nope").unwrap();
+        let good = good.to_str().unwrap();
+        assert!(read_ca(good).is_ok());
+        assert!(read_ca(&format!("file://{good}")).is_ok());
+        for source in [bad.to_str().unwrap(), "/no/such/ca.pem"] {
+            assert_eq!(crate::error::exit_code(&read_ca(source).unwrap_err()), 2);
+        }
+    }
+}
