@@ -18,6 +18,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cni;
 pub mod docker_cli;
+pub mod dump;
 pub mod engine;
 pub mod error;
 pub mod image;
