@@ -17,8 +17,10 @@
 pub mod cli;
 pub mod cluster;
 pub mod cni;
+pub mod contexts;
 pub mod docker_cli;
 pub mod dump;
+pub mod e2e;
 pub mod engine;
 pub mod error;
 pub mod image;

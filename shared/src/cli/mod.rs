@@ -5,6 +5,10 @@
 //! The binaries only add their own global options (docker's `-H`, kubectl's
 //! `--kubeconfig`) and choose which commands to show.
 
+pub mod contexts;
+pub mod dump;
+pub mod e2e;
+
 use crate::cluster::{self, inventory, UpOptions};
 use crate::engine::Engine;
 use crate::error::usage;
