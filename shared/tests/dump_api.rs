@@ -4,7 +4,7 @@
 
 mod api_server;
 
-use api_server::{not_found, ok, serve, version, Seen};
+use api_server::{not_found, ok, serve, version, Seen, HANG};
 use base64::Engine as _;
 use dind::dump::{api, format};
 use serde_json::json;
@@ -158,4 +158,28 @@ async fn an_api_server_that_does_not_answer_gets_one_section_saying_so() {
         1,
         "one probe, no storm of requests"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_log_that_never_comes_gets_a_section_saying_so() {
+    let (client, _) = serve(|seen| {
+        if seen.path == "/api/v1/namespaces/default/pods/web/log"
+            && seen.param("container").as_deref() == Some("sidecar")
+        {
+            return Some((HANG, String::new()));
+        }
+        cluster(seen)
+    });
+    let sections = api::sections(&client).await;
+    let sidecar = section(&sections, "pod-kube-node-1-default-web--sidecar.log");
+    assert!(
+        sidecar.starts_with("dump: could not read the log of default/web container sidecar")
+            && sidecar.contains("no answer within 60s"),
+        "{sidecar}"
+    );
+    assert_eq!(
+        section(&sections, "pod-kube-node-1-default-web--app.log"),
+        "app: serving on :8080\n"
+    );
+    assert!(section(&sections, "nodes.txt").contains("kube-master"));
 }

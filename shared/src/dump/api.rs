@@ -22,6 +22,24 @@ use std::time::Duration;
 /// up on the API sections (the node sections do not need it).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long one request (a log, a listing) may take: a hung kubelet must not hang the
+/// dump.
+pub const PART_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `request` with [`PART_TIMEOUT`]; `what` names it in the error.
+async fn bounded<T, E: Into<anyhow::Error>>(
+    what: &str,
+    request: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(PART_TIMEOUT, request).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(anyhow::anyhow!(
+            "{what}: no answer within {}s",
+            PART_TIMEOUT.as_secs()
+        )),
+    }
+}
+
 /// How many pod logs are read at once.
 const LOG_CONCURRENCY: usize = 8;
 
@@ -206,15 +224,13 @@ pub fn log_jobs(pods: &[Pod]) -> Vec<LogJob> {
 }
 
 async fn pod_logs(client: &kube::Client) -> Vec<Section> {
-    let pods = match Api::<Pod>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-    {
+    let list = Api::<Pod>::all(client.clone());
+    let pods = match bounded("pods", list.list(&ListParams::default())).await {
         Ok(list) => list.items,
         Err(e) => {
             return vec![Section::new(
                 "pods.txt",
-                failure("could not list the pods", &anyhow::Error::from(e)),
+                failure("could not list the pods", &e),
             )]
         }
     };
@@ -226,12 +242,10 @@ async fn pod_logs(client: &kube::Client) -> Vec<Section> {
                 previous,
                 ..LogParams::default()
             };
-            let body = match api.logs(&pod, &params).await {
+            let what = format!("the log of {namespace}/{pod} container {container}");
+            let body = match bounded(&what, api.logs(&pod, &params)).await {
                 Ok(text) => text,
-                Err(e) => failure(
-                    &format!("could not read the log of {namespace}/{pod} container {container}"),
-                    &anyhow::Error::from(e),
-                ),
+                Err(e) => failure(&format!("could not read {what}"), &e),
             };
             Section::new(file, body)
         })
@@ -253,8 +267,7 @@ async fn get_json(client: &kube::Client, kind: &Kind, table: bool) -> anyhow::Re
                 .context("an Accept header")?,
         );
     }
-    let text = client
-        .request_text(request)
+    let text = bounded(kind.plural, client.request_text(request))
         .await
         .with_context(|| format!("listing {}", kind.plural))?;
     serde_json::from_str(&text).with_context(|| format!("reading the list of {}", kind.plural))

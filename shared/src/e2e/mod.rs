@@ -27,6 +27,8 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_secs(2);
 /// How long the pod may take to start (pulling the conformance image is most of it).
 const START_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// How long a run may take: the conformance runner's own ginkgo timeout (24h).
+const RUN_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Where the results directory of a run lives and how to read and remove it.
 pub trait ResultsStore {
@@ -197,7 +199,9 @@ async fn run_pod(
         eprintln!("{line}");
     }
 
-    wait_for(&pods, START_TIMEOUT, |pod| {
+    // The log ends when the runner does, or when the connection drops on a long run;
+    // either way the pod's state says when it is over.
+    wait_for(&pods, RUN_TIMEOUT, |pod| {
         matches!(phase(pod).as_str(), "Succeeded" | "Failed").then_some(())
     })
     .await?;

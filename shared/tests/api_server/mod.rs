@@ -34,7 +34,11 @@ impl Seen {
 }
 
 /// What the handler answers: a status and a body, or `None` for a refused connection.
+/// Status [`HANG`] never answers.
 pub type Answer = Option<(u16, String)>;
+
+/// The status that makes the server hold the request without ever answering.
+pub const HANG: u16 = 0;
 
 /// Starts the server; returns a client and the log of requests.
 pub fn serve(
@@ -44,6 +48,7 @@ pub fn serve(
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     tokio::spawn(async move {
+        let mut held = Vec::new();
         while let Some((request, respond)) = handle.next_request().await {
             let (parts, body) = request.into_parts();
             let body = body.collect_bytes().await.expect("request body").to_vec();
@@ -62,6 +67,7 @@ pub fn serve(
             let answer = handler(&request);
             log.lock().unwrap().push(request);
             match answer {
+                Some((HANG, _)) => held.push(respond),
                 Some((status, body)) => respond.send_response(
                     Response::builder()
                         .status(status)
