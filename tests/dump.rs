@@ -423,3 +423,32 @@ async fn contexts_lists_clusters_with_their_running_state() {
     assert!(text.starts_with("CURRENT  CONTEXT"), "{text}");
     assert!(!text.contains("prod"), "only dind contexts: {text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_with_nothing_to_dump_fails_saying_so() {
+    let Some(_engine) = docker().await else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let empty = work.path().join("kubeconfig");
+    let out = run(
+        "kubectl-dind",
+        &[
+            "dump",
+            "--cluster-id",
+            "54",
+            "--kubeconfig",
+            empty.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "nothing to dump for cluster cluster-54: no node containers and no API server"
+        ),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no half dump on stdout");
+}

@@ -12,6 +12,8 @@
 //! - [`kubeadm`], [`cni`]: kubeadm and CNI configuration rendered from the plan (pure).
 //! - [`kubeconfig`]: merging and removing kubectl contexts without losing anything.
 //! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
+//! - [`dump`], [`e2e`], [`contexts`]: a cluster's state as text sections, conformance
+//!   runs, and the dind contexts of the kubeconfig (pure formats apart from their I/O).
 //! - [`cli`]: the commands both plugins present.
 
 pub mod cli;
