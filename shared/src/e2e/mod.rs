@@ -165,16 +165,26 @@ async fn run_pod(
         .context("creating the conformance pod")?;
 
     let step = progress.step(format!("Starting {}", run.image));
+    let mut last_reason = None;
     let started = wait_for(&pods, START_TIMEOUT, |pod| {
         let phase = phase(pod);
-        match phase.as_str() {
-            "Pending" => match waiting_reason(pod) {
-                Some(reason) if reason == "InvalidImageName" => {
-                    Some(Err(anyhow!("the conformance pod cannot start: {reason}")))
-                }
-                _ => None,
-            },
-            _ => Some(Ok(())),
+        if phase != "Pending" {
+            return Some(Ok(()));
+        }
+        let reason = waiting_reason(pod);
+        if reason.is_some() && reason != last_reason {
+            // ErrImagePull and the like: say so, an offline node may never get the image.
+            step.detail(format!(
+                "waiting: {}",
+                reason.as_deref().unwrap_or_default()
+            ));
+            last_reason.clone_from(&reason);
+        }
+        match reason.as_deref() {
+            Some("InvalidImageName") => Some(Err(anyhow!(
+                "the conformance pod cannot start: InvalidImageName"
+            ))),
+            _ => None,
         }
     })
     .await;
