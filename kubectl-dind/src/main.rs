@@ -5,6 +5,9 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use dind::cli::completion::{self, Shell};
+use dind::cli::contexts::ContextsArgs;
+use dind::cli::dump::{DumpArgs, SplitArgs};
+use dind::cli::e2e::{E2eArgs, E2eSerialArgs};
 use dind::cli::{self, CommandContext, SelectArgs, SettingsArgs, UpArgs};
 use dind::docker_cli::DockerGlobalOptions;
 use std::path::PathBuf;
@@ -60,6 +63,20 @@ enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+    /// Print the cluster's state (nodes, services, pod logs, resources) as @@@ <file> @@@ sections.
+    Dump(DumpArgs),
+    /// The dump, xz-compressed and base64-encoded between %%% start-base64 %%% lines, for CI logs.
+    Dump64(DumpArgs),
+    /// Write each section of a dump read from stdin to a file under --dir.
+    SplitDump(SplitArgs),
+    /// Find a dump64 block in stdin (e.g. a whole CI log), decode it and split it.
+    SplitDump64(SplitArgs),
+    /// Run the parallel [Conformance] e2e tests (not [Serial]) in the cluster.
+    E2e(E2eArgs),
+    /// Run the [Serial] [Conformance] e2e tests, one at a time.
+    E2eSerial(E2eSerialArgs),
+    /// List the dind contexts in the kubeconfig, with endpoint and master state.
+    Contexts(ContextsArgs),
 }
 
 fn main() {
@@ -94,7 +111,13 @@ fn select_by_context(cli: &mut Cli) -> anyhow::Result<()> {
         Command::Down(a) | Command::Clean(a) | Command::ApiserverPort(a) => &mut a.settings.0,
         Command::Settings(a) => &mut a.settings.0,
         Command::Reup(a) => &mut a.settings.0,
-        Command::Completion { .. } => return Ok(()),
+        Command::Dump(a) | Command::Dump64(a) => &mut a.settings.0,
+        Command::E2e(a) => &mut a.common.settings.0,
+        Command::E2eSerial(a) => &mut a.common.settings.0,
+        Command::Completion { .. }
+        | Command::SplitDump(_)
+        | Command::SplitDump64(_)
+        | Command::Contexts(_) => return Ok(()),
     };
     if !layer.values.contains_key("CLUSTER_ID") && !layer.values.contains_key("DIND_LABEL") {
         layer.values.insert("CLUSTER_ID", identity.id().to_string());
@@ -113,6 +136,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", completion::script(*shell, "kubectl-dind", ""));
             return Ok(());
         }
+        Command::SplitDump(args) => return cli::dump::split(args, false),
+        Command::SplitDump64(args) => return cli::dump::split(args, true),
         _ => {}
     }
     let runtime = tokio::runtime::Runtime::new()?;
@@ -126,7 +151,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Clean(args) => cli::clean(args, &ctx).await,
             Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
             Command::Reup(args) => cli::reup::reup(args, &ctx).await,
-            Command::Settings(_) | Command::Completion { .. } => Ok(()),
+            Command::Dump(args) => cli::dump::dump(args, &ctx, false).await,
+            Command::Dump64(args) => cli::dump::dump(args, &ctx, true).await,
+            Command::E2e(args) => {
+                let suite = dind::e2e::spec::Suite::Parallel;
+                let (focus, skip) = (args.focus.as_deref(), args.skip.as_deref());
+                cli::e2e::run(suite, focus, skip, &args.common, &ctx).await
+            }
+            Command::E2eSerial(args) => {
+                let suite = dind::e2e::spec::Suite::Serial;
+                cli::e2e::run(suite, args.focus.as_deref(), None, &args.common, &ctx).await
+            }
+            Command::Contexts(args) => cli::contexts::contexts(args, &ctx).await,
+            Command::Settings(_)
+            | Command::Completion { .. }
+            | Command::SplitDump(_)
+            | Command::SplitDump64(_) => Ok(()),
         }
     })
 }

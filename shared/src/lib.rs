@@ -14,12 +14,17 @@
 //! - [`publish`], [`manifests`]: host port publications and the pinned addon
 //!   manifests (pure).
 //! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
+//! - [`dump`], [`e2e`], [`contexts`]: a cluster's state as text sections, conformance
+//!   runs, and the dind contexts of the kubeconfig (pure formats apart from their I/O).
 //! - [`cli`]: the commands both plugins present.
 
 pub mod cli;
 pub mod cluster;
 pub mod cni;
+pub mod contexts;
 pub mod docker_cli;
+pub mod dump;
+pub mod e2e;
 pub mod engine;
 pub mod error;
 pub mod image;

@@ -103,6 +103,11 @@ impl Node {
         self.engine.wait_for_output(&self.name, needle).await
     }
 
+    /// The node's whole console output, as `docker logs` shows it.
+    pub async fn console_log(&self) -> anyhow::Result<String> {
+        self.engine.logs_all(&self.name).await
+    }
+
     /// The last lines of the node's console output, for error messages.
     pub async fn log_tail(&self, lines: usize) -> String {
         self.engine

@@ -6,6 +6,9 @@
 //! `--kubeconfig`) and choose which commands to show.
 
 pub mod completion;
+pub mod contexts;
+pub mod dump;
+pub mod e2e;
 
 use crate::cluster::{self, inventory, UpOptions};
 use crate::engine::Engine;

@@ -24,8 +24,8 @@ pub mod node_spec;
 pub mod nodes;
 pub mod ports;
 pub mod preflight;
-pub mod reup;
 pub mod registries;
+pub mod reup;
 pub mod support;
 mod up;
 

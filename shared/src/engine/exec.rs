@@ -128,10 +128,19 @@ impl Engine {
 
     /// The last `lines` lines of a container's output.
     pub async fn logs_tail(&self, container: &str, lines: usize) -> anyhow::Result<String> {
+        self.logs(container, &lines.to_string()).await
+    }
+
+    /// A container's whole output (its console), e.g. for a dump.
+    pub async fn logs_all(&self, container: &str) -> anyhow::Result<String> {
+        self.logs(container, "all").await
+    }
+
+    async fn logs(&self, container: &str, tail: &str) -> anyhow::Result<String> {
         let options = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
-            .tail(&lines.to_string())
+            .tail(tail)
             .build();
         let mut stream = self.docker.logs(container, Some(options));
         let mut out = Vec::new();

@@ -1,0 +1,77 @@
+//! `dump`: the state of a cluster as one text block of sections, for bug reports and CI
+//! logs. [`format`] is the pure text format (sections, dump64, splitting); [`nodes`]
+//! reads each node through Docker; [`api`] reads the cluster through the Kubernetes API.
+//!
+//! A dump never stops at the first failure: a part that fails becomes a section saying
+//! why, so a cluster whose API server is down (or that never had one) still gets every
+//! node section.
+
+pub mod api;
+pub mod format;
+pub mod nodes;
+
+use crate::cluster::inventory::{self, Selector};
+use crate::engine::Engine;
+use crate::names::ClusterIdentity;
+use crate::node::Node;
+use crate::progress::Progress;
+use format::Section;
+
+/// Every section of the cluster's dump: the nodes' first (they need only Docker), then
+/// the API's. `client` is the API client, or why there is none (no context, say). Fails
+/// only when nothing at all could be dumped.
+pub async fn collect(
+    engine: &Engine,
+    identity: &ClusterIdentity,
+    client: anyhow::Result<kube::Client>,
+    progress: &Progress,
+) -> anyhow::Result<Vec<Section>> {
+    let mut sections = Vec::new();
+    let mut nodes_found = 0;
+    match inventory::nodes(engine, &Selector::Cluster(identity.key())).await {
+        Ok(rows) => {
+            nodes_found = rows.len();
+            if rows.is_empty() {
+                sections.push(Section::new(
+                    "nodes-docker.txt",
+                    format!("dump: no node containers of cluster {}\n", identity.key()),
+                ));
+            }
+            for row in rows {
+                let step = progress.step(format!("Dumping node {}", row.name));
+                let node = Node::new(engine, &row.name);
+                sections.extend(nodes::sections(&node).await);
+                step.done();
+            }
+        }
+        Err(e) => sections.push(Section::new(
+            "nodes-docker.txt",
+            nodes::failure("could not list the node containers", &e),
+        )),
+    }
+    let api_answered = match client {
+        Ok(client) => {
+            let step = progress.step("Dumping the cluster through the Kubernetes API");
+            let api_sections = api::sections(&client).await;
+            step.done();
+            let answered = !(api_sections.len() == 1 && api_sections[0].name == "api-server.txt");
+            sections.extend(api_sections);
+            answered
+        }
+        Err(e) => {
+            sections.push(Section::new(
+                "api-server.txt",
+                nodes::failure("no Kubernetes API client", &e),
+            ));
+            false
+        }
+    };
+    if nodes_found == 0 && !api_answered {
+        anyhow::bail!(
+            "nothing to dump for cluster {}: no node containers and no API server\n{}",
+            identity.key(),
+            format::render(&sections)
+        );
+    }
+    Ok(sections)
+}
