@@ -7,6 +7,7 @@
 //! Kubernetes with kubeadm. Anything a failed or interrupted run created is removed,
 //! unless `--retain`.
 
+pub mod api_address;
 pub mod host_probe;
 pub mod inventory;
 pub mod kubernetes;

@@ -22,6 +22,7 @@ pub use connect::connect;
 use context_store::{context_endpoint, read_current_context};
 pub use hosts::host_name;
 use hosts::normalize_host;
+pub use ssh::SshTarget;
 
 /// The plugin's command name: `docker dind`.
 pub const PLUGIN_NAME: &str = "dind";
