@@ -236,8 +236,9 @@ fn daemon_host_has_ipv6_loopback() -> bool {
         "--rm",
         "--network",
         "host",
-        BARE_IMAGE,
+        "--entrypoint",
         "cat",
+        BARE_IMAGE,
         "/proc/net/if_inet6",
     ]);
     assert!(
@@ -424,8 +425,9 @@ async fn ipv6_cluster_on_a_host_without_ipv6() {
             "--rm",
             "--network",
             "host",
-            BARE_IMAGE,
+            "--entrypoint",
             "bash",
+            BARE_IMAGE,
             "-c",
             &probe,
         ]);
