@@ -20,11 +20,14 @@ image=${D28_IMAGE:-dind-d28:forky}
 started=$(date +%s)
 sock_dir=$(mktemp -d /tmp/dind-d28.XXXXXX)
 
+logs=
 cleanup() {
+  # Test runs still going (an interrupted stage) end first.
+  for job in $(jobs -p); do kill "$job" 2>/dev/null || true; done
   # -v removes the anonymous volumes (/var/lib/docker, /var/lib/containerd); stopping the
   # container ends every process of the inner engine and of its nodes with it.
   docker rm -f -v "$name" >/dev/null 2>&1 || true
-  rm -rf "$sock_dir"
+  rm -rf "$sock_dir" ${logs:+"$logs"}
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -66,15 +69,28 @@ docker exec "$name" sh -c 'mkdir -p /dev/net && { [ -e /dev/net/tun ] || mknod /
 log "loading the base image into it"
 docker save debian:trixie-slim | inner docker load -q >/dev/null
 
-# The node tests: build-image --bare (ensure_images), a nodes-only cluster at the plan's
-# addresses, IPv6 clusters with DNS64/NAT64, and an IPv6 cluster whose API server must be
-# published where this IPv6-less host can (DIND_TEST_EXPECT_NO_IPV6 makes that case
-# required). Each test cleans its clusters; then nothing may be left.
+# The node tests: build-image --bare, a nodes-only cluster at the plan's addresses, IPv6
+# clusters with DNS64/NAT64, and an IPv6 cluster whose API server must be published where
+# this IPv6-less host can (DIND_TEST_EXPECT_NO_IPV6 makes that case required). The last
+# two use distinct cluster IDs and run side by side; the nodes-only test lists every
+# cluster (--all), so it runs alone. Each cleans its clusters; then nothing may be left.
+inner cargo test -p dind-tests --test docker_nodes --test dns64 --test remote_endpoints --no-run -q
+log "build-image --bare on Docker 28"
+inner target/debug/docker-dind build-image --bare >/dev/null
 inner cargo test -p dind-tests --test docker_nodes -- --exact \
   two_clusters_boot_side_by_side_and_stay_isolated
-inner cargo test -p dind-tests --test dns64
+logs=$(mktemp -d /tmp/dind-d28-logs.XXXXXX)
+inner cargo test -p dind-tests --test dns64 >"$logs/dns64" 2>&1 &
+dns64=$!
 DIND_TEST_EXPECT_NO_IPV6=1 inner cargo test -p dind-tests --test remote_endpoints -- \
-  ipv6_cluster_on_a_host_without_ipv6
+  ipv6_cluster_on_a_host_without_ipv6 >"$logs/ipv6" 2>&1 &
+ipv6=$!
+failed=0
+for job in dns64:$dns64 ipv6:$ipv6; do
+  if ! wait "${job#*:}"; then failed=1; fi
+  cat "$logs/${job%%:*}"
+done
+[ "$failed" = 0 ] || { log "node tests failed against Docker $version"; exit 1; }
 
 left=$(inner docker ps -aq; inner docker volume ls -q; inner docker network ls -q --filter type=custom)
 if [ -n "$left" ]; then
