@@ -251,46 +251,10 @@ fn daemon_host_has_ipv6_loopback() -> bool {
         .any(|l| l.starts_with("00000000000000000000000000000001"))
 }
 
-/// A stand-in for kubeadm (not kubeadm): `init` leaves the admin kubeconfig `up` reads,
-/// with a real certificate so kube-rs accepts it, and starts a listener on the API
-/// server's port (6443, both IPv4 and IPv6) that answers `dind-api`. No API server runs.
-fn stand_in_kubeadm(cert_pem: &str, key_pem: &str) -> String {
-    use base64::Engine as _;
-    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
-    format!(
-        r#"#!/bin/sh
-case "$1" in
-  version) echo v1.37.0 ;;
-  init)
-    mkdir -p /etc/kubernetes
-    cat > /etc/kubernetes/admin.conf <<'CONF'
-apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    certificate-authority-data: {cert}
-    server: https://kube-master:6443
-  name: kubernetes
-contexts:
-- context:
-    cluster: kubernetes
-    user: kubernetes-admin
-  name: kubernetes-admin@kubernetes
-current-context: kubernetes-admin@kubernetes
-users:
-- name: kubernetes-admin
-  user:
-    client-certificate-data: {cert}
-    client-key-data: {key}
-CONF
-    setsid socat TCP6-LISTEN:6443,ipv6only=0,fork,reuseaddr SYSTEM:'echo dind-api' </dev/null >/dev/null 2>&1 &
-    ;;
-esac
-"#,
-        cert = b64(cert_pem),
-        key = b64(key_pem)
-    )
-}
+/// Started by the stand-in kubeadm's `init`: a listener on the API server's port (6443,
+/// IPv4 and IPv6) that answers `dind-api`, so the kubeconfig's address can be tried.
+const API_PORT_LISTENER: &str = "setsid socat TCP6-LISTEN:6443,ipv6only=0,fork,reuseaddr \
+     SYSTEM:'echo dind-api' </dev/null >/dev/null 2>&1 &";
 
 /// Item 8: an IPv6 cluster on an engine whose host has IPv6 disabled comes up with a
 /// kubeconfig server that works, and an explicit `--apiserver-address ::1` there is
@@ -338,7 +302,7 @@ async fn ipv6_cluster_on_a_host_without_ipv6() {
     std::fs::create_dir(&bins).expect("mkdir");
     write_executable(
         &bins.join("kubeadm"),
-        &stand_in_kubeadm(&read("cert.pem"), &read("key.pem")),
+        &stand_in_kubeadm(&read("cert.pem"), &read("key.pem"), API_PORT_LISTENER),
     );
     write_executable(&bins.join("kubelet"), "#!/bin/sh\necho stand-in kubelet\n");
     write_executable(&bins.join("kubectl"), "#!/bin/sh\necho stand-in kubectl\n");

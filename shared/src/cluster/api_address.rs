@@ -195,7 +195,15 @@ mod tests {
     fn publish_addresses() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         // (explicit, planned, remote, host has ::1) -> (address or exit 2, notes containing)
-        let rows: [(Option<&str>, &str, bool, bool, Result<&str, ()>, &[&str]); 9] = [
+        type Row<'a> = (
+            Option<&'a str>,
+            &'a str,
+            bool,
+            bool,
+            Result<&'a str, ()>,
+            &'a [&'a str],
+        );
+        let rows: [Row; 9] = [
             (None, "127.0.0.1", false, true, Ok("127.0.0.1"), &[]),
             (None, "::1", false, true, Ok("::1"), &[]),
             // Item 8: IPv6 mode on a host without IPv6: 127.0.0.1, said in one note.
