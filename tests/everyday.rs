@@ -314,6 +314,7 @@ async fn addons_are_applied_through_the_masters_kubectl(engine: &dind::engine::E
         node_timeout: Duration::from_secs(1),
         dedicated_master: true,
         kubeconfig: None,
+        daemon: Default::default(),
     };
     let run = dind::cluster::Run {
         engine,

@@ -160,47 +160,6 @@ async fn up_with_an_image_without_kubeadm_fails_and_leaves_nothing_unless_retain
     }
 }
 
-/// A stand-in for kubeadm, not kubeadm: it records how it was called and leaves behind
-/// what `up` reads after `kubeadm init` (an admin kubeconfig, with a real client
-/// certificate so that kube-rs accepts it). No API server ever answers.
-fn stand_in_kubeadm(cert_pem: &str, key_pem: &str) -> String {
-    use base64::Engine as _;
-    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
-    format!(
-        r#"#!/bin/sh
-echo "$@" >> /var/log/stand-in-kubeadm.log
-case "$1" in
-  version) echo v1.37.0 ;;
-  init)
-    mkdir -p /etc/kubernetes
-    cat > /etc/kubernetes/admin.conf <<'CONF'
-apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    certificate-authority-data: {cert}
-    server: https://kube-master-cluster-18:6443
-  name: kubernetes
-contexts:
-- context:
-    cluster: kubernetes
-    user: kubernetes-admin
-  name: kubernetes-admin@kubernetes
-current-context: kubernetes-admin@kubernetes
-users:
-- name: kubernetes-admin
-  user:
-    client-certificate-data: {cert}
-    client-key-data: {key}
-CONF
-    ;;
-esac
-"#,
-        cert = b64(cert_pem),
-        key = b64(key_pem)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn up_drives_kubeadm_cni_the_context_and_the_forwarder_then_rolls_back_on_timeout() {
     let Some(engine) = docker().await else { return };
@@ -235,7 +194,7 @@ async fn up_drives_kubeadm_cni_the_context_and_the_forwarder_then_rolls_back_on_
     let scripts = [
         (
             "kubeadm",
-            stand_in_kubeadm(&read("cert.pem"), &read("key.pem")),
+            stand_in_kubeadm(&read("cert.pem"), &read("key.pem"), ""),
         ),
         ("kubelet", "#!/bin/sh\necho stand-in kubelet\n".to_string()),
         ("kubectl", "#!/bin/sh\necho stand-in kubectl\n".to_string()),

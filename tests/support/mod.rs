@@ -328,3 +328,45 @@ pub fn completion_candidates(stdout: &[u8]) -> (Vec<String>, String) {
     }
     (values, directive)
 }
+
+/// A stand-in for kubeadm, not kubeadm: it records how it was called and leaves behind
+/// what `up` reads after `kubeadm init` (an admin kubeconfig, with a real client
+/// certificate so that kube-rs accepts it), then runs `extra_init`. No API server answers.
+pub fn stand_in_kubeadm(cert_pem: &str, key_pem: &str, extra_init: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+    format!(
+        r#"#!/bin/sh
+echo "$@" >> /var/log/stand-in-kubeadm.log
+case "$1" in
+  version) echo v1.37.0 ;;
+  init)
+    mkdir -p /etc/kubernetes
+    cat > /etc/kubernetes/admin.conf <<'CONF'
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: {cert}
+    server: https://kube-master:6443
+  name: kubernetes
+contexts:
+- context:
+    cluster: kubernetes
+    user: kubernetes-admin
+  name: kubernetes-admin@kubernetes
+current-context: kubernetes-admin@kubernetes
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
+CONF
+    {extra_init}
+    ;;
+esac
+"#,
+        cert = b64(cert_pem),
+        key = b64(key_pem),
+    )
+}

@@ -222,6 +222,8 @@ pub struct CommandContext {
     /// `--kubeconfig`, when given.
     pub kubeconfig: Option<PathBuf>,
     pub progress: Progress,
+    /// Where the chosen daemon runs.
+    pub daemon: crate::cluster::api_address::DaemonLocation,
 }
 
 impl CommandContext {
@@ -234,6 +236,7 @@ impl CommandContext {
             crate::docker_cli::select_endpoint(docker, &|name| std::env::var(name).ok())?;
         let engine = Engine::new(crate::docker_cli::connect(&endpoint).await?);
         Ok(CommandContext {
+            daemon: crate::cluster::api_address::DaemonLocation::of(&endpoint),
             engine,
             kubeconfig,
             progress: Progress::stderr(),
@@ -284,6 +287,7 @@ pub async fn up(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> {
         node_timeout: args.node_timeout,
         dedicated_master: !args.no_dedicated,
         kubeconfig: ctx.kubeconfig.clone(),
+        daemon: ctx.daemon.clone(),
     };
     let report = cluster::up(&ctx.engine, &settings, &options, &ctx.progress).await?;
     print(&report, args.output, || report.summary())

@@ -190,7 +190,11 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
     let (_, port) = *published
         .first()
         .ok_or_else(|| anyhow!("{} does not publish the API server port", master.name))?;
-    let server = server_url(plan.apiserver_address, port);
+    let (server, tunnel) =
+        super::api_address::kubeconfig_server(plan.apiserver_address, port, &options.daemon);
+    if let Some(tunnel) = tunnel {
+        progress.note(tunnel);
+    }
 
     let (target, _) = kubeconfig_files(options.kubeconfig.as_deref());
     let target = target

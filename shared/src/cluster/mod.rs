@@ -10,6 +10,7 @@
 //! unless `--retain`.
 
 pub mod addons;
+pub mod api_address;
 pub mod extras;
 pub mod host_probe;
 pub mod inventory;

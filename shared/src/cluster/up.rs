@@ -31,6 +31,8 @@ pub struct UpOptions {
     pub dedicated_master: bool,
     /// `--kubeconfig`, when given.
     pub kubeconfig: Option<PathBuf>,
+    /// Where the Docker daemon runs: a remote one changes the API server's address.
+    pub daemon: super::api_address::DaemonLocation,
 }
 
 /// One run of `up`: what every step needs.
@@ -176,6 +178,22 @@ async fn provision(
         progress.note(note);
     }
     preflight::published_ports_free(&facts, &extras.ports)?;
+    // Where the master publishes the API server, decided before anything is created.
+    let publish = super::api_address::publish_address(
+        settings.apiserver_address,
+        plan.apiserver_address,
+        &options.daemon,
+        facts.ipv6_loopback,
+    )?;
+    for note in publish.notes {
+        progress.note(note);
+    }
+    let decided_plan = ClusterPlan {
+        apiserver_address: publish.address,
+        ..plan.clone()
+    };
+    let plan = &decided_plan;
+    let run = &Run { plan, ..*run };
     if privileges == Privileges::ExplicitCapabilities {
         progress.note("The Docker daemon refuses --privileged; nodes run with an explicit capability set instead");
     }

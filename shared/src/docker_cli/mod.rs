@@ -7,14 +7,22 @@
 //! pure apart from reading the Docker config directory; only [`connect`] talks to a daemon.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context as _, Result};
-use bollard::{Docker, API_DEFAULT_VERSION};
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use anyhow::{anyhow, Result};
 
 use crate::error::usage;
+
+mod connect;
+mod context_store;
+mod hosts;
+mod ssh;
+
+pub use connect::connect;
+use context_store::{context_endpoint, read_current_context};
+pub use hosts::host_name;
+use hosts::normalize_host;
+pub use ssh::SshTarget;
 
 /// The plugin's command name: `docker dind`.
 pub const PLUGIN_NAME: &str = "dind";
@@ -23,13 +31,6 @@ pub const METADATA_COMMAND: &str = "docker-cli-plugin-metadata";
 /// The daemon docker talks to when nothing else is chosen.
 pub const DEFAULT_LOCAL_HOST: &str = "unix:///var/run/docker.sock";
 
-/// docker's own default when TLS is on but no host is given.
-const DEFAULT_TLS_HOST: &str = "tcp://localhost:2376";
-const DEFAULT_TCP_PORT: u16 = 2375;
-const DEFAULT_TLS_TCP_PORT: u16 = 2376;
-/// bollard's default per-request timeout; long operations stream, so this bounds only the
-/// wait for a response to start.
-const REQUEST_TIMEOUT_SECS: u64 = 120;
 /// The context name that means "no context": `-H`, `DOCKER_HOST` or the local socket.
 const DEFAULT_CONTEXT: &str = "default";
 
@@ -56,7 +57,9 @@ pub struct DockerGlobalOptions {
     pub debug: bool,
     pub log_level: Option<String>,
     pub tls: bool,
-    pub tlsverify: bool,
+    /// `--tlsverify[=BOOL]`: `None` when the flag is not given. Given at all, even as
+    /// `=false`, it turns TLS on (docker/cli `cli/flags/options.go`, `SetDefaultOptions`).
+    pub tlsverify: Option<bool>,
     pub tlscacert: Option<PathBuf>,
     pub tlscert: Option<PathBuf>,
     pub tlskey: Option<PathBuf>,
@@ -184,7 +187,7 @@ impl GlobalFlag {
         match self {
             GlobalFlag::Debug => options.debug = on,
             GlobalFlag::Tls => options.tls = on,
-            GlobalFlag::TlsVerify => options.tlsverify = on,
+            GlobalFlag::TlsVerify => options.tlsverify = Some(on),
             _ => {}
         }
     }
@@ -294,7 +297,8 @@ impl fmt::Display for EndpointSource {
 }
 
 /// TLS material for a daemon connection. Paths are those docker would use; a missing
-/// client certificate or key means none is presented.
+/// client certificate or key means none is presented, and no CA means the system's roots
+/// (docker/cli `cli/context/docker/load.go`, `tlsConfig`: `RootCAs` is set only from a CA).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsSettings {
     /// Whether the daemon's certificate is checked (`--tlsverify`, not `SkipTLSVerify`).
@@ -368,24 +372,6 @@ fn docker_config_dir(
     Ok(home.join(".docker"))
 }
 
-fn read_current_context(config_file: &Path) -> Result<Option<String>> {
-    #[derive(Deserialize)]
-    struct ConfigFile {
-        #[serde(rename = "currentContext", default)]
-        current_context: Option<String>,
-    }
-    let text = match std::fs::read_to_string(config_file) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(error).with_context(|| format!("reading {}", config_file.display()))
-        }
-    };
-    let config: ConfigFile = serde_json::from_str(&text)
-        .with_context(|| format!("parsing the Docker config file {}", config_file.display()))?;
-    Ok(config.current_context.filter(|name| !name.is_empty()))
-}
-
 /// The endpoint of the `default` context: `-H`, `DOCKER_HOST` or docker's default host,
 /// with TLS from the `--tls*` flags or `DOCKER_TLS`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
 fn default_endpoint(
@@ -410,253 +396,46 @@ fn default_tls(
     options: &DockerGlobalOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<TlsSettings>> {
-    let verify = options.tlsverify || env("DOCKER_TLS_VERIFY").is_some();
-    if !(options.tls || verify || env("DOCKER_TLS").is_some()) {
+    // docker/cli `cli/flags/options.go`: `--tlsverify` defaults to DOCKER_TLS_VERIFY being
+    // set, `--tls` to DOCKER_TLS; `SetDefaultOptions` turns TLS on when `--tlsverify` is
+    // given at all (even `=false`) or true, and verification is exactly `--tlsverify`.
+    let verify = options
+        .tlsverify
+        .unwrap_or_else(|| env("DOCKER_TLS_VERIFY").is_some());
+    let tls = options.tls || env("DOCKER_TLS").is_some() || options.tlsverify.is_some() || verify;
+    if !tls {
         return Ok(None);
     }
+    // `InstallFlags` fixes the certificate directory from DOCKER_CERT_PATH or
+    // `config.Dir()` (DOCKER_CONFIG or ~/.docker) before any flag is parsed, so `--config`
+    // does not move it.
     let cert_dir = match env("DOCKER_CERT_PATH") {
         Some(dir) => PathBuf::from(dir),
-        None => docker_config_dir(options, env)?,
+        None => docker_config_dir(&DockerGlobalOptions::default(), env)?,
     };
-    // Like docker: an explicit path is kept even if missing (the connection then reports
-    // it); a defaulted client certificate or key that does not exist is simply not used.
-    let defaulted_if_present = |explicit: &Option<PathBuf>, file: &str| {
-        explicit
-            .clone()
-            .or_else(|| Some(cert_dir.join(file)).filter(|path| path.exists()))
+    // An explicit empty path means no file (`TLSDataFromFiles` skips ""); a defaulted
+    // client certificate or key that does not exist is dropped (`SetDefaultOptions`); the
+    // defaulted CA is kept, and docker fails reading it when it is missing.
+    let explicit = |path: &Option<PathBuf>| {
+        path.as_ref()
+            .map(|path| Some(path.clone()).filter(|path| !path.as_os_str().is_empty()))
+    };
+    let defaulted_if_present = |flag: &Option<PathBuf>, file: &str| {
+        explicit(flag).unwrap_or_else(|| Some(cert_dir.join(file)).filter(|path| path.exists()))
     };
     Ok(Some(TlsSettings {
         verify,
-        ca: Some(
-            options
-                .tlscacert
-                .clone()
-                .unwrap_or_else(|| cert_dir.join("ca.pem")),
-        ),
+        ca: explicit(&options.tlscacert).unwrap_or_else(|| Some(cert_dir.join("ca.pem"))),
         cert: defaulted_if_present(&options.tlscert, "cert.pem"),
         key: defaulted_if_present(&options.tlskey, "key.pem"),
     }))
-}
-
-/// docker's `ParseHost`: no scheme means tcp, tcp gets a default host and port, empty
-/// means the default host.
-fn normalize_host(raw: &str, tls: bool) -> std::result::Result<String, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(if tls {
-            DEFAULT_TLS_HOST
-        } else {
-            DEFAULT_LOCAL_HOST
-        }
-        .to_string());
-    }
-    let (scheme, rest) = raw.split_once("://").unwrap_or(("tcp", raw));
-    match scheme {
-        "unix" if rest.is_empty() => Ok(DEFAULT_LOCAL_HOST.to_string()),
-        "unix" | "npipe" | "ssh" => Ok(format!("{scheme}://{rest}")),
-        "tcp" | "http" => {
-            let (authority, path) = match rest.find('/') {
-                Some(slash) => rest.split_at(slash),
-                None => (rest, ""),
-            };
-            let (hostname, port) = split_port(authority)?;
-            let hostname = if hostname.is_empty() {
-                "localhost"
-            } else {
-                hostname
-            };
-            let port = port.unwrap_or(if tls {
-                DEFAULT_TLS_TCP_PORT
-            } else {
-                DEFAULT_TCP_PORT
-            });
-            Ok(format!("{scheme}://{hostname}:{port}{path}"))
-        }
-        other => Err(format!(
-            "unsupported scheme {other:?} (expected unix, tcp, ssh or npipe)"
-        )),
-    }
-}
-
-fn split_port(authority: &str) -> std::result::Result<(&str, Option<u16>), String> {
-    // A bracketed IPv6 address has colons of its own.
-    let port_colon = match authority.rfind(']') {
-        Some(bracket) => authority[bracket..]
-            .find(':')
-            .map(|offset| bracket + offset),
-        None => authority.rfind(':'),
-    };
-    match port_colon {
-        None => Ok((authority, None)),
-        Some(colon) => {
-            let port = &authority[colon + 1..];
-            let port = port
-                .parse::<u16>()
-                .map_err(|_| format!("invalid port {port:?}"))?;
-            Ok((&authority[..colon], Some(port)))
-        }
-    }
-}
-
-/// The sha256 of a context name, in hex: the directory docker keeps that context under.
-fn context_dir_name(context: &str) -> String {
-    Sha256::digest(context.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-fn context_endpoint(
-    config_dir: &Path,
-    context: &str,
-    source: EndpointSource,
-) -> Result<DockerEndpoint> {
-    #[derive(Deserialize)]
-    struct Meta {
-        #[serde(rename = "Endpoints")]
-        endpoints: Endpoints,
-    }
-    #[derive(Deserialize)]
-    struct Endpoints {
-        docker: Option<Endpoint>,
-    }
-    #[derive(Deserialize)]
-    struct Endpoint {
-        #[serde(rename = "Host")]
-        host: Option<String>,
-        #[serde(rename = "SkipTLSVerify", default)]
-        skip_tls_verify: bool,
-    }
-
-    let dir_name = context_dir_name(context);
-    let meta_file = config_dir
-        .join("contexts/meta")
-        .join(&dir_name)
-        .join("meta.json");
-    let text = match std::fs::read_to_string(&meta_file) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(usage(format!(
-                "Docker context {context:?} (from {source}) does not exist: no {}",
-                meta_file.display()
-            )))
-        }
-        Err(error) => {
-            return Err(error).with_context(|| format!("reading {}", meta_file.display()))
-        }
-    };
-    let meta: Meta = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "parsing Docker context {context:?} in {}",
-            meta_file.display()
-        )
-    })?;
-    let endpoint = meta.endpoints.docker.ok_or_else(|| {
-        anyhow!(
-            "Docker context {context:?} has no docker endpoint ({})",
-            meta_file.display()
-        )
-    })?;
-    let host = endpoint
-        .host
-        .filter(|host| !host.is_empty())
-        .ok_or_else(|| {
-            anyhow!(
-                "Docker context {context:?} has no docker host ({})",
-                meta_file.display()
-            )
-        })?;
-
-    let tls_dir = config_dir
-        .join("contexts/tls")
-        .join(&dir_name)
-        .join("docker");
-    let present = |file: &str| Some(tls_dir.join(file)).filter(|path| path.exists());
-    let (ca, cert, key) = (present("ca.pem"), present("cert.pem"), present("key.pem"));
-    let has_tls_material = ca.is_some() || cert.is_some() || key.is_some();
-    let tls = (has_tls_material || endpoint.skip_tls_verify).then_some(TlsSettings {
-        verify: !endpoint.skip_tls_verify,
-        ca,
-        cert,
-        key,
-    });
-    Ok(DockerEndpoint { host, source, tls })
-}
-
-/// Opens a client for `endpoint` and negotiates the API version, so older daemons (a 20.10
-/// daemon speaks API 1.41) work with bollard's newer default.
-pub async fn connect(endpoint: &DockerEndpoint) -> Result<Docker> {
-    let describe = || {
-        format!(
-            "the Docker daemon at {} (chosen by {})",
-            endpoint.host, endpoint.source
-        )
-    };
-    let client = open_client(endpoint).with_context(|| format!("connecting to {}", describe()))?;
-    client
-        .negotiate_version()
-        .await
-        .with_context(|| format!("negotiating the API version with {}", describe()))
-}
-
-fn open_client(endpoint: &DockerEndpoint) -> Result<Docker> {
-    let host = endpoint.host.as_str();
-    let scheme = host.split_once("://").map_or("", |(scheme, _)| scheme);
-    let client = match (scheme, &endpoint.tls) {
-        ("unix", _) => Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?,
-        ("tcp" | "http", None) => {
-            Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)?
-        }
-        ("tcp" | "https", Some(tls)) if tls.verify => {
-            let ca = tls.ca.as_deref().ok_or_else(|| {
-                anyhow!("TLS verification needs a CA certificate (--tlscacert or ca.pem)")
-            })?;
-            // bollard reads the client certificate lazily and presents none when the files
-            // cannot be read, which is what a missing certificate should mean.
-            let no_file = Path::new("");
-            Docker::connect_with_ssl(
-                host,
-                tls.key.as_deref().unwrap_or(no_file),
-                tls.cert.as_deref().unwrap_or(no_file),
-                ca,
-                REQUEST_TIMEOUT_SECS,
-                API_DEFAULT_VERSION,
-            )?
-        }
-        ("tcp" | "http" | "https", Some(_)) => bail!(
-            "TLS without verifying the daemon's certificate (--tls without --tlsverify, or a \
-             context with SkipTLSVerify) is not supported yet; use --tlsverify with the \
-             daemon's CA certificate"
-        ),
-        ("ssh", _) => bail!(
-            "ssh:// Docker hosts are not supported yet; forward the daemon's socket instead, \
-             e.g. `ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST` and \
-             DOCKER_HOST=unix:///tmp/docker.sock"
-        ),
-        ("npipe", _) => open_named_pipe(host)?,
-        _ => bail!("unsupported Docker host {host:?}"),
-    };
-    Ok(client)
-}
-
-#[cfg(windows)]
-fn open_named_pipe(host: &str) -> Result<Docker> {
-    Ok(Docker::connect_with_named_pipe(
-        host,
-        REQUEST_TIMEOUT_SECS,
-        API_DEFAULT_VERSION,
-    )?)
-}
-
-#[cfg(not(windows))]
-fn open_named_pipe(host: &str) -> Result<Docker> {
-    bail!("{host}: named pipes exist only on Windows")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::exit_code;
+    use context_store::context_dir_name;
     use std::collections::HashMap;
 
     fn words(line: &str) -> Vec<String> {
@@ -704,7 +483,7 @@ mod tests {
                 "--tls --tlsverify --tlscacert /t/ca.pem --tlscert=/t/cert.pem --tlskey /t/key.pem dind up",
                 DockerGlobalOptions {
                     tls: true,
-                    tlsverify: true,
+                    tlsverify: Some(true),
                     tlscacert: Some("/t/ca.pem".into()),
                     tlscert: Some("/t/cert.pem".into()),
                     tlskey: Some("/t/key.pem".into()),
@@ -1070,78 +849,131 @@ mod tests {
         assert_eq!(select("plain").tls, None);
     }
 
+    /// The default context's endpoint from flags and environment. Each row is what the
+    /// docker CLI does, from docker/cli's `cli/flags/options.go` (`InstallFlags`: the
+    /// certificate directory and the TLS defaults; `SetDefaultOptions`: `--tlsverify`
+    /// given at all turns TLS on, absent default certificates are dropped),
+    /// `cli/command/cli.go` (`getServerHost` → `opts.ParseHost(defaultToTLS, ...)`) and
+    /// `opts/hosts.go` (`ParseTCPAddr(addr, defaultTCPHost)`: port 2375 even with TLS).
     #[test]
-    fn default_context_tls_from_flags_and_environment() {
-        let config = DockerConfig::new();
-        let certs = tempfile::tempdir().unwrap();
-        std::fs::write(certs.path().join("cert.pem"), "stand-in PEM").unwrap();
-        let cert_path = certs.path().display().to_string();
-
-        let verify_env = [
-            ("DOCKER_HOST", "tcp://remote"),
-            ("DOCKER_TLS_VERIFY", "1"),
-            ("DOCKER_CERT_PATH", cert_path.as_str()),
+    fn default_context_endpoints_follow_docker() {
+        struct Row {
+            rule: &'static str,
+            flags: &'static str,
+            env: &'static [(&'static str, &'static str)],
+            host: &'static str,
+            /// None: plain; Some(verify).
+            tls: Option<bool>,
+            ca: Option<&'static str>,
+            cert: Option<&'static str>,
+            key: Option<&'static str>,
+        }
+        // $E: a directory with ca.pem, cert.pem and key.pem, named by DOCKER_CERT_PATH or
+        // DOCKER_CONFIG; $F: the --config directory (a cert.pem only); $H: ~/.docker.
+        let rows = [
+            Row { rule: "tcp://h with TLS dials 2375 (ParseTCPAddr's defaultTCPHost)",
+                flags: "--tlsverify -H tcp://h", env: &[("DOCKER_CERT_PATH", "$E")],
+                host: "tcp://h:2375", tls: Some(true), ca: Some("$E/ca.pem"), cert: Some("$E/cert.pem"), key: Some("$E/key.pem") },
+            Row { rule: "DOCKER_HOST=tcp://h with DOCKER_TLS_VERIFY dials 2375",
+                flags: "", env: &[("DOCKER_HOST", "tcp://h"), ("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", "$E")],
+                host: "tcp://h:2375", tls: Some(true), ca: Some("$E/ca.pem"), cert: Some("$E/cert.pem"), key: Some("$E/key.pem") },
+            Row { rule: "TLS and no host: defaultTLSHost, port 2376",
+                flags: "--tls", env: &[("DOCKER_CERT_PATH", "$E")],
+                host: "tcp://localhost:2376", tls: Some(false), ca: Some("$E/ca.pem"), cert: Some("$E/cert.pem"), key: Some("$E/key.pem") },
+            Row { rule: "--tlsverify=false: TLS on, without verification",
+                flags: "--tlsverify=false -H tcp://h:2376", env: &[("DOCKER_CERT_PATH", "$E")],
+                host: "tcp://h:2376", tls: Some(false), ca: Some("$E/ca.pem"), cert: Some("$E/cert.pem"), key: Some("$E/key.pem") },
+            Row { rule: "--tlsverify=false beats DOCKER_TLS_VERIFY, TLS stays on",
+                flags: "--tlsverify=false -H tcp://h:2376", env: &[("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", "$E")],
+                host: "tcp://h:2376", tls: Some(false), ca: Some("$E/ca.pem"), cert: Some("$E/cert.pem"), key: Some("$E/key.pem") },
+            Row { rule: "DOCKER_TLS alone: TLS without verification",
+                flags: "-H tcp://h:2376", env: &[("DOCKER_TLS", "1"), ("DOCKER_CERT_PATH", "$E")],
+                host: "tcp://h:2376", tls: Some(false), ca: Some("$E/ca.pem"), cert: Some("$E/cert.pem"), key: Some("$E/key.pem") },
+            Row { rule: "no TLS flag or variable: plain",
+                flags: "-H tcp://h", env: &[("DOCKER_CERT_PATH", "$E")],
+                host: "tcp://h:2375", tls: None, ca: None, cert: None, key: None },
+            Row { rule: "--config does not move the certificate directory",
+                flags: "--config $F --tlsverify -H tcp://h:2376", env: &[],
+                host: "tcp://h:2376", tls: Some(true), ca: Some("$H/ca.pem"), cert: None, key: None },
+            Row { rule: "DOCKER_CONFIG does move it",
+                flags: "--tlsverify -H tcp://h:2376", env: &[("DOCKER_CONFIG", "$E")],
+                host: "tcp://h:2376", tls: Some(true), ca: Some("$E/ca.pem"), cert: Some("$E/cert.pem"), key: Some("$E/key.pem") },
+            Row { rule: "cert and key without a CA (--tlscacert ''): the system roots",
+                flags: "--tlsverify --tlscacert= --tlscert /c/cert.pem --tlskey /c/key.pem -H tcp://h:2376", env: &[],
+                host: "tcp://h:2376", tls: Some(true), ca: None, cert: Some("/c/cert.pem"), key: Some("/c/key.pem") },
+            Row { rule: "explicit paths are kept even when missing",
+                flags: "--tlsverify --tlscacert /x/ca.pem --tlscert /x/cert.pem -H tcp://h:2376", env: &[("DOCKER_CERT_PATH", "$E")],
+                host: "tcp://h:2376", tls: Some(true), ca: Some("/x/ca.pem"), cert: Some("/x/cert.pem"), key: Some("$E/key.pem") },
         ];
-        let endpoint =
-            select_endpoint(&DockerGlobalOptions::default(), &config.env(&verify_env)).unwrap();
-        assert_eq!(
-            endpoint.host, "tcp://remote:2376",
-            "TLS hosts default to port 2376"
+
+        let env_dir = tempfile::tempdir().unwrap();
+        for file in ["ca.pem", "cert.pem", "key.pem"] {
+            std::fs::write(env_dir.path().join(file), "stand-in PEM").unwrap();
+        }
+        let flag_dir = tempfile::tempdir().unwrap();
+        std::fs::write(flag_dir.path().join("cert.pem"), "stand-in PEM").unwrap();
+        let home = DockerConfig::new();
+        let subst = |text: &str| {
+            text.replace("$E", &env_dir.path().display().to_string())
+                .replace("$F", &flag_dir.path().display().to_string())
+                .replace("$H", &home.path().display().to_string())
+        };
+        for row in rows {
+            let line = format!("{} dind up", subst(row.flags));
+            // `--tlscacert=` is one word: an empty value.
+            let (options, _) = split_plugin_args(&words(&line)).unwrap();
+            let vars: Vec<(String, String)> = row
+                .env
+                .iter()
+                .map(|(k, v)| (k.to_string(), subst(v)))
+                .chain([("HOME".to_string(), home.home.path().display().to_string())])
+                .collect();
+            let env =
+                move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let endpoint = select_endpoint(&options, &env)
+                .unwrap_or_else(|error| panic!("{}: {error:#}", row.rule));
+            assert_eq!(endpoint.host, row.host, "{}", row.rule);
+            let path = |p: Option<&str>| p.map(|p| PathBuf::from(subst(p)));
+            let want = row.tls.map(|verify| TlsSettings {
+                verify,
+                ca: path(row.ca),
+                cert: path(row.cert),
+                key: path(row.key),
+            });
+            assert_eq!(endpoint.tls, want, "{}", row.rule);
+        }
+    }
+
+    /// A context's TLS from its store directory, as docker/cli's
+    /// `cli/context/docker/load.go` (`tlsConfig`) reads it: cert and key without ca.pem
+    /// verify against the system roots.
+    #[test]
+    fn context_cert_and_key_without_ca_means_system_roots() {
+        let config = DockerConfig::new();
+        let tls_dir = config.add_context(
+            "roots",
+            r#"{"Name":"roots","Endpoints":{"docker":{"Host":"tcp://roots:2376","SkipTLSVerify":false}}}"#,
         );
+        std::fs::create_dir_all(&tls_dir).unwrap();
+        for file in ["cert.pem", "key.pem"] {
+            std::fs::write(tls_dir.join(file), "stand-in PEM").unwrap();
+        }
+        let options = DockerGlobalOptions {
+            context: Some("roots".into()),
+            ..Default::default()
+        };
+        let endpoint = select_endpoint(&options, &config.env(&[])).unwrap();
         assert_eq!(
             endpoint.tls,
             Some(TlsSettings {
                 verify: true,
-                ca: Some(certs.path().join("ca.pem")),
-                cert: Some(certs.path().join("cert.pem")),
-                // Defaulted and absent, so not used.
-                key: None,
+                ca: None,
+                cert: Some(tls_dir.join("cert.pem")),
+                key: Some(tls_dir.join("key.pem")),
             })
         );
-
-        let flags = DockerGlobalOptions {
-            tls: true,
-            tlscacert: Some("/explicit/ca.pem".into()),
-            tlskey: Some("/explicit/key.pem".into()),
-            ..Default::default()
-        };
-        let endpoint = select_endpoint(&flags, &config.env(&[])).unwrap();
-        assert_eq!(endpoint.host, DEFAULT_TLS_HOST, "--tls without a host");
-        assert_eq!(
-            endpoint.tls,
-            Some(TlsSettings {
-                verify: false,
-                ca: Some("/explicit/ca.pem".into()),
-                cert: None,
-                key: Some("/explicit/key.pem".into()),
-            })
-        );
-    }
-
-    #[test]
-    fn hosts_are_normalized_like_docker() {
-        let cases = [
-            ("", false, Ok(DEFAULT_LOCAL_HOST)),
-            ("unix://", false, Ok(DEFAULT_LOCAL_HOST)),
-            (
-                "unix:///run/user/1000/docker.sock",
-                false,
-                Ok("unix:///run/user/1000/docker.sock"),
-            ),
-            ("tcp://h", false, Ok("tcp://h:2375")),
-            ("tcp://h", true, Ok("tcp://h:2376")),
-            ("tcp://:4243", false, Ok("tcp://localhost:4243")),
-            ("h:4243", false, Ok("tcp://h:4243")),
-            ("tcp://[::1]", false, Ok("tcp://[::1]:2375")),
-            ("tcp://[::1]:99/base", false, Ok("tcp://[::1]:99/base")),
-            ("ssh://me@h", false, Ok("ssh://me@h")),
-            ("tcp://h:port", false, Err(())),
-            ("ftp://h", false, Err(())),
-        ];
-        for (raw, tls, want) in cases {
-            let got = normalize_host(raw, tls);
-            assert_eq!(got.as_deref().map_err(|_| ()), want, "{raw:?} tls={tls}");
-        }
+        // And the client accepts it: no CA file is needed to build the connection.
+        assert!(connect::open_client(&endpoint).is_ok());
     }
 
     #[test]
@@ -1157,28 +989,26 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_transports_are_refused_before_any_connection() {
-        let cases = [
-            ("ssh://me@h", None, "ssh"),
-            (
-                "tcp://h:2376",
-                Some(TlsSettings {
-                    verify: false,
-                    ca: None,
-                    cert: None,
-                    key: None,
-                }),
-                "TLS without verifying",
-            ),
-        ];
-        for (host, tls, want) in cases {
-            let endpoint = DockerEndpoint {
-                host: host.into(),
-                source: EndpointSource::HostFlag,
-                tls,
-            };
-            let error = open_client(&endpoint).unwrap_err();
-            assert!(error.to_string().contains(want), "{host}: {error:#}");
-        }
+    fn transports() {
+        let insecure = TlsSettings {
+            verify: false,
+            ca: None,
+            cert: None,
+            key: None,
+        };
+        let endpoint = |host: &str, tls: Option<TlsSettings>| DockerEndpoint {
+            host: host.into(),
+            source: EndpointSource::HostFlag,
+            tls,
+        };
+        // TLS without verification: refused plainly, never downgraded to plain HTTP.
+        let error = connect::open_client(&endpoint("tcp://h:2376", Some(insecure))).unwrap_err();
+        assert!(
+            error.to_string().contains("TLS without verifying"),
+            "{error:#}"
+        );
+        // ssh:// opens (it connects on first use, through `ssh`).
+        assert!(connect::open_client(&endpoint("ssh://me@h:2222", None)).is_ok());
+        assert!(connect::open_client(&endpoint("ssh://me:pw@h", None)).is_err());
     }
 }

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The Docker 28 stage: runs dind's node tests against Debian forky's docker.io 28.x, the
+# engine users run, inside a container on this machine's daemon (three levels deep: this
+# daemon, the Docker 28 engine, dind's nodes). The recipe, measured here, is
+# ../shared/reference/environment.md, "A modern Docker engine inside a container".
+#
+# The engine's host (the outer container) keeps IPv6 disabled, as many hosts do: the IPv6
+# cluster test then proves that `up` publishes the API server on an address the host has.
+#
+# Removes its container, its volumes and its socket directory on exit, failed or not; keeps
+# the engine image (dind-d28:forky) so the next run reuses its layers.
+#
+# Usage: scripts/test-docker28.sh            (needs a Docker daemon and dind-node:bare)
+#        D28_NAME=i13-d28 scripts/test-docker28.sh   (another container name)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+name=${D28_NAME:-dind-d28}
+image=${D28_IMAGE:-dind-d28:forky}
+started=$(date +%s)
+sock_dir=$(mktemp -d /tmp/dind-d28.XXXXXX)
+
+logs=
+cleanup() {
+  # Test runs still going (an interrupted stage) end first.
+  for job in $(jobs -p); do kill "$job" 2>/dev/null || true; done
+  # -v removes the anonymous volumes (/var/lib/docker, /var/lib/containerd); stopping the
+  # container ends every process of the inner engine and of its nodes with it.
+  docker rm -f -v "$name" >/dev/null 2>&1 || true
+  rm -rf "$sock_dir" ${logs:+"$logs"}
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+cleanup_first() { docker rm -f -v "$name" >/dev/null 2>&1 || true; }
+cleanup_first
+
+log() { echo "test-docker28: $*" >&2; }
+
+cargo build --quiet -p docker-dind -p kubectl-dind
+# The engine image starts from the node image this checkout builds.
+target/debug/docker-dind build-image --bare >/dev/null
+log "building $image (forky's docker.io on dind-node:bare)"
+docker build -q -t "$image" scripts/docker28 >/dev/null
+
+log "starting $name"
+# The node capability set (environment.md, "Privileges of node containers"), volumes for
+# the inner engine's state (overlay on overlay fails) and the socket directory.
+docker run -d --name "$name" --hostname "$name" \
+  --cap-add ALL --cap-drop SYS_RESOURCE \
+  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+  --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm' \
+  --tmpfs /run --tmpfs /tmp \
+  -v /sys/fs/cgroup:/sys/fs/cgroup:rw --cgroupns=host \
+  -v /lib/modules:/lib/modules:ro \
+  -v /var/lib/docker -v /var/lib/containerd \
+  -v "$sock_dir":/run/d28 \
+  -e container=docker \
+  "$image" /lib/systemd/systemd >/dev/null
+
+inner() { DOCKER_HOST="unix://$sock_dir/docker.sock" "$@"; }
+for _ in $(seq 1 60); do
+  inner docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && break
+  sleep 1
+done
+version=$(inner docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')
+log "inner engine: Docker $version"
+# tayga needs /dev/net/tun, which the container does not get.
+docker exec "$name" sh -c 'mkdir -p /dev/net && { [ -e /dev/net/tun ] || mknod /dev/net/tun c 10 200; }'
+log "loading the base image into it"
+docker save debian:trixie-slim | inner docker load -q >/dev/null
+
+# The node tests: build-image --bare, a nodes-only cluster at the plan's addresses, IPv6
+# clusters with DNS64/NAT64, and an IPv6 cluster whose API server must be published where
+# this IPv6-less host can (DIND_TEST_EXPECT_NO_IPV6 makes that case required). The last
+# two use distinct cluster IDs and run side by side; the nodes-only test lists every
+# cluster (--all), so it runs alone. Each cleans its clusters; then nothing may be left.
+inner cargo test -p dind-tests --test docker_nodes --test dns64 --test remote_endpoints --no-run -q
+log "build-image --bare on Docker 28"
+inner target/debug/docker-dind build-image --bare >/dev/null
+inner cargo test -p dind-tests --test docker_nodes -- --exact \
+  two_clusters_boot_side_by_side_and_stay_isolated
+logs=$(mktemp -d /tmp/dind-d28-logs.XXXXXX)
+inner cargo test -p dind-tests --test dns64 >"$logs/dns64" 2>&1 &
+dns64=$!
+DIND_TEST_EXPECT_NO_IPV6=1 inner cargo test -p dind-tests --test remote_endpoints -- \
+  ipv6_cluster_on_a_host_without_ipv6 >"$logs/ipv6" 2>&1 &
+ipv6=$!
+failed=0
+for job in dns64:$dns64 ipv6:$ipv6; do
+  if ! wait "${job#*:}"; then failed=1; fi
+  cat "$logs/${job%%:*}"
+done
+[ "$failed" = 0 ] || { log "node tests failed against Docker $version"; exit 1; }
+
+left=$(inner docker ps -aq; inner docker volume ls -q; inner docker network ls -q --filter type=custom)
+if [ -n "$left" ]; then
+  log "clean left objects behind:"; inner docker ps -a; inner docker volume ls; inner docker network ls
+  exit 1
+fi
+log "passed in $(( $(date +%s) - started )) s against Docker $version; nothing left behind"
