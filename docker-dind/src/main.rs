@@ -4,6 +4,7 @@
 //! directly as `docker-dind [ARGS]`.
 
 use clap::{Parser, Subcommand};
+use dind::cli::state::{JoinArgs, LoadArgs, RemoveNodeArgs};
 use dind::cli::{self, BuildImageArgs, CommandContext, SelectArgs, SettingsArgs, UpArgs};
 use dind::docker_cli::{metadata_json, split_plugin_args, DockerGlobalOptions};
 
@@ -38,6 +39,21 @@ enum Command {
     Settings(SettingsArgs),
     /// Print the host port of the API server.
     ApiserverPort(SelectArgs),
+    /// Keep the state of every node of a running cluster (`down` does this too).
+    Snapshot(SelectArgs),
+    /// Bring a cluster that is down back from its snapshot.
+    Restore(UpArgs),
+    /// Freeze every node container of the cluster.
+    Pause(SelectArgs),
+    /// Thaw every node container of the cluster.
+    Unpause(SelectArgs),
+    /// Add a worker at the next node number and plan address.
+    Join(JoinArgs),
+    /// Drain and delete a worker from Kubernetes, then remove its container and volume.
+    RemoveNode(RemoveNodeArgs),
+    /// Put host images into every node's containerd (namespace k8s.io).
+    #[command(alias = "copy-image")]
+    Load(LoadArgs),
 }
 
 fn main() {
@@ -79,6 +95,13 @@ fn run(cli: Cli, globals: DockerGlobalOptions) -> anyhow::Result<()> {
             Command::Support(args) => cli::list(args, &ctx, true).await,
             Command::BuildImage(args) => cli::build_image(args, &ctx).await,
             Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
+            Command::Snapshot(args) => cli::state::take_snapshot(args, &ctx).await,
+            Command::Restore(args) => cli::state::restore(args, &ctx).await,
+            Command::Pause(args) => cli::state::set_paused(args, &ctx, true).await,
+            Command::Unpause(args) => cli::state::set_paused(args, &ctx, false).await,
+            Command::Join(args) => cli::state::join(args, &ctx).await,
+            Command::RemoveNode(args) => cli::state::remove_node(args, &ctx).await,
+            Command::Load(args) => cli::state::load(args, &ctx).await,
             Command::Settings(_) => Ok(()),
         }
     })

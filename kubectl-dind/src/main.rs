@@ -4,6 +4,7 @@
 //! `-n/--namespace` are this program's own, and `KUBECONFIG` is honoured.
 
 use clap::{Args, Parser, Subcommand};
+use dind::cli::state::{JoinArgs, RemoveNodeArgs};
 use dind::cli::{self, CommandContext, SelectArgs, SettingsArgs, UpArgs};
 use dind::docker_cli::DockerGlobalOptions;
 use std::path::PathBuf;
@@ -50,6 +51,18 @@ enum Command {
     Settings(SettingsArgs),
     /// Print the host port of the API server.
     ApiserverPort(SelectArgs),
+    /// Keep the state of every node of a running cluster (`down` does this too).
+    Snapshot(SelectArgs),
+    /// Bring a cluster that is down back from its snapshot, and wait until it is Ready.
+    Restore(UpArgs),
+    /// Freeze every node container of the cluster.
+    Pause(SelectArgs),
+    /// Thaw every node container of the cluster.
+    Unpause(SelectArgs),
+    /// Add a worker with a fresh kubeadm join token.
+    Join(JoinArgs),
+    /// Drain and delete a worker from Kubernetes, then remove its container and volume.
+    RemoveNode(RemoveNodeArgs),
 }
 
 fn main() {
@@ -71,8 +84,15 @@ fn select_by_context(cli: &mut Cli) -> anyhow::Result<()> {
         ))
     })?;
     let layer = match &mut cli.command {
-        Command::Up(a) => &mut a.settings.0,
-        Command::Down(a) | Command::Clean(a) | Command::ApiserverPort(a) => &mut a.settings.0,
+        Command::Up(a) | Command::Restore(a) => &mut a.settings.0,
+        Command::Down(a)
+        | Command::Clean(a)
+        | Command::ApiserverPort(a)
+        | Command::Snapshot(a)
+        | Command::Pause(a)
+        | Command::Unpause(a) => &mut a.settings.0,
+        Command::Join(a) => &mut a.settings.0,
+        Command::RemoveNode(a) => &mut a.settings.0,
         Command::Settings(a) => &mut a.settings.0,
     };
     if !layer.values.contains_key("CLUSTER_ID") && !layer.values.contains_key("DIND_LABEL") {
@@ -100,6 +120,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Down(args) => cli::down(args, &ctx).await,
             Command::Clean(args) => cli::clean(args, &ctx).await,
             Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
+            Command::Snapshot(args) => cli::state::take_snapshot(args, &ctx).await,
+            Command::Restore(args) => cli::state::restore(args, &ctx).await,
+            Command::Pause(args) => cli::state::set_paused(args, &ctx, true).await,
+            Command::Unpause(args) => cli::state::set_paused(args, &ctx, false).await,
+            Command::Join(args) => cli::state::join(args, &ctx).await,
+            Command::RemoveNode(args) => cli::state::remove_node(args, &ctx).await,
             Command::Settings(_) => Ok(()),
         }
     })

@@ -18,6 +18,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod state;
+
 /// The settings given as flags: one flag per [`VARIABLES`] row, plus the repeatable
 /// component-argument flags.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -274,6 +276,7 @@ pub async fn down(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()>
             "down takes one cluster: --cluster-id or --label, not --all",
         ));
     }
+    state::snapshot_before_down(args, ctx).await?;
     let removed = inventory::down(&ctx.engine, &cluster_key(args)?, &ctx.progress).await?;
     print(&removed, args.output, String::new)
 }

@@ -110,7 +110,7 @@ pub fn server_url(published_on: IpAddr, port: u16) -> String {
 }
 
 /// The kubeconfig file `up` writes to and `clean` removes from.
-fn kubeconfig_files(explicit: Option<&Path>) -> (Option<PathBuf>, Vec<PathBuf>) {
+pub(super) fn kubeconfig_files(explicit: Option<&Path>) -> (Option<PathBuf>, Vec<PathBuf>) {
     let env = std::env::var_os("KUBECONFIG");
     let home = dirs::home_dir();
     (
@@ -122,12 +122,10 @@ fn kubeconfig_files(explicit: Option<&Path>) -> (Option<PathBuf>, Vec<PathBuf>) 
 /// Sets up Kubernetes on booted nodes; returns the API server URL.
 pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
     let Run {
-        engine,
         settings,
         plan,
         options,
         cgroup,
-        ledger,
         progress,
         ..
     } = *run;
@@ -183,6 +181,22 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
         .await?;
     }
 
+    connect_and_wait(run, master).await
+}
+
+/// Writes the cluster's context for the API server's published port (which changes when
+/// a restored master publishes on a fresh host port), runs the port forwarder, and waits
+/// until every node is Ready and CoreDNS available. The end of `up` and of a restore.
+pub(super) async fn connect_and_wait(run: &Run<'_>, master: &Node) -> anyhow::Result<String> {
+    let Run {
+        engine,
+        settings,
+        plan,
+        options,
+        ledger,
+        progress,
+        ..
+    } = *run;
     let published = engine
         .published_ports(&master.name, &format!("{}/tcp", kubeadm::API_SERVER_PORT))
         .await?;

@@ -9,13 +9,19 @@
 
 pub mod host_probe;
 pub mod inventory;
+pub mod join;
 pub mod kubernetes;
 pub mod ledger;
+pub mod load;
 pub mod net64;
 pub mod network;
 pub mod node_spec;
 pub mod nodes;
+pub mod pause;
 pub mod preflight;
+pub mod remove_node;
+mod restore;
+pub mod snapshot;
 pub mod support;
 mod up;
 

@@ -82,12 +82,7 @@ pub async fn up(
 ) -> anyhow::Result<UpReport> {
     let plan = ClusterPlan::new(settings)?;
     let host = engine.host_info().await?;
-    if host.storage_driver == "btrfs" && !settings.run_on_btrfs_anyway {
-        return Err(usage(
-            "the Docker daemon uses the btrfs storage driver, on which nested containers and \
-             volume cleanup are known to fail; set RUN_ON_BTRFS_ANYWAY=true (--run-on-btrfs-anyway) to try anyway",
-        ));
-    }
+    preflight::storage_driver(&host, settings)?;
     let network_state = check_network(&plan, &engine.networks().await?)?;
     if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
         .await?
@@ -99,6 +94,7 @@ pub async fn up(
         )));
     }
     ensure_node_image(engine, settings, &plan, progress).await?;
+    let snapshot = super::snapshot::prepare(engine, settings, &plan, progress).await?;
 
     let ledger = Ledger::default();
     let run = Run {
@@ -111,7 +107,12 @@ pub async fn up(
         ledger: &ledger,
         progress,
     };
-    let provisioned = provision(&run, network_state);
+    let provisioned = async {
+        match &snapshot {
+            Some(snapshot) => super::restore::restore(&run, network_state, snapshot).await,
+            None => provision(&run, network_state).await,
+        }
+    };
     let result = tokio::select! {
         result = provisioned => result,
         () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
@@ -160,9 +161,12 @@ async fn provision(run: &Run<'_>, network_state: NetworkState) -> anyhow::Result
         probe_host(engine, plan, host, ledger),
     )
     .await?;
+    let node_image_bytes = engine.image_id_and_size(&plan.image).await?.map(|(_, b)| b);
     let intent = Intent {
         plan,
         nodes_only: options.nodes_only,
+        host,
+        node_image_bytes,
     };
     for note in preflight::check(&facts, intent)? {
         progress.note(note);
@@ -268,7 +272,8 @@ pub async fn clean(
     kubeconfig: Option<&Path>,
     progress: &Progress,
 ) -> anyhow::Result<Removed> {
-    let removed = inventory::clean(engine, &settings.identity.key(), progress).await?;
+    let mut removed = inventory::clean(engine, &settings.identity.key(), progress).await?;
+    removed.images = super::snapshot::discard(engine, &settings.identity.key()).await?;
     super::kubernetes::remove_context(settings, kubeconfig, progress)?;
     Ok(removed)
 }
