@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Soak: clusters survive a restart of the Docker daemon.
+#   1. brings up a two-node nodes-only cluster (ID 40) and an IPv6 nodes-only cluster
+#      with DNS64/NAT64 (ID 41), and writes a file into every node's /etc and /var/lib;
+#   2. restarts the daemon (stop by its pid, wait, start it the way scripts/test does),
+#      holding `flock -x /tmp/dind-daemon.lock`, so it never restarts the daemon under
+#      tests that hold the lock shared;
+#   3. checks that every node is running and booted again with its files and its address,
+#      that the DNS64 server answers a query, and that NAT64 (tayga) carries a TCP
+#      connection from an IPv6-only node to an IPv4 listener on the host.
+# It restarts the machine's Docker daemon: run it where nothing else needs the daemon
+# (CI runs it after `cargo test`). Usage: scripts/soak-restart.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet -p docker-dind
+dind=target/debug/docker-dind
+lock=/tmp/dind-daemon.lock
+v4=(--cluster-id 40 --nodes 1)
+v6=(--cluster-id 41 --nodes 1 --ip-mode ipv6)
+
+cleanup() {
+  $dind clean --cluster-id 40 >/dev/null 2>&1 || true
+  $dind clean --cluster-id 41 >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+fail() { echo "soak-restart: FAIL: $*" >&2; exit 1; }
+
+flock -s "$lock" $dind build-image --bare >/dev/null
+cleanup
+flock -s "$lock" $dind up --nodes-only --image dind-node:bare "${v4[@]}" >/dev/null
+flock -s "$lock" $dind up --nodes-only --image dind-node:bare "${v6[@]}" >/dev/null
+
+nodes_of() { $dind nodes --cluster-id "$1" -o json | jq -r '.[] | "\(.name) \(.state) \(.ipv4) \(.ipv6)"'; }
+before=$( (nodes_of 40; nodes_of 41) | sort)
+[ "$(wc -l <<<"$before")" = 4 ] || fail "expected 4 nodes, got: $before"
+for node in $(awk '{print $1}' <<<"$before"); do
+  docker exec "$node" sh -c "echo soak-$node > /etc/i9-soak && echo soak-$node > /var/lib/i9-soak"
+done
+plan=$($dind up --dry-run -o json "${v6[@]}")
+dns64=$(jq -r .net64.dns64_address <<<"$plan")
+prefix=$(jq -r .net64.dns64_prefix <<<"$plan")
+v6_master=kube-master-cluster-41
+
+restart_daemon() {
+  local pid
+  pid=$(cat /var/run/docker.pid)
+  echo "soak-restart: stopping dockerd (pid $pid)" >&2
+  kill "$pid"
+  for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -0 "$pid" 2>/dev/null && { echo "dockerd did not stop" >&2; return 1; }
+  echo "soak-restart: starting dockerd (log: /tmp/dind-dockerd.log)" >&2
+  # New session, no inherited descriptors: the daemon must not hold the lock.
+  setsid nohup dockerd >/tmp/dind-dockerd.log 2>&1 </dev/null &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && return 0; sleep 1; done
+  echo "dockerd did not answer after 60 s" >&2
+  return 1
+}
+export -f restart_daemon
+# -o: the lock stays with flock itself, not with the daemon it starts.
+flock -x -o "$lock" bash -c restart_daemon
+
+# Every node comes back by itself (restart policy), boots, and keeps its state.
+for node in $(awk '{print $1}' <<<"$before"); do
+  for _ in $(seq 1 120); do
+    [ "$(docker inspect -f '{{.State.Running}}' "$node" 2>/dev/null)" = true ] && break
+    sleep 1
+  done
+  docker exec "$node" systemctl is-system-running --wait >/dev/null 2>&1 || true
+  docker exec "$node" ctr version >/dev/null || fail "$node: containerd does not answer"
+  got=$(docker exec "$node" cat /etc/i9-soak /var/lib/i9-soak) || fail "$node lost its files"
+  [ "$got" = "soak-$node"$'\n'"soak-$node" ] || fail "$node: files changed: $got"
+done
+after=$( (nodes_of 40; nodes_of 41) | sort)
+[ "$before" = "$after" ] || fail "nodes changed across the restart:
+before:
+$before
+after:
+$after"
+
+# The support containers are back and answer.
+for c in bind9-cluster-41 tayga-cluster-41; do
+  [ "$(docker inspect -f '{{.State.Running}}' "$c")" = true ] || fail "$c is not running"
+done
+# DNS64: a DNS query over TCP (version.bind, class CHAOS) gets a reply.
+query='\x00\x1e\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07version\x04bind\x00\x00\x10\x00\x03'
+answered=
+for _ in $(seq 1 30); do
+  bytes=$(docker exec "$v6_master" bash -c "printf '$query' | socat -T3 - 'TCP6:[$dns64]:53' | wc -c" 2>/dev/null || echo 0)
+  if [ "$bytes" -gt 12 ]; then answered=yes; break; fi
+  sleep 1
+done
+[ -n "$answered" ] || fail "the DNS64 server $dns64 does not answer"
+# NAT64: an IPv6-only node reaches an IPv4 listener on the host (the network's IPv4
+# gateway) through the DNS64 prefix, translated by tayga.
+gateway_v4=$(jq -r '.network.gateways[0]' <<<"$plan")
+port=18941
+python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(8)
+s.settimeout(60)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"nat64-ok\n")
+    c.close()
+' "$gateway_v4" "$port" &
+listener=$!
+trap 'kill $listener 2>/dev/null || true; cleanup' EXIT
+reached=
+for _ in $(seq 1 30); do
+  if [ "$(docker exec "$v6_master" socat -T3 - "TCP6:[${prefix%%/*}$gateway_v4]:$port" 2>/dev/null)" = nat64-ok ]; then
+    reached=yes; break
+  fi
+  sleep 1
+done
+[ -n "$reached" ] || fail "NAT64 does not translate: no answer from $gateway_v4:$port through ${prefix%%/*}$gateway_v4"
+echo "soak-restart: OK: 4 nodes back with their files and addresses; DNS64 answers and NAT64 translates"
