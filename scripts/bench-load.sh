@@ -7,6 +7,9 @@
 #
 # Usage: scripts/bench-load.sh   (RUNS=3, CLUSTER_ID=42, SIZE_MB=100 by default)
 set -euo pipefail
+# Under the shared daemon lock, as tests are: scripts/soak-restart.sh never restarts the
+# daemon in the middle.
+if [ -z "${DIND_LOCKED:-}" ]; then DIND_LOCKED=1 exec flock -s /tmp/dind-daemon.lock "$0" "$@"; fi
 cd "$(dirname "$0")/.."
 runs=${RUNS:-3}
 id=${CLUSTER_ID:-42}

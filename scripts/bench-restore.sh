@@ -5,6 +5,9 @@
 #
 # Usage: scripts/bench-restore.sh   (RUNS=3, CLUSTER_ID=43 by default)
 set -euo pipefail
+# Under the shared daemon lock, as tests are: scripts/soak-restart.sh never restarts the
+# daemon in the middle.
+if [ -z "${DIND_LOCKED:-}" ]; then DIND_LOCKED=1 exec flock -s /tmp/dind-daemon.lock "$0" "$@"; fi
 cd "$(dirname "$0")/.."
 runs=${RUNS:-3}
 id=${CLUSTER_ID:-43}

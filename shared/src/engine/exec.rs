@@ -4,6 +4,7 @@ use super::{Engine, ExecOutput};
 use anyhow::{anyhow, Context};
 use bollard::query_parameters::{LogsOptionsBuilder, UploadToContainerOptionsBuilder};
 use futures::StreamExt;
+use std::sync::Arc;
 
 impl Engine {
     /// Runs a command in a running container and collects its output.
@@ -58,6 +59,74 @@ impl Engine {
             }
             StartExecResults::Detached => {}
         }
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .with_context(what)?;
+        Ok(ExecOutput {
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// Runs a command with its stdin fed from `input` as the chunks arrive, and collects
+    /// its output. Output is read while input is written, so neither side blocks.
+    pub async fn exec_streaming(
+        &self,
+        container: &str,
+        argv: &[&str],
+        mut input: tokio::sync::mpsc::Receiver<Arc<[u8]>>,
+    ) -> anyhow::Result<ExecOutput> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        use tokio::io::AsyncWriteExt;
+        let what = || format!("running `{}` in {container}", argv.join(" "));
+        let exec = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(argv.iter().map(|s| s.to_string()).collect()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    attach_stdin: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .with_context(what)?;
+        let StartExecResults::Attached {
+            mut output,
+            input: mut stdin,
+        } = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .with_context(what)?
+        else {
+            return Err(anyhow!("{}: the daemon did not attach", what()));
+        };
+        let feed = async {
+            while let Some(chunk) = input.recv().await {
+                stdin.write_all(&chunk).await.with_context(what)?;
+            }
+            stdin.shutdown().await.with_context(what)?;
+            Ok::<_, anyhow::Error>(())
+        };
+        let collect = async {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            while let Some(item) = output.next().await {
+                match item.with_context(what)? {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        err.extend_from_slice(&message)
+                    }
+                    other => out.extend_from_slice(&other.into_bytes()),
+                }
+            }
+            Ok::<_, anyhow::Error>((out, err))
+        };
+        let ((), (stdout, stderr)) = futures::future::try_join(feed, collect).await?;
         let inspect = self
             .docker
             .inspect_exec(&exec.id)

@@ -8,7 +8,7 @@
 //! [`resources`](self::resources) (networks and volumes), [`lifecycle`](self::lifecycle)
 //! (containers: list, create, start, stop, inspect) and [`exec`](self::exec) (commands,
 //! files and logs of running containers) and [`state`](self::state) (commit, pause,
-//! streamed image export and exec).
+//! snapshot images).
 
 mod exec;
 mod images;

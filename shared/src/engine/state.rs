@@ -1,14 +1,12 @@
 //! A container's state as a whole: commit it to an image (snapshots), pause and unpause
-//! it, find images by label, and stream images and commands (`load`).
+//! it, and find images by label.
 
-use super::{label_filters, Engine, ExecOutput};
-use anyhow::{anyhow, Context};
+use super::{label_filters, Engine};
+use anyhow::Context;
 use bollard::query_parameters::{
     CommitContainerOptionsBuilder, InspectContainerOptions, ListImagesOptionsBuilder,
 };
-use futures::{Stream, StreamExt};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 /// An image as listed.
 #[derive(Debug, Clone)]
@@ -129,86 +127,5 @@ impl Engine {
             .unpause_container(name)
             .await
             .with_context(|| format!("unpausing container {name}"))
-    }
-
-    /// `docker save IMAGE...` as a stream of chunks, never held whole in memory.
-    pub fn export_images_stream(
-        &self,
-        images: &[&str],
-    ) -> impl Stream<Item = anyhow::Result<Arc<[u8]>>> + Send + 'static {
-        let what = images.join(" ");
-        self.docker.export_images(images).map(move |chunk| {
-            chunk
-                .map(|bytes| Arc::from(&bytes[..]))
-                .with_context(|| format!("exporting {what}"))
-        })
-    }
-
-    /// Runs a command with its stdin fed from `input` as the chunks arrive, and collects
-    /// its output. Output is read while input is written, so neither side blocks.
-    pub async fn exec_streaming(
-        &self,
-        container: &str,
-        argv: &[&str],
-        mut input: tokio::sync::mpsc::Receiver<Arc<[u8]>>,
-    ) -> anyhow::Result<ExecOutput> {
-        use bollard::exec::{CreateExecOptions, StartExecResults};
-        use tokio::io::AsyncWriteExt;
-        let what = || format!("running `{}` in {container}", argv.join(" "));
-        let exec = self
-            .docker
-            .create_exec(
-                container,
-                CreateExecOptions {
-                    cmd: Some(argv.iter().map(|s| s.to_string()).collect()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    attach_stdin: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .with_context(what)?;
-        let StartExecResults::Attached {
-            mut output,
-            input: mut stdin,
-        } = self
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .with_context(what)?
-        else {
-            return Err(anyhow!("{}: the daemon did not attach", what()));
-        };
-        let feed = async {
-            while let Some(chunk) = input.recv().await {
-                stdin.write_all(&chunk).await.with_context(what)?;
-            }
-            stdin.shutdown().await.with_context(what)?;
-            Ok::<_, anyhow::Error>(())
-        };
-        let collect = async {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            while let Some(item) = output.next().await {
-                match item.with_context(what)? {
-                    bollard::container::LogOutput::StdErr { message } => {
-                        err.extend_from_slice(&message)
-                    }
-                    other => out.extend_from_slice(&other.into_bytes()),
-                }
-            }
-            Ok::<_, anyhow::Error>((out, err))
-        };
-        let ((), (stdout, stderr)) = futures::future::try_join(feed, collect).await?;
-        let inspect = self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .with_context(what)?;
-        Ok(ExecOutput {
-            exit_code: inspect.exit_code.unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
     }
 }
