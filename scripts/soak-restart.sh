@@ -7,7 +7,7 @@
 #      tests that hold the lock shared;
 #   3. checks that every node is running and booted again with its files and its address,
 #      that the DNS64 server answers a query, and that NAT64 (tayga) carries a TCP
-#      connection from an IPv6-only node to an IPv4 listener on the host.
+#      connection from an IPv6-only node to an IPv4-only listener.
 # It restarts the machine's Docker daemon: run it where nothing else needs the daemon
 # (CI runs it after `cargo test`). Usage: scripts/soak-restart.sh
 set -euo pipefail
@@ -98,30 +98,18 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 [ -n "$answered" ] || fail "the DNS64 server $dns64 does not answer"
-# NAT64: an IPv6-only node reaches an IPv4 listener on the host (the network's IPv4
-# gateway) through the DNS64 prefix, translated by tayga.
-gateway_v4=$(jq -r '.network.gateways[0]' <<<"$plan")
+# NAT64: the IPv6 master reaches an IPv4 listener (on the other node's Docker-assigned
+# IPv4 address) through the DNS64 prefix, translated by tayga.
+peer=kube-node-1-cluster-41
+peer_v4=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$peer")
 port=18941
-python3 -c '
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(8)
-s.settimeout(60)
-while True:
-    c, _ = s.accept()
-    c.sendall(b"nat64-ok\n")
-    c.close()
-' "$gateway_v4" "$port" &
-listener=$!
-trap 'kill $listener 2>/dev/null || true; cleanup' EXIT
+docker exec -d "$peer" socat "TCP4-LISTEN:$port,bind=$peer_v4,fork,reuseaddr" SYSTEM:'echo nat64-ok'
 reached=
 for _ in $(seq 1 30); do
-  if [ "$(docker exec "$v6_master" socat -T3 - "TCP6:[${prefix%%/*}$gateway_v4]:$port" 2>/dev/null)" = nat64-ok ]; then
+  if [ "$(docker exec "$v6_master" socat -T3 - "TCP6:[${prefix%%/*}$peer_v4]:$port" 2>/dev/null)" = nat64-ok ]; then
     reached=yes; break
   fi
   sleep 1
 done
-[ -n "$reached" ] || fail "NAT64 does not translate: no answer from $gateway_v4:$port through ${prefix%%/*}$gateway_v4"
+[ -n "$reached" ] || fail "NAT64 does not translate: no answer from $peer_v4:$port through ${prefix%%/*}$peer_v4"
 echo "soak-restart: OK: 4 nodes back with their files and addresses; DNS64 answers and NAT64 translates"
