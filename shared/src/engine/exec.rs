@@ -14,61 +14,13 @@ impl Engine {
         argv: &[&str],
         stdin: Option<Vec<u8>>,
     ) -> anyhow::Result<ExecOutput> {
-        use bollard::exec::{CreateExecOptions, StartExecResults};
-        use tokio::io::AsyncWriteExt;
-        let what = || format!("running `{}` in {container}", argv.join(" "));
-        let exec = self
-            .docker
-            .create_exec(
-                container,
-                CreateExecOptions {
-                    cmd: Some(argv.iter().map(|s| s.to_string()).collect()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    attach_stdin: Some(stdin.is_some()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .with_context(what)?;
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        match self
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .with_context(what)?
-        {
-            StartExecResults::Attached {
-                mut output,
-                mut input,
-            } => {
-                if let Some(data) = stdin {
-                    input.write_all(&data).await.with_context(what)?;
-                    input.shutdown().await.with_context(what)?;
-                }
-                drop(input);
-                while let Some(item) = output.next().await {
-                    match item.with_context(what)? {
-                        bollard::container::LogOutput::StdErr { message } => {
-                            stderr.extend_from_slice(&message)
-                        }
-                        other => stdout.extend_from_slice(&other.into_bytes()),
-                    }
-                }
-            }
-            StartExecResults::Detached => {}
-        }
-        let inspect = self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .with_context(what)?;
-        Ok(ExecOutput {
-            exit_code: inspect.exit_code.unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
+        let input = stdin.map(|data| {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            // Capacity 1 and a fresh channel: this send cannot fail.
+            let _ = tx.try_send(Arc::from(data));
+            rx
+        });
+        self.exec_with(container, argv, input).await
     }
 
     /// Runs a command with its stdin fed from `input` as the chunks arrive, and collects
@@ -77,7 +29,16 @@ impl Engine {
         &self,
         container: &str,
         argv: &[&str],
-        mut input: tokio::sync::mpsc::Receiver<Arc<[u8]>>,
+        input: tokio::sync::mpsc::Receiver<Arc<[u8]>>,
+    ) -> anyhow::Result<ExecOutput> {
+        self.exec_with(container, argv, Some(input)).await
+    }
+
+    async fn exec_with(
+        &self,
+        container: &str,
+        argv: &[&str],
+        input: Option<tokio::sync::mpsc::Receiver<Arc<[u8]>>>,
     ) -> anyhow::Result<ExecOutput> {
         use bollard::exec::{CreateExecOptions, StartExecResults};
         use tokio::io::AsyncWriteExt;
@@ -90,13 +51,14 @@ impl Engine {
                     cmd: Some(argv.iter().map(|s| s.to_string()).collect()),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
-                    attach_stdin: Some(true),
+                    attach_stdin: Some(input.is_some()),
                     ..Default::default()
                 },
             )
             .await
             .with_context(what)?;
-        let StartExecResults::Attached {
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let StartExecResults::Attached {
             mut output,
             input: mut stdin,
         } = self
@@ -104,29 +66,30 @@ impl Engine {
             .start_exec(&exec.id, None)
             .await
             .with_context(what)?
-        else {
-            return Err(anyhow!("{}: the daemon did not attach", what()));
-        };
-        let feed = async {
-            while let Some(chunk) = input.recv().await {
-                stdin.write_all(&chunk).await.with_context(what)?;
-            }
-            stdin.shutdown().await.with_context(what)?;
-            Ok::<_, anyhow::Error>(())
-        };
-        let collect = async {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            while let Some(item) = output.next().await {
-                match item.with_context(what)? {
-                    bollard::container::LogOutput::StdErr { message } => {
-                        err.extend_from_slice(&message)
+        {
+            let feed = async {
+                if let Some(mut input) = input {
+                    while let Some(chunk) = input.recv().await {
+                        stdin.write_all(&chunk).await.with_context(what)?;
                     }
-                    other => out.extend_from_slice(&other.into_bytes()),
+                    stdin.shutdown().await.with_context(what)?;
                 }
-            }
-            Ok::<_, anyhow::Error>((out, err))
-        };
-        let ((), (stdout, stderr)) = futures::future::try_join(feed, collect).await?;
+                drop(stdin);
+                Ok::<_, anyhow::Error>(())
+            };
+            let collect = async {
+                while let Some(item) = output.next().await {
+                    match item.with_context(what)? {
+                        bollard::container::LogOutput::StdErr { message } => {
+                            stderr.extend_from_slice(&message)
+                        }
+                        other => stdout.extend_from_slice(&other.into_bytes()),
+                    }
+                }
+                Ok::<_, anyhow::Error>(())
+            };
+            futures::future::try_join(feed, collect).await?;
+        }
         let inspect = self
             .docker
             .inspect_exec(&exec.id)
