@@ -2,19 +2,24 @@
 # Soak: clusters survive a restart of the Docker daemon.
 #   1. brings up a two-node nodes-only cluster (ID 40) and an IPv6 nodes-only cluster
 #      with DNS64/NAT64 (ID 41), and writes a file into every node's /etc and /var/lib;
-#   2. restarts the daemon (stop by its pid, wait, start it the way scripts/test does),
-#      holding `flock -x /tmp/dind-daemon.lock`, so it never restarts the daemon under
-#      tests that hold the lock shared;
+#   2. restarts the daemon (stop by its pid, wait, start it the way scripts/test does);
+#      the script holds `flock -x /tmp/dind-daemon.lock` throughout, so it never restarts
+#      the daemon under tests that hold the lock shared;
 #   3. checks that every node is running and booted again with its files and its address,
 #      that the DNS64 server answers a query, and that NAT64 (tayga) carries a TCP
 #      connection from an IPv6-only node to an IPv4-only listener.
 # It restarts the machine's Docker daemon: run it where nothing else needs the daemon
 # (CI runs it after `cargo test`). Usage: scripts/soak-restart.sh
 set -euo pipefail
+# The whole soak holds the daemon lock exclusively: tests (which hold it shared) never see
+# the daemon restart, nor its two clusters. -o: the lock stays with flock itself, not with
+# the daemon this script starts.
+if [ -z "${DIND_SOAK_LOCKED:-}" ]; then
+  (cd "$(dirname "$0")/.." && cargo build --quiet -p kubectl-dind -p docker-dind)
+  DIND_SOAK_LOCKED=1 exec flock -x -o /tmp/dind-daemon.lock "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
-cargo build --quiet -p docker-dind
 dind=target/debug/docker-dind
-lock=/tmp/dind-daemon.lock
 if [ ! -r /var/run/docker.pid ]; then
   echo "soak-restart: no local dockerd (/var/run/docker.pid) to restart" >&2
   [ "${CI:-}" = true ] && exit 1
@@ -30,10 +35,10 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "soak-restart: FAIL: $*" >&2; exit 1; }
 
-flock -s "$lock" $dind build-image --bare >/dev/null
+$dind build-image --bare >/dev/null
 cleanup
-flock -s "$lock" $dind up --nodes-only --image dind-node:bare "${v4[@]}" >/dev/null
-flock -s "$lock" $dind up --nodes-only --image dind-node:bare "${v6[@]}" >/dev/null
+$dind up --nodes-only --image dind-node:bare "${v4[@]}" >/dev/null
+$dind up --nodes-only --image dind-node:bare "${v6[@]}" >/dev/null
 
 # Name, state and plan addresses. In IPv6 mode nodes have no plan IPv4 address (Docker
 # hands out one of its own on the network's IPv4 subnet), so only IPv6 is compared there.
@@ -63,9 +68,7 @@ restart_daemon() {
   echo "dockerd did not answer after 60 s" >&2
   return 1
 }
-export -f restart_daemon
-# -o: the lock stays with flock itself, not with the daemon it starts.
-flock -x -o "$lock" bash -c restart_daemon
+restart_daemon
 
 # Every node comes back by itself (restart policy), boots, and keeps its state.
 for node in $(awk '{print $1}' <<<"$before"); do
