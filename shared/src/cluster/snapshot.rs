@@ -16,6 +16,10 @@
 //! Each snapshot image carries [`SnapshotMeta`] as labels. A snapshot made for another
 //! Kubernetes version, node image, IP mode or node count is stale: `up` discards it (and
 //! the node volumes, whose containerd state belongs to it) and says so in one line.
+//!
+//! A restored node runs from its snapshot image, so its next snapshot is one layer on top
+//! of the last: each `down`/`up` cycle adds a layer. Docker's overlay2 stops at 125
+//! layers, ~110 cycles from a fresh `up`; `--skip-snapshot` (or `clean`) starts over.
 
 use super::inventory::{self, Selector};
 use crate::engine::Engine;
