@@ -5,6 +5,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use dind::cli::completion::{self, Shell};
+use dind::cli::state::{JoinArgs, LoadArgs, RemoveNodeArgs};
 use dind::cli::{self, BuildImageArgs, CommandContext, SelectArgs, SettingsArgs, UpArgs};
 use dind::docker_cli::{metadata_json, split_plugin_args, DockerGlobalOptions};
 
@@ -48,6 +49,21 @@ enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+    /// Keep the state of every node of a running cluster (`down` does this too).
+    Snapshot(SelectArgs),
+    /// Bring a cluster that is down back from its snapshot.
+    Restore(UpArgs),
+    /// Freeze every node container of the cluster.
+    Pause(SelectArgs),
+    /// Thaw every node container of the cluster.
+    Unpause(SelectArgs),
+    /// Add a worker at the next node number and plan address.
+    Join(JoinArgs),
+    /// Drain and delete a worker from Kubernetes, then remove its container and volume.
+    RemoveNode(RemoveNodeArgs),
+    /// Put host images into every node's containerd (namespace k8s.io).
+    #[command(alias = "copy-image")]
+    Load(LoadArgs),
 }
 
 fn main() {
@@ -106,6 +122,13 @@ fn run(cli: Cli, globals: DockerGlobalOptions) -> anyhow::Result<()> {
             Command::ApiserverPort(args) => cli::apiserver_port(args, &ctx).await,
             Command::Reup(args) => cli::reup::reup(args, &ctx).await,
             Command::Settings(_) | Command::Completion { .. } => Ok(()),
+            Command::Snapshot(args) => cli::state::take_snapshot(args, &ctx).await,
+            Command::Restore(args) => cli::state::restore(args, &ctx).await,
+            Command::Pause(args) => cli::state::set_paused(args, &ctx, true).await,
+            Command::Unpause(args) => cli::state::set_paused(args, &ctx, false).await,
+            Command::Join(args) => cli::state::join(args, &ctx).await,
+            Command::RemoveNode(args) => cli::state::remove_node(args, &ctx).await,
+            Command::Load(args) => cli::state::load(args, &ctx).await,
         }
     })
 }

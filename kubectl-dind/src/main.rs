@@ -8,6 +8,7 @@ use dind::cli::completion::{self, Shell};
 use dind::cli::contexts::ContextsArgs;
 use dind::cli::dump::{DumpArgs, SplitArgs};
 use dind::cli::e2e::{E2eArgs, E2eSerialArgs};
+use dind::cli::state::{JoinArgs, RemoveNodeArgs};
 use dind::cli::{self, CommandContext, SelectArgs, SettingsArgs, UpArgs};
 use dind::docker_cli::DockerGlobalOptions;
 use std::path::PathBuf;
@@ -77,6 +78,18 @@ enum Command {
     E2eSerial(E2eSerialArgs),
     /// List the dind contexts in the kubeconfig, with endpoint and master state.
     Contexts(ContextsArgs),
+    /// Keep the state of every node of a running cluster (`down` does this too).
+    Snapshot(SelectArgs),
+    /// Bring a cluster that is down back from its snapshot, and wait until it is Ready.
+    Restore(UpArgs),
+    /// Freeze every node container of the cluster.
+    Pause(SelectArgs),
+    /// Thaw every node container of the cluster.
+    Unpause(SelectArgs),
+    /// Add a worker with a fresh kubeadm join token.
+    Join(JoinArgs),
+    /// Drain and delete a worker from Kubernetes, then remove its container and volume.
+    RemoveNode(RemoveNodeArgs),
 }
 
 fn main() {
@@ -107,8 +120,15 @@ fn select_by_context(cli: &mut Cli) -> anyhow::Result<()> {
         ))
     })?;
     let layer = match &mut cli.command {
-        Command::Up(a) => &mut a.settings.0,
-        Command::Down(a) | Command::Clean(a) | Command::ApiserverPort(a) => &mut a.settings.0,
+        Command::Up(a) | Command::Restore(a) => &mut a.settings.0,
+        Command::Down(a)
+        | Command::Clean(a)
+        | Command::ApiserverPort(a)
+        | Command::Snapshot(a)
+        | Command::Pause(a)
+        | Command::Unpause(a) => &mut a.settings.0,
+        Command::Join(a) => &mut a.settings.0,
+        Command::RemoveNode(a) => &mut a.settings.0,
         Command::Settings(a) => &mut a.settings.0,
         Command::Reup(a) => &mut a.settings.0,
         Command::Dump(a) | Command::Dump64(a) => &mut a.settings.0,
@@ -167,6 +187,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Completion { .. }
             | Command::SplitDump(_)
             | Command::SplitDump64(_) => Ok(()),
+            Command::Snapshot(args) => cli::state::take_snapshot(args, &ctx).await,
+            Command::Restore(args) => cli::state::restore(args, &ctx).await,
+            Command::Pause(args) => cli::state::set_paused(args, &ctx, true).await,
+            Command::Unpause(args) => cli::state::set_paused(args, &ctx, false).await,
+            Command::Join(args) => cli::state::join(args, &ctx).await,
+            Command::RemoveNode(args) => cli::state::remove_node(args, &ctx).await,
         }
     })
 }

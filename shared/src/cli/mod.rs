@@ -25,6 +25,7 @@ use std::time::Duration;
 
 pub mod reup;
 pub use reup::ReupArgs;
+pub mod state;
 
 /// The settings given as flags: one flag per [`VARIABLES`] row, plus the repeatable
 /// component-argument flags.
@@ -304,6 +305,7 @@ pub async fn down(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()>
             "down takes one cluster: --cluster-id or --label, not --all",
         ));
     }
+    state::snapshot_before_down(args, ctx).await?;
     let removed = inventory::down(&ctx.engine, &cluster_key(args)?, &ctx.progress).await?;
     print(&removed, args.output, String::new)
 }

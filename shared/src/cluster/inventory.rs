@@ -87,6 +87,8 @@ pub struct Removed {
     pub containers: Vec<String>,
     pub volumes: Vec<String>,
     pub networks: Vec<String>,
+    /// Snapshot images (`clean`).
+    pub images: Vec<String>,
 }
 
 /// Removes the node containers; keeps volumes, the network and support containers.

@@ -123,12 +123,10 @@ pub(crate) fn kubeconfig_files(explicit: Option<&Path>) -> (Option<PathBuf>, Vec
 /// Sets up Kubernetes on booted nodes; returns the API server URL.
 pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
     let Run {
-        engine,
         settings,
         plan,
         options,
         cgroup,
-        ledger,
         progress,
         ..
     } = *run;
@@ -184,6 +182,26 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
         .await?;
     }
 
+    let server = connect_and_wait(run, master).await?;
+    if let Some(dir) = &settings.kdc.kubectl_dir {
+        super::kubectl_dir::install(master, dir, &version.to_string(), progress).await?;
+    }
+    Ok(server)
+}
+
+/// Writes the cluster's context for the API server's published port (which changes when
+/// a restored master publishes on a fresh host port), runs the port forwarder, and waits
+/// until every node is Ready and CoreDNS available. The end of `up` and of a restore.
+pub(super) async fn connect_and_wait(run: &Run<'_>, master: &Node) -> anyhow::Result<String> {
+    let Run {
+        engine,
+        settings,
+        plan,
+        options,
+        ledger,
+        progress,
+        ..
+    } = *run;
     let published = engine
         .published_ports(&master.name, &format!("{}/tcp", kubeadm::API_SERVER_PORT))
         .await?;
@@ -233,9 +251,6 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
     let mut detail = |p: &crate::ready::ReadyProgress| step.detail(p.to_string());
     let waited = crate::ready::wait_until_ready(client, &names, options.wait, &mut detail).await;
     step.finish(waited)?;
-    if let Some(dir) = &settings.kdc.kubectl_dir {
-        super::kubectl_dir::install(master, dir, &version.to_string(), progress).await?;
-    }
     Ok(server)
 }
 

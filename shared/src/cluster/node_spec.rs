@@ -115,7 +115,7 @@ pub fn node_container(
         ipv4: node.ipv4,
         ipv6: node.ipv6,
         ports,
-        restart: Some("on-failure".into()),
+        restart: Some("unless-stopped".into()),
         ..security
     };
     match node.role {

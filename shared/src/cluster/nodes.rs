@@ -9,6 +9,7 @@ use crate::node::Node;
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
 use anyhow::{anyhow, Context};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// What systemd prints on the console when a node has booted.
@@ -45,19 +46,18 @@ pub async fn detect_privileges(
     }
 }
 
-/// Creates every node's volume and container, gives it its `extras` and starts it, all
-/// nodes concurrently.
+/// Creates every node's volume and container and starts them, all concurrently.
+/// `images` (node name → image) replaces the node image, for a restore from snapshots.
 pub async fn create_nodes(
     engine: &Engine,
     plan: &ClusterPlan,
     host: &NodeHost,
     settings_json: &str,
     extras: &NodeExtras,
+    images: Option<&BTreeMap<String, String>>,
     ledger: &Ledger,
 ) -> anyhow::Result<Vec<Node>> {
-    let existing_volumes = engine
-        .volumes(&[(crate::names::labels::CLUSTER, &plan.cluster_key)])
-        .await?;
+    let existing_volumes = cluster_volumes(engine, plan).await?;
     let tasks = plan.nodes.iter().map(|node| {
         let mut spec = node_container(plan, node, host, settings_json);
         spec.ports.extend(super::ports::publications_for(
@@ -65,20 +65,54 @@ pub async fn create_nodes(
             &extras.ports,
             node.index,
         ));
-        let reuse_volume = existing_volumes.contains(&node.volume);
+        if let Some(image) = images.and_then(|images| images.get(&node.name)) {
+            spec.image = image.clone();
+        }
+        let volume_exists = existing_volumes.contains(&node.volume);
         async move {
-            if !reuse_volume {
-                ledger
-                    .create_volume(engine, &node.volume, &cluster_labels(plan))
-                    .await?;
-            }
-            ledger.create_container(engine, &spec).await?;
-            extras.before_start(engine, &spec.name).await?;
-            engine.start_container(&spec.name).await?;
-            Ok::<_, anyhow::Error>(Node::new(engine, &spec.name))
+            create_node(
+                engine,
+                plan,
+                &spec,
+                &node.volume,
+                volume_exists,
+                extras,
+                ledger,
+            )
+            .await
         }
     });
     futures::future::try_join_all(tasks).await
+}
+
+/// The volumes the cluster already has (kept by `down`).
+pub async fn cluster_volumes(engine: &Engine, plan: &ClusterPlan) -> anyhow::Result<Vec<String>> {
+    engine
+        .volumes(&[(crate::names::labels::CLUSTER, &plan.cluster_key)])
+        .await
+}
+
+/// Creates one node: its volume unless it exists, its container, its extras (files and
+/// custom networks, placed before it starts), then starts it. Every object goes through
+/// `ledger`, so a failed run removes it.
+pub async fn create_node(
+    engine: &Engine,
+    plan: &ClusterPlan,
+    spec: &ContainerSpec,
+    volume: &str,
+    volume_exists: bool,
+    extras: &NodeExtras,
+    ledger: &Ledger,
+) -> anyhow::Result<Node> {
+    if !volume_exists {
+        ledger
+            .create_volume(engine, volume, &cluster_labels(plan))
+            .await?;
+    }
+    ledger.create_container(engine, spec).await?;
+    extras.before_start(engine, &spec.name).await?;
+    engine.start_container(&spec.name).await?;
+    Ok(Node::new(engine, &spec.name))
 }
 
 /// Waits, concurrently, until every node is ready, each within `timeout`.

@@ -8,6 +8,7 @@ use super::network::{check_network, create_network, NetworkState};
 use super::node_spec::{NodeHost, Privileges};
 use super::nodes::{create_nodes, detect_privileges, wait_nodes_ready};
 use super::preflight::{self, Intent};
+use super::snapshot::Snapshot;
 use super::support::{configure_node, ensure_support};
 use crate::engine::{CgroupVersion, Engine, HostInfo};
 use crate::error::usage;
@@ -19,6 +20,9 @@ use anyhow::{anyhow, Context};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Where kubeadm leaves the admin kubeconfig: present once Kubernetes was set up.
+const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 
 /// How `up` runs, beyond the cluster's settings.
 #[derive(Debug, Clone)]
@@ -85,12 +89,7 @@ pub async fn up(
 ) -> anyhow::Result<UpReport> {
     let plan = ClusterPlan::new(settings)?;
     let host = engine.host_info().await?;
-    if host.storage_driver == "btrfs" && !settings.run_on_btrfs_anyway {
-        return Err(usage(
-            "the Docker daemon uses the btrfs storage driver, on which nested containers and \
-             volume cleanup are known to fail; set RUN_ON_BTRFS_ANYWAY=true (--run-on-btrfs-anyway) to try anyway",
-        ));
-    }
+    preflight::storage_driver(&host, settings)?;
     let networks = engine.networks().await?;
     let network_state = check_network(&plan, &networks)?;
     let extras = NodeExtras::prepare(settings, &plan)?;
@@ -105,6 +104,7 @@ pub async fn up(
         )));
     }
     ensure_node_image(engine, settings, &plan, progress).await?;
+    let snapshot = super::snapshot::prepare(engine, settings, &plan, progress).await?;
 
     let ledger = Ledger::default();
     let run = Run {
@@ -117,7 +117,7 @@ pub async fn up(
         ledger: &ledger,
         progress,
     };
-    let provisioned = provision(&run, network_state, &extras);
+    let provisioned = provision(&run, network_state, &extras, snapshot.as_ref());
     let result = tokio::select! {
         result = provisioned => result,
         () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
@@ -142,11 +142,16 @@ pub async fn up(
     }
 }
 
-/// Everything `up` creates; every object is recorded in the run's ledger first.
+/// Everything `up` creates; every object is recorded in the run's ledger first. With a
+/// `snapshot`, nodes come back from their snapshot images instead of the node image, and
+/// a cluster that had Kubernetes is only waited for: etcd, the certificates and kubelet
+/// kept their addresses, so no kubeadm runs. Probes, pre-flight checks, the API server's
+/// address and the node extras are the same either way: the host may have changed.
 async fn provision(
     run: &Run<'_>,
     network_state: NetworkState,
     extras: &NodeExtras,
+    snapshot: Option<&Snapshot>,
 ) -> anyhow::Result<UpReport> {
     let Run {
         engine,
@@ -170,9 +175,12 @@ async fn provision(
         probe_host(engine, plan, host, ledger),
     )
     .await?;
+    let node_image_bytes = engine.image_id_and_size(&plan.image).await?.map(|(_, b)| b);
     let intent = Intent {
         plan,
         nodes_only: options.nodes_only,
+        host,
+        node_image_bytes,
     };
     for note in preflight::check(&facts, intent)? {
         progress.note(note);
@@ -210,9 +218,25 @@ async fn provision(
     let settings_json =
         serde_json::to_string(settings).context("serializing the settings for the node labels")?;
 
+    if snapshot.is_some() {
+        progress.note(format!(
+            "Restoring {} from its snapshot (SKIP_SNAPSHOT=true for a full up)",
+            plan.cluster_key
+        ));
+    }
+    let images = snapshot.map(|s| &s.images);
     let nodes_step = progress.step(format!("Creating {} node container(s)", plan.nodes.len()));
     let boot = async {
-        let nodes = create_nodes(engine, plan, &node_host, &settings_json, extras, ledger).await?;
+        let nodes = create_nodes(
+            engine,
+            plan,
+            &node_host,
+            &settings_json,
+            extras,
+            images,
+            ledger,
+        )
+        .await?;
         nodes_step.done();
         wait_nodes_ready(&nodes, options.node_timeout, progress).await?;
         Ok::<_, anyhow::Error>(nodes)
@@ -235,8 +259,16 @@ async fn provision(
     if options.nodes_only {
         return Ok(report);
     }
-    let published = super::kubernetes::bring_up(run, &nodes).await?;
-    super::addons::apply(run, &nodes[0]).await?;
+    let master = &nodes[0];
+    let restored_kubernetes =
+        snapshot.is_some() && master.exec(&["test", "-e", ADMIN_CONF]).await?.exit_code == 0;
+    let published = if restored_kubernetes {
+        super::kubernetes::connect_and_wait(run, master).await?
+    } else {
+        let published = super::kubernetes::bring_up(run, &nodes).await?;
+        super::addons::apply(run, master).await?;
+        published
+    };
     report.context = Some(plan.context.clone());
     report.apiserver = Some(published);
     Ok(report)
@@ -298,7 +330,8 @@ pub async fn clean(
     kubeconfig: Option<&Path>,
     progress: &Progress,
 ) -> anyhow::Result<Removed> {
-    let removed = inventory::clean(engine, &settings.identity.key(), progress).await?;
+    let mut removed = inventory::clean(engine, &settings.identity.key(), progress).await?;
+    removed.images = super::snapshot::discard(engine, &settings.identity.key()).await?;
     super::kubernetes::remove_context(settings, kubeconfig, progress)?;
     Ok(removed)
 }

@@ -6,6 +6,7 @@ use bollard::query_parameters::{
     DownloadFromContainerOptionsBuilder, LogsOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures::StreamExt;
+use std::sync::Arc;
 
 impl Engine {
     /// Runs a command in a running container and collects its output.
@@ -14,6 +15,32 @@ impl Engine {
         container: &str,
         argv: &[&str],
         stdin: Option<Vec<u8>>,
+    ) -> anyhow::Result<ExecOutput> {
+        let input = stdin.map(|data| {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            // Capacity 1 and a fresh channel: this send cannot fail.
+            let _ = tx.try_send(Arc::from(data));
+            rx
+        });
+        self.exec_with(container, argv, input).await
+    }
+
+    /// Runs a command with its stdin fed from `input` as the chunks arrive, and collects
+    /// its output. Output is read while input is written, so neither side blocks.
+    pub async fn exec_streaming(
+        &self,
+        container: &str,
+        argv: &[&str],
+        input: tokio::sync::mpsc::Receiver<Arc<[u8]>>,
+    ) -> anyhow::Result<ExecOutput> {
+        self.exec_with(container, argv, Some(input)).await
+    }
+
+    async fn exec_with(
+        &self,
+        container: &str,
+        argv: &[&str],
+        input: Option<tokio::sync::mpsc::Receiver<Arc<[u8]>>>,
     ) -> anyhow::Result<ExecOutput> {
         use bollard::exec::{CreateExecOptions, StartExecResults};
         use tokio::io::AsyncWriteExt;
@@ -26,29 +53,33 @@ impl Engine {
                     cmd: Some(argv.iter().map(|s| s.to_string()).collect()),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
-                    attach_stdin: Some(stdin.is_some()),
+                    attach_stdin: Some(input.is_some()),
                     ..Default::default()
                 },
             )
             .await
             .with_context(what)?;
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        match self
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let StartExecResults::Attached {
+            mut output,
+            input: mut stdin,
+        } = self
             .docker
             .start_exec(&exec.id, None)
             .await
             .with_context(what)?
         {
-            StartExecResults::Attached {
-                mut output,
-                mut input,
-            } => {
-                if let Some(data) = stdin {
-                    input.write_all(&data).await.with_context(what)?;
-                    input.shutdown().await.with_context(what)?;
+            let feed = async {
+                if let Some(mut input) = input {
+                    while let Some(chunk) = input.recv().await {
+                        stdin.write_all(&chunk).await.with_context(what)?;
+                    }
+                    stdin.shutdown().await.with_context(what)?;
                 }
-                drop(input);
+                drop(stdin);
+                Ok::<_, anyhow::Error>(())
+            };
+            let collect = async {
                 while let Some(item) = output.next().await {
                     match item.with_context(what)? {
                         bollard::container::LogOutput::StdErr { message } => {
@@ -57,8 +88,9 @@ impl Engine {
                         other => stdout.extend_from_slice(&other.into_bytes()),
                     }
                 }
-            }
-            StartExecResults::Detached => {}
+                Ok::<_, anyhow::Error>(())
+            };
+            futures::future::try_join(feed, collect).await?;
         }
         let inspect = self
             .docker

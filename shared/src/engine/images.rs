@@ -3,8 +3,9 @@
 use super::Engine;
 use anyhow::{anyhow, Context};
 use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 impl Engine {
     /// The labels of an image, or `None` when the image is not present.
@@ -97,5 +98,18 @@ impl Engine {
             }) => Ok(()),
             Err(e) => Err(e).with_context(|| format!("removing image {image}")),
         }
+    }
+
+    /// `docker save IMAGE...` as a stream of chunks, never held whole in memory.
+    pub fn export_images_stream(
+        &self,
+        images: &[&str],
+    ) -> impl Stream<Item = anyhow::Result<Arc<[u8]>>> + Send + 'static {
+        let what = images.join(" ");
+        self.docker.export_images(images).map(move |chunk| {
+            chunk
+                .map(|bytes| Arc::from(&bytes[..]))
+                .with_context(|| format!("exporting {what}"))
+        })
     }
 }

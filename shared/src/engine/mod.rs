@@ -7,12 +7,16 @@
 //! The methods are split by concern: [`images`](self::images) (build, export, remove),
 //! [`resources`](self::resources) (networks and volumes), [`lifecycle`](self::lifecycle)
 //! (containers: list, create, start, stop, inspect) and [`exec`](self::exec) (commands,
-//! files and logs of running containers).
+//! files and logs of running containers) and [`state`](self::state) (commit, pause,
+//! snapshot images).
 
 mod exec;
 mod images;
 mod lifecycle;
 mod resources;
+mod state;
+
+pub use state::{ContainerDetails, ImageRow};
 
 use anyhow::Context;
 use bollard::models::SystemInfoCgroupVersionEnum;

@@ -1,0 +1,254 @@
+//! `join`: one more worker for a running cluster, at the next node number, name and plan
+//! address. On a Kubernetes cluster the worker joins with a fresh bootstrap token from
+//! the master (the cluster's own token may have expired: kubeadm gives it 24 hours).
+
+use super::extras::NodeExtras;
+use super::ledger::Ledger;
+use super::node_spec::{node_container, NodeHost, Privileges};
+use super::nodes::wait_node_ready;
+use super::nodes::{cluster_volumes, create_node};
+use super::support::configure_node;
+use super::up::{Run, UpOptions};
+use crate::engine::Engine;
+use crate::kubeadm::{self, KubeadmInputs};
+use crate::names::labels;
+use crate::node::{Node, NodeFile};
+use crate::plan::ClusterPlan;
+use crate::progress::Progress;
+use crate::settings::Settings;
+use anyhow::{anyhow, bail, Context};
+use serde::Serialize;
+
+/// What `join` added.
+#[derive(Debug, Clone, Serialize)]
+pub struct Joined {
+    pub cluster: String,
+    pub node: String,
+    pub index: u16,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+}
+
+/// The settings a running cluster was created with, from its master's label.
+pub async fn cluster_settings(
+    engine: &Engine,
+    cluster_key: &str,
+) -> anyhow::Result<(Settings, Vec<crate::engine::ContainerInfo>)> {
+    let nodes = engine
+        .containers(&[(labels::CLUSTER, cluster_key), (labels::NODE_ROLE, "")])
+        .await?;
+    let master = nodes
+        .iter()
+        .find(|c| c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master"))
+        .ok_or_else(|| anyhow!("cluster {cluster_key} has no master container; is it up?"))?;
+    let json = master
+        .labels
+        .get(labels::SETTINGS)
+        .ok_or_else(|| anyhow!("{} has no settings label", master.name))?;
+    let settings = serde_json::from_str(json)
+        .with_context(|| format!("reading the settings of {}", master.name))?;
+    Ok((settings, nodes))
+}
+
+/// The number the next worker gets: one past the highest in use.
+pub fn next_index(indices: &[u16]) -> u16 {
+    indices.iter().max().map_or(1, |m| m + 1)
+}
+
+/// A rendered kubeadm join configuration with `token` instead of the cluster's fixed one.
+pub fn with_token(join_config: &str, token: &str) -> String {
+    join_config.replace(kubeadm::BOOTSTRAP_TOKEN, token)
+}
+
+/// Whether a token printed by `kubeadm token create` has kubeadm's form `[a-z0-9]{6}.[a-z0-9]{16}`.
+pub fn is_bootstrap_token(text: &str) -> bool {
+    let ok = |s: &str, n: usize| {
+        s.len() == n
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    matches!(text.split_once('.'), Some((id, secret)) if ok(id, 6) && ok(secret, 16))
+}
+
+/// Adds a worker. A failure removes the container and volume it created.
+pub async fn join(
+    engine: &Engine,
+    cluster_key: &str,
+    options: &UpOptions,
+    progress: &Progress,
+) -> anyhow::Result<Joined> {
+    let (mut settings, nodes) = cluster_settings(engine, cluster_key).await?;
+    let indices: Vec<u16> = nodes
+        .iter()
+        .filter_map(|c| c.labels.get(labels::NODE_INDEX)?.parse().ok())
+        .collect();
+    let index = next_index(&indices);
+    // The plan with one more worker: its address limits give the same error as `up`.
+    settings.num_nodes = index;
+    let plan = ClusterPlan::new(&settings)?;
+    let node_plan = plan.nodes[usize::from(index)].clone();
+    let master_name = plan.master().name.clone();
+    let details = engine.container_details(&master_name).await?;
+    let host_info = engine.host_info().await?;
+    let host = NodeHost {
+        privileges: if details.privileged {
+            Privileges::Privileged
+        } else {
+            Privileges::ExplicitCapabilities
+        },
+        cgroup: host_info.cgroup_version,
+        has_lib_modules: details.binds.iter().any(|b| b.starts_with("/lib/modules:")),
+    };
+    let settings_json =
+        serde_json::to_string(&settings).context("serializing the settings for the node labels")?;
+    let mut spec = node_container(&plan, &node_plan, &host, &settings_json);
+    // A restored cluster runs from snapshot images; a new worker starts from the node image.
+    spec.image = plan.image.clone();
+    let ledger = Ledger::default();
+    let run = Run {
+        engine,
+        settings: &settings,
+        plan: &plan,
+        options,
+        cgroup: host_info.cgroup_version,
+        host: &host_info,
+        ledger: &ledger,
+        progress,
+    };
+    let joined = async {
+        let step = progress.step(format!("Creating {}", node_plan.name));
+        // The worker gets the same registry, CA and proxy files and custom networks as
+        // the nodes `up` made, from the settings recorded on the cluster.
+        let extras = NodeExtras::prepare(&settings, &plan)?;
+        let volume_exists = cluster_volumes(engine, &plan)
+            .await?
+            .contains(&node_plan.volume);
+        let node = create_node(
+            engine,
+            &plan,
+            &spec,
+            &node_plan.volume,
+            volume_exists,
+            &extras,
+            &ledger,
+        )
+        .await?;
+        step.done();
+        let step = progress.step(format!("Waiting for {} to boot", node.name));
+        step.finish(wait_node_ready(&node, options.node_timeout).await)?;
+        if let Some(net64) = &plan.net64 {
+            configure_node(&node, &plan, net64).await?;
+        }
+        if !options.nodes_only {
+            join_kubernetes(&run, &node, &node_plan).await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let result = tokio::select! {
+        result = joined => result,
+        () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
+    };
+    if let Err(error) = result {
+        if !options.retain {
+            if let Err(rollback) = ledger.roll_back(engine, progress).await {
+                return Err(error.context(format!(
+                    "and removing what was created failed too: {rollback:#}"
+                )));
+            }
+        }
+        return Err(error);
+    }
+    Ok(Joined {
+        cluster: cluster_key.to_string(),
+        node: node_plan.name.clone(),
+        index,
+        ipv4: node_plan.ipv4.map(|a| a.to_string()),
+        ipv6: node_plan.ipv6.map(|a| a.to_string()),
+    })
+}
+
+/// kubeadm's part, a recipe here (no Kubernetes binaries on this machine): a fresh token
+/// from `kubeadm token create` on the master (it prints only the token; see
+/// kubernetes/kubernetes cmd/kubeadm/app/cmd/token.go, `RunCreateToken`), the node's join
+/// configuration rendered as `up` renders it with that token, `kubeadm join`, then the
+/// wait for every node, the new one included, to be Ready.
+async fn join_kubernetes(
+    run: &Run<'_>,
+    node: &Node,
+    node_plan: &crate::plan::NodePlan,
+) -> anyhow::Result<()> {
+    let plan = run.plan;
+    let master = Node::new(run.engine, &plan.master().name);
+    let version = super::kubernetes::require_kubeadm(&master, &plan.image).await?;
+    let token = master
+        .run(&["kubeadm", "token", "create", "--ttl", "1h"])
+        .await?
+        .trim()
+        .to_string();
+    if !is_bootstrap_token(&token) {
+        bail!(
+            "`kubeadm token create` on {} printed {token:?}, not a token",
+            master.name
+        );
+    }
+    let inputs = KubeadmInputs {
+        plan,
+        settings: run.settings,
+        version: &version,
+        host_cgroup_v1: run.cgroup == crate::engine::CgroupVersion::V1,
+        dedicated_master: run.options.dedicated_master,
+    };
+    let config = with_token(&kubeadm::render_join(&inputs, node_plan)?, &token);
+    node.write_files(&[NodeFile::new(kubeadm::CONFIG_PATH, config)])
+        .await?;
+    let step = run.progress.step(format!("Joining {}", node.name));
+    let argv = kubeadm::join_command();
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    step.finish(node.run(&argv).await)?;
+    super::kubernetes::connect_and_wait(run, &master).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_numbers() {
+        let table: [(&[u16], u16); 4] = [(&[], 1), (&[0], 1), (&[0, 1, 2], 3), (&[0, 2], 3)];
+        for (indices, next) in table {
+            assert_eq!(next_index(indices), next, "{indices:?}");
+        }
+    }
+
+    #[test]
+    fn tokens() {
+        let table = [
+            ("abcdef.0123456789abcdef", true),
+            ("x1y2z3.a1b2c3d4e5f6g7h8", true),
+            ("ABCDEF.0123456789abcdef", false),
+            ("abcdef0123456789abcdef", false),
+            ("", false),
+        ];
+        for (token, ok) in table {
+            assert_eq!(is_bootstrap_token(token), ok, "{token}");
+        }
+        let rendered = format!("token: {}\n", kubeadm::BOOTSTRAP_TOKEN);
+        assert_eq!(
+            with_token(&rendered, "x1y2z3.a1b2c3d4e5f6g7h8"),
+            "token: x1y2z3.a1b2c3d4e5f6g7h8\n"
+        );
+    }
+
+    #[test]
+    fn join_past_the_address_limit_fails_like_up() {
+        let mut settings = Settings::from_env_pairs(&[]).unwrap();
+        settings.num_nodes = crate::plan::max_workers(settings.ip_mode) + 1;
+        let error = ClusterPlan::new(&settings).unwrap_err();
+        assert!(
+            error.to_string().contains("worker nodes requested"),
+            "{error}"
+        );
+        assert_eq!(crate::exit_code(&error), 2);
+    }
+}

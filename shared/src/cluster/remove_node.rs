@@ -1,0 +1,130 @@
+//! `remove-node NAME`: drain and delete a worker from Kubernetes (through kube-rs), then
+//! remove its container and volume. The master is refused: the cluster is its master.
+
+use crate::engine::Engine;
+use crate::names::labels;
+use crate::node::Node;
+use crate::progress::Progress;
+use anyhow::{anyhow, Context};
+use k8s_openapi::api::core::v1::{Node as KubeNode, Pod};
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams};
+use serde::Serialize;
+use std::path::Path;
+
+/// What `remove-node` removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemovedNode {
+    pub node: String,
+    pub container: bool,
+    pub volume: bool,
+    /// Whether it was drained and deleted from Kubernetes.
+    pub kubernetes: bool,
+}
+
+/// Removes worker `name` of the cluster.
+pub async fn remove_node(
+    engine: &Engine,
+    cluster_key: &str,
+    name: &str,
+    kubeconfig: Option<&Path>,
+    context: &str,
+    progress: &Progress,
+) -> anyhow::Result<RemovedNode> {
+    let nodes = engine
+        .containers(&[(labels::CLUSTER, cluster_key), (labels::NODE_ROLE, "")])
+        .await?;
+    let node = nodes.iter().find(|c| c.name == name).ok_or_else(|| {
+        crate::error::usage(format!("cluster {cluster_key} has no node named {name}"))
+    })?;
+    if node.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master") {
+        return Err(crate::error::usage(format!(
+            "{name} is the master of {cluster_key}; remove the whole cluster with `down` or `clean` instead"
+        )));
+    }
+    let master = nodes
+        .iter()
+        .find(|c| c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master"));
+    let has_kubernetes = match master {
+        Some(m) => Node::new(engine, &m.name)
+            .exec(&["test", "-e", "/etc/kubernetes/admin.conf"])
+            .await
+            .map(|o| o.exit_code == 0)
+            .unwrap_or(false),
+        None => false,
+    };
+    if has_kubernetes {
+        let (target, _) = super::kubernetes::kubeconfig_files(kubeconfig);
+        let target = target.ok_or_else(|| {
+            anyhow!("cannot tell which kubeconfig file to read: no home directory")
+        })?;
+        let client = crate::ready::client_for_context(&target, context).await?;
+        let step = progress.step(format!("Draining and deleting {name} from Kubernetes"));
+        step.finish(drain_and_delete(client, name).await)?;
+    }
+    let volume = node
+        .labels
+        .get(labels::NODE_INDEX)
+        .and_then(|i| i.parse::<u16>().ok());
+    let step = progress.step(format!("Removing {name} and its volume"));
+    let container = engine.remove_container(name).await?;
+    let volume = match volume {
+        Some(_) => {
+            engine
+                .remove_volume(&format!("kubeadm-dind-{name}"))
+                .await?
+        }
+        None => false,
+    };
+    step.done();
+    Ok(RemovedNode {
+        node: name.to_string(),
+        container,
+        volume,
+        kubernetes: has_kubernetes,
+    })
+}
+
+/// What `kubectl drain --ignore-daemonsets --delete-emptydir-data` then `kubectl delete
+/// node` do: cordon, evict every pod but DaemonSet and mirror pods, delete the Node.
+pub async fn drain_and_delete(client: kube::Client, name: &str) -> anyhow::Result<()> {
+    let nodes: Api<KubeNode> = Api::all(client.clone());
+    let cordon = serde_json::json!({ "spec": { "unschedulable": true } });
+    nodes
+        .patch(name, &PatchParams::default(), &Patch::Merge(&cordon))
+        .await
+        .with_context(|| format!("cordoning node {name}"))?;
+    let pods: Api<Pod> = Api::all(client.clone());
+    let on_node = pods
+        .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
+        .await
+        .with_context(|| format!("listing the pods on {name}"))?;
+    for pod in on_node.items.iter().filter(|p| evictable(p)) {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
+        Api::<Pod>::namespaced(client.clone(), namespace)
+            .evict(pod_name, &EvictParams::default())
+            .await
+            .with_context(|| format!("evicting pod {namespace}/{pod_name} from {name}"))?;
+    }
+    nodes
+        .delete(name, &DeleteParams::default())
+        .await
+        .with_context(|| format!("deleting node {name}"))?;
+    Ok(())
+}
+
+/// DaemonSet pods come back at once and mirror pods belong to kubelet: drain leaves both.
+fn evictable(pod: &Pod) -> bool {
+    let daemonset = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "DaemonSet");
+    let mirror = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+    !daemonset && !mirror
+}
