@@ -9,7 +9,6 @@ use crate::engine::CgroupVersion;
 use crate::kubeadm::{self, KubeadmInputs};
 use crate::kubeconfig::{self, ContextEntries};
 use crate::node::{Node, NodeFile};
-use crate::plan::ClusterPlan;
 use crate::progress::Progress;
 use crate::settings::Settings;
 use crate::version::KubeVersion;
@@ -55,35 +54,6 @@ pub async fn write_kubeadm_configs(
                 .await
         });
     futures::future::try_join_all(writes).await?;
-    Ok(())
-}
-
-/// The CNI configuration dind renders itself (bridge, ptp): the per-node conflist and
-/// the routes to every other node's pods.
-async fn configure_cni(
-    nodes: &[Node],
-    settings: &Settings,
-    plan: &ClusterPlan,
-) -> anyhow::Result<()> {
-    let tasks = nodes
-        .iter()
-        .zip(&plan.nodes)
-        .map(|(node, node_plan)| async move {
-            let files: Vec<NodeFile> = cni::node_config_files(settings.cni, node_plan)
-                .into_iter()
-                .map(|(path, contents)| NodeFile::new(path, contents))
-                .collect();
-            if !files.is_empty() {
-                node.write_files(&files).await?;
-            }
-            for route in cni::static_routes(settings.cni, plan, node_plan) {
-                let args = route.ip_route_args();
-                node.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-                    .await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        });
-    futures::future::try_join_all(tasks).await?;
     Ok(())
 }
 
@@ -146,11 +116,9 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
              supports only until its cgroup v1 code is removed (1.38 at the earliest)",
         );
     }
-    futures::future::try_join(
-        write_kubeadm_configs(nodes, &inputs),
-        configure_cni(nodes, settings, plan),
-    )
-    .await?;
+    // The CNI files dind renders itself (bridge, ptp) went in before each node's first
+    // boot (`create_nodes`).
+    write_kubeadm_configs(nodes, &inputs).await?;
 
     run_step(
         progress,

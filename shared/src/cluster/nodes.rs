@@ -3,10 +3,12 @@
 
 use super::ledger::Ledger;
 use super::node_spec::{cluster_labels, node_container, refuses_privileged, NodeHost, Privileges};
+use crate::cni;
 use crate::engine::{ContainerSpec, Engine};
-use crate::node::Node;
+use crate::node::{Node, NodeFile};
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
+use crate::settings::Cni;
 use anyhow::{anyhow, Context};
 use std::time::Duration;
 
@@ -44,12 +46,15 @@ pub async fn detect_privileges(
     }
 }
 
-/// Creates every node's volume and container and starts them, all concurrently.
+/// Creates every node's volume and container and starts them, all concurrently. Each
+/// node's pod network files ([`cni::node_files`]) go in before its first boot, so its
+/// boot units apply them at this boot and every later one.
 pub async fn create_nodes(
     engine: &Engine,
     plan: &ClusterPlan,
     host: &NodeHost,
     settings_json: &str,
+    pod_network: Cni,
     ledger: &Ledger,
 ) -> anyhow::Result<Vec<Node>> {
     let existing_volumes = engine
@@ -58,6 +63,10 @@ pub async fn create_nodes(
     let tasks = plan.nodes.iter().map(|node| {
         let spec = node_container(plan, node, host, settings_json);
         let reuse_volume = existing_volumes.contains(&node.volume);
+        let files: Vec<NodeFile> = cni::node_files(pod_network, plan, node)
+            .into_iter()
+            .map(|(path, contents)| NodeFile::new(path, contents))
+            .collect();
         async move {
             if !reuse_volume {
                 ledger
@@ -65,8 +74,12 @@ pub async fn create_nodes(
                     .await?;
             }
             ledger.create_container(engine, &spec).await?;
+            let node = Node::new(engine, &spec.name);
+            if !files.is_empty() {
+                node.write_files(&files).await?;
+            }
             engine.start_container(&spec.name).await?;
-            Ok::<_, anyhow::Error>(Node::new(engine, &spec.name))
+            Ok::<_, anyhow::Error>(node)
         }
     });
     futures::future::try_join_all(tasks).await

@@ -185,7 +185,15 @@ async fn provision(run: &Run<'_>, network_state: NetworkState) -> anyhow::Result
 
     let nodes_step = progress.step(format!("Creating {} node container(s)", plan.nodes.len()));
     let boot = async {
-        let nodes = create_nodes(engine, plan, &node_host, &settings_json, ledger).await?;
+        let nodes = create_nodes(
+            engine,
+            plan,
+            &node_host,
+            &settings_json,
+            settings.cni,
+            ledger,
+        )
+        .await?;
         nodes_step.done();
         wait_nodes_ready(&nodes, options.node_timeout, progress).await?;
         Ok::<_, anyhow::Error>(nodes)

@@ -82,6 +82,8 @@ const NODE_FILES: &[(&str, &[u8])] = embedded_files! {
     "rootfs/usr/local/bin/dind-net64" => "files/rootfs-node/usr/local/bin/dind-net64",
     "rootfs/etc/systemd/system/dind-node-setup.service" => "files/rootfs-node/etc/systemd/system/dind-node-setup.service",
     "rootfs/usr/local/bin/dind-node-setup" => "files/rootfs-node/usr/local/bin/dind-node-setup",
+    "rootfs/etc/systemd/system/dind-pod-network.service" => "files/rootfs-node/etc/systemd/system/dind-pod-network.service",
+    "rootfs/usr/local/bin/dind-pod-network" => "files/rootfs-node/usr/local/bin/dind-pod-network",
 };
 
 const SUPPORT_FILES: &[(&str, &[u8])] = embedded_files! {
