@@ -337,7 +337,8 @@ mod tests {
     #[test]
     fn masquerade_spares_the_cluster_pod_range() {
         // (settings, node index, expected masquerade lines)
-        let table: [(&[(&str, &str)], usize, &[&str]); 4] = [
+        type Pairs = &'static [(&'static str, &'static str)];
+        let table: [(Pairs, usize, &[&str]); 4] = [
             (&[], 0, &["masquerade 10.244.2.0/24 10.244.0.0/16"]),
             (
                 &[("POD_NETWORK_CIDR", "10.50.0.0/16"), ("NUM_NODES", "1")],
