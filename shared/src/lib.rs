@@ -12,6 +12,7 @@
 //! - [`kubeadm`], [`cni`]: kubeadm and CNI configuration rendered from the plan (pure).
 //! - [`kubeconfig`]: merging and removing kubectl contexts without losing anything.
 //! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
+//! - [`yaml11`]: YAML that kubeadm and kubectl (YAML 1.1 readers) read as written.
 //! - [`cli`]: the commands both plugins present.
 
 pub mod cli;
@@ -31,6 +32,7 @@ pub mod progress;
 pub mod ready;
 pub mod settings;
 pub mod version;
+pub mod yaml11;
 
 pub use error::{exit_code, usage, UsageError};
 pub use names::ClusterIdentity;

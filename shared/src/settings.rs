@@ -758,8 +758,9 @@ impl Settings {
         let kubernetes_version = r
             .get("DIND_KUBERNETES_VERSION")
             .unwrap_or(DEFAULT_KUBERNETES_VERSION);
-        let kubernetes_version =
-            crate::version::KubeVersion::parse(kubernetes_version)?.to_string();
+        let kubernetes_version = crate::version::KubeVersion::parse(kubernetes_version)?;
+        kubernetes_version.require_supported()?;
+        let kubernetes_version = kubernetes_version.to_string();
         let settings = Settings {
             identity,
             ip_mode,

@@ -46,7 +46,23 @@ impl KubeVersion {
     pub fn at_least(&self, major: u32, minor: u32) -> bool {
         (self.major, self.minor) >= (major, minor)
     }
+
+    /// Fails, as a usage error, for releases older than [`OLDEST_SUPPORTED`].
+    pub fn require_supported(&self) -> anyhow::Result<()> {
+        let (major, minor) = OLDEST_SUPPORTED;
+        if self.at_least(major, minor) {
+            return Ok(());
+        }
+        Err(crate::error::usage(format!(
+            "Kubernetes {self} is not supported: dind runs v{major}.{minor} and newer, the releases \
+             its Kubernetes API client (k8s-openapi) covers; older releases are out of upstream support"
+        )))
+    }
 }
+
+/// The oldest Kubernetes release dind sets up: the oldest one the pinned k8s-openapi
+/// covers. (kubeadm 1.30 and older also need crictl for their preflight.)
+pub const OLDEST_SUPPORTED: (u32, u32) = (1, 33);
 
 impl fmt::Display for KubeVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
