@@ -9,7 +9,8 @@
 //! - [`image`]: the node and support image recipes (pure) and their builds.
 //! - [`engine`]: the one seam to Docker; [`node::Node`] is every node operation.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
-//! - [`kubeadm`], [`cni`]: kubeadm and CNI configuration rendered from the plan (pure).
+//! - [`kubeadm`], [`cni`], [`flannel`]: kubeadm and CNI configuration rendered from the
+//!   plan (pure).
 //! - [`kubeconfig`]: merging and removing kubectl contexts without losing anything.
 //! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
 //! - [`yaml11`]: YAML that kubeadm and kubectl (YAML 1.1 readers) read as written.
@@ -21,6 +22,7 @@ pub mod cni;
 pub mod docker_cli;
 pub mod engine;
 pub mod error;
+pub mod flannel;
 pub mod image;
 pub mod interrupt;
 pub mod kubeadm;
