@@ -4,7 +4,7 @@
 # Base: trixie (systemd 257 still boots on cgroup v1 hosts; forky's 262 does not), with the
 # container runtime from forky pinned at low priority, because Kubernetes 1.36 and later
 # need containerd 2.x, which trixie does not have. One recipe serves cgroup v1 and v2 hosts.
-FROM debian:trixie-slim
+FROM debian:trixie-slim AS node
 ENV container=docker DEBIAN_FRONTEND=noninteractive
 COPY apt/ /etc/apt/
 # Every node copies /var from the image into its volume, so caches are dropped.
@@ -29,6 +29,7 @@ RUN systemctl mask systemd-modules-load.service getty.target console-getty.servi
       modprobe@.service dev-hugepages.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
       sys-kernel-config.mount sys-fs-fuse-connections.mount \
  && systemctl enable containerd.service kubelet.service dind-net64.service dind-node-setup.service \
+      dind-images.service \
       dind-pod-network.service \
  && rm -f /var/lib/dbus/machine-id && : > /etc/machine-id && ln -s /etc/machine-id /var/lib/dbus/machine-id
 KUBE_BINARIES
