@@ -171,6 +171,8 @@ fn stand_in_kubeadm(cert_pem: &str, key_pem: &str) -> String {
 echo "$@" >> /var/log/stand-in-kubeadm.log
 case "$1" in
   version) echo v1.37.0 ;;
+  # The node image build pins containerd's pause image from this list.
+  config) printf '%s\n' registry.k8s.io/kube-apiserver:v1.37.0 registry.k8s.io/pause:3.10.1 ;;
   init)
     mkdir -p /etc/kubernetes
     cat > /etc/kubernetes/admin.conf <<'CONF'

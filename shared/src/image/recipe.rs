@@ -178,10 +178,9 @@ impl Recipe {
                 download_url,
             } => (
                 [
-                    release_download(version, download_url),
-                    CRICTL_DOWNLOAD.to_string(),
-                    PAUSE_PIN.to_string(),
-                    RELEASE_IMAGES.to_string(),
+                    "COPY --from=kube-download /out/ /usr/bin/",
+                    PAUSE_PIN,
+                    RELEASE_IMAGES,
                 ]
                 .join("\n"),
                 version.clone(),
@@ -198,7 +197,21 @@ impl Recipe {
                 "none".to_string(),
             ),
         };
-        let dockerfile = NODE_DOCKERFILE.replace(KUBE_BINARIES_MARKER, &instructions);
+        let mut dockerfile = NODE_DOCKERFILE.replace(KUBE_BINARIES_MARKER, &instructions);
+        if let NodeKubernetes::Release {
+            version,
+            download_url,
+        } = kubernetes
+        {
+            // The downloads come first, in their own small stage: a download that cannot
+            // work fails the build in seconds, before the node's packages are installed.
+            let stage = release_download(version, download_url);
+            dockerfile = dockerfile.replacen(
+                &format!("FROM {BASE_IMAGE} AS node"),
+                &format!("{stage}\n\nFROM {BASE_IMAGE} AS node"),
+                1,
+            );
+        }
         let mut files: Vec<ContextFile> = NODE_FILES
             .iter()
             .map(|(p, c)| ContextFile::embedded(p, c))
@@ -292,36 +305,39 @@ impl Recipe {
 /// then the URL.
 pub const DOWNLOAD_FAILED_MARKER: &str = "dind-download-failed:";
 
-/// Dockerfile lines that download kubeadm, kubelet and kubectl of a release from
-/// `download_url` and check each against the `.sha256` published beside it. The
-/// predefined build args `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` reach curl as environment.
+/// The `kube-download` stage: kubeadm, kubelet and kubectl of a release from
+/// `download_url`, each checked against the `.sha256` published beside it, and crictl,
+/// which dumps and users want (kubeadm 1.30 and older required it), from the cri-tools
+/// release downloads, checked the same way (Debian has no cri-tools package; crictl works
+/// with any CRI runtime of its generation or later, so one pin serves every supported
+/// release). All land in `/out`. The predefined build args `HTTP_PROXY`/`HTTPS_PROXY`/
+/// `NO_PROXY` reach apt and curl as environment.
 fn release_download(version: &str, download_url: &str) -> String {
     format!(
-        "ARG KUBERNETES_VERSION={version}\n\
+        "FROM {BASE_IMAGE} AS kube-download\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates && mkdir /out\n\
+         ARG KUBERNETES_VERSION={version}\n\
          ARG KUBE_DOWNLOAD_URL={download_url}\n\
          RUN arch=\"$(dpkg --print-architecture)\" \\\n \
          && base=\"${{KUBE_DOWNLOAD_URL}}/${{KUBERNETES_VERSION}}/bin/linux/${{arch}}\" \\\n \
          && for bin in {bins}; do \\\n      \
-         {{ curl -fsSL --connect-timeout 10 -o \"/usr/bin/$bin\" \"$base/$bin\" \\\n      \
+         {{ curl -fsSL --connect-timeout 10 -o \"/out/$bin\" \"$base/$bin\" \\\n      \
          && sum=\"$(curl -fsSL --connect-timeout 10 \"$base/$bin.sha256\")\"; }} \\\n      \
          || {{ echo \"{DOWNLOAD_FAILED_MARKER} $base/$bin\"; exit 1; }}; \\\n      \
-         echo \"$sum  /usr/bin/$bin\" | sha256sum -c - && chmod 0755 \"/usr/bin/$bin\" || exit 1; \\\n    \
-         done",
+         echo \"$sum  /out/$bin\" | sha256sum -c - && chmod 0755 \"/out/$bin\" || exit 1; \\\n    \
+         done\n\
+         {CRICTL_DOWNLOAD}",
         bins = KUBE_BINARIES.join(" ")
     )
 }
 
-/// crictl, which dumps and users want (and kubeadm 1.30 and older required), from the
-/// cri-tools release downloads, checked against the `.sha256` published beside each
-/// archive. Debian has no cri-tools package. crictl talks to any CRI runtime of its
-/// generation and later, so one pin serves every supported Kubernetes release.
 const CRICTL_DOWNLOAD: &str = r#"ARG CRICTL_VERSION=v1.34.0
 RUN arch="$(dpkg --print-architecture)" \
  && url="https://github.com/kubernetes-sigs/cri-tools/releases/download/${CRICTL_VERSION}/crictl-${CRICTL_VERSION}-linux-${arch}.tar.gz" \
  && { curl -fsSL --connect-timeout 10 -o /tmp/crictl.tar.gz "$url" && sum="$(curl -fsSL --connect-timeout 10 "$url.sha256")"; } \
  || { echo "dind-download-failed: $url"; exit 1; }; \
  echo "${sum%% *}  /tmp/crictl.tar.gz" | sha256sum -c - \
- && tar -C /usr/bin -xzf /tmp/crictl.tar.gz crictl && rm /tmp/crictl.tar.gz"#;
+ && tar -C /out -xzf /tmp/crictl.tar.gz crictl && rm /tmp/crictl.tar.gz"#;
 
 /// Pins containerd's sandbox (pause) image to the one this kubeadm expects, from
 /// `kubeadm config images list` at build time (the version is passed so that kubeadm
