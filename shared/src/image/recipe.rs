@@ -173,10 +173,7 @@ impl Recipe {
     /// The node image for a Kubernetes source.
     pub fn node(kubernetes: &NodeKubernetes) -> Recipe {
         let (instructions, version) = match kubernetes {
-            NodeKubernetes::Release {
-                version,
-                download_url,
-            } => (
+            NodeKubernetes::Release { version, .. } => (
                 [
                     "COPY --from=kube-download /out/ /usr/bin/",
                     PAUSE_PIN,
