@@ -16,35 +16,6 @@ fn plan(pairs: &[(&str, &str)]) -> ClusterPlan {
     ClusterPlan::new(&Settings::from_env_pairs(pairs).expect("settings")).expect("plan")
 }
 
-/// A one-binary image made here, because no registry can be reached; removed on drop.
-fn busybox_image(tag: &str, cleanup: &mut RemoveOnDrop) {
-    let busybox = std::path::Path::new("/bin/busybox");
-    assert!(
-        busybox.is_file(),
-        "this test needs a static busybox at /bin/busybox (Debian: busybox-static)"
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(busybox, dir.path().join("busybox")).expect("copy busybox");
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\n",
-    )
-    .expect("write Dockerfile");
-    cleanup.images.push(tag.into());
-    let built = docker_cli(&[
-        "build",
-        "-q",
-        "-t",
-        tag,
-        dir.path().to_str().expect("utf-8"),
-    ]);
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-}
-
 async fn resolv_conf(engine: &dind::engine::Engine, node: &str) -> String {
     let text = exec(engine, node, &["cat", "/etc/resolv.conf"]).await;
     let loopback: Vec<&str> = text
@@ -138,7 +109,7 @@ async fn nodes_get_pod_dns_br_netfilter_machine_ids_and_routes_that_survive_a_re
     // (the bridge config list `up` wrote), with the node's resolv.conf, resolves another
     // node's container name to that node's plan address.
     let image = "i8-busybox:1";
-    busybox_image(image, &mut cleanup);
+    build_busybox_image(image, &mut cleanup);
     let archive = engine.export_image(image).await.expect("docker save");
     let node = Node::new(&engine, master);
     node.exec_with_input(&["ctr", "-n", "k8s.io", "images", "import", "-"], archive)
@@ -220,7 +191,7 @@ esac
 
 /// A tiny image archive (`docker save`) whose image is named `reference`.
 fn image_archive(reference: &str, path: &std::path::Path, cleanup: &mut RemoveOnDrop) {
-    busybox_image("i8-busybox:1", cleanup);
+    build_busybox_image("i8-busybox:1", cleanup);
     assert!(docker_cli(&["tag", "i8-busybox:1", reference])
         .status
         .success());

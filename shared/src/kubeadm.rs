@@ -514,6 +514,19 @@ mod tests {
             .collect()
     }
 
+    /// `render_init` on a cgroup v2 host with a dedicated master.
+    fn render_init_text(s: &Settings, version: &str) -> anyhow::Result<String> {
+        let plan = ClusterPlan::new(s).unwrap();
+        let version = KubeVersion::parse(version).unwrap();
+        render_init(&KubeadmInputs {
+            plan: &plan,
+            settings: s,
+            version: &version,
+            host_cgroup_v1: false,
+            dedicated_master: true,
+        })
+    }
+
     /// The value of a v1beta4 `{name, value}` argument.
     fn arg(args: &Value, name: &str) -> Value {
         args.as_sequence()
@@ -592,16 +605,7 @@ mod tests {
             ("APISERVER_anonymous_auth", "off"),
             ("SCHEDULER_leader_elect", "no"),
         ]);
-        let plan = ClusterPlan::new(&s).unwrap();
-        let version = KubeVersion::parse("v1.37.0").unwrap();
-        let inputs = KubeadmInputs {
-            plan: &plan,
-            settings: &s,
-            version: &version,
-            host_cgroup_v1: false,
-            dedicated_master: true,
-        };
-        let text = render_init(&inputs).unwrap();
+        let text = render_init_text(&s, "v1.37.0").unwrap();
         let cluster = kind(&docs(&text), "ClusterConfiguration").clone();
         assert_eq!(
             arg(&cluster["apiServer"]["extraArgs"], "anonymous-auth"),
@@ -649,19 +653,8 @@ mod tests {
     #[test]
     fn bad_kubelet_gates_fail_the_render() {
         let s = settings(&[("KUBELET_FEATURE_GATES", "Foo:true")]);
-        let plan = ClusterPlan::new(&s).unwrap();
-        let version = KubeVersion::parse("v1.33.0").unwrap();
-        let inputs = KubeadmInputs {
-            plan: &plan,
-            settings: &s,
-            version: &version,
-            host_cgroup_v1: false,
-            dedicated_master: true,
-        };
-        assert_eq!(
-            crate::error::exit_code(&render_init(&inputs).unwrap_err()),
-            2
-        );
+        let err = render_init_text(&s, "v1.33.0").unwrap_err();
+        assert_eq!(crate::error::exit_code(&err), 2);
     }
 
     #[test]

@@ -304,3 +304,33 @@ pub fn build_image_from(kube_binaries: &Path) -> serde_json::Value {
     );
     serde_json::from_str(&out).expect("build-image -o json is JSON")
 }
+
+/// A one-binary image (`FROM scratch` plus a static busybox), made here because no
+/// registry can be reached; removed by `cleanup`.
+pub fn build_busybox_image(tag: &str, cleanup: &mut RemoveOnDrop) {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.is_file(),
+        "this test needs a static busybox at /bin/busybox (Debian: busybox-static)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(busybox, dir.path().join("busybox")).expect("copy busybox");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    )
+    .expect("write Dockerfile");
+    cleanup.images.push(tag.into());
+    let built = docker_cli(&[
+        "build",
+        "-q",
+        "-t",
+        tag,
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+}
