@@ -3,7 +3,9 @@
 //! `bridge` and `ptp` are configured by dind itself: each node gets a CNI config list
 //! whose `host-local` ranges are its own pod subnets from the plan, and a static route to
 //! every other node's pod subnets via that node's management address, as
-//! kubeadm-dind-cluster did. Every other plugin is an upstream manifest applied after
+//! kubeadm-dind-cluster did. Both are written into the node before its first boot, and
+//! the node's `dind-pod-network` unit applies the routes and the masquerade at every boot
+//! ([`pod_network_file`]), so a restarted node keeps pod-to-pod traffic. Every other plugin is an upstream manifest applied after
 //! `kubeadm init`, pinned in [`MANIFESTS`]; those plugins route by themselves.
 //!
 //! No loopback config is written: containerd's CRI plugin sets up each pod's loopback
@@ -20,6 +22,9 @@ pub const CONFIG_DIR: &str = "/etc/cni/net.d";
 
 /// The config list dind writes for `bridge` and `ptp`.
 pub const CONFIG_FILE: &str = "/etc/cni/net.d/10-dind.conflist";
+
+/// The node's own description of its pod network, read by its `dind-pod-network` unit.
+pub const POD_NETWORK_FILE: &str = "/etc/dind/pod-network";
 
 /// The bridge device `bridge` puts pods on.
 const BRIDGE_NAME: &str = "cni0";
@@ -95,14 +100,17 @@ pub fn node_config_files(cni: Cni, node: &NodePlan) -> Vec<(String, String)> {
             "type": "bridge",
             "bridge": BRIDGE_NAME,
             "isGateway": true,
-            "ipMasq": true,
+            // The plugin's own masquerade covers everything outside the node's subnet,
+            // other nodes' pods included; the node's unit masquerades instead, sparing
+            // the cluster's whole pod range (see [`pod_network_file`]).
+            "ipMasq": false,
             // Lets a pod reach itself through a service that picks it as the backend.
             "hairpinMode": true,
             "ipam": host_local(node),
         }),
         Cni::Ptp => json!({
             "type": "ptp",
-            "ipMasq": true,
+            "ipMasq": false,
             "ipam": host_local(node),
         }),
         Cni::Flannel | Cni::Calico | Cni::CalicoKdd | Cni::Weave | Cni::KubeRouter => {
@@ -143,6 +151,37 @@ pub fn set_hairpin(files: Vec<(String, String)>, hairpin: Option<bool>) -> Vec<(
             (path, format!("{list:#}\n"))
         })
         .collect()
+}
+
+/// Every file dind writes into a node for its pod network: the CNI config list and
+/// [`POD_NETWORK_FILE`]. Empty for manifest plugins.
+pub fn node_files(cni: Cni, plan: &ClusterPlan, node: &NodePlan) -> Vec<(String, String)> {
+    let mut files = node_config_files(cni, node);
+    files.extend(pod_network_file(cni, plan, node));
+    files
+}
+
+/// [`POD_NETWORK_FILE`]: one `route DESTINATION VIA` line per route of
+/// [`static_routes`], and one `masquerade NODE_SUBNET CLUSTER_RANGE` line per pod subnet
+/// of the node: pod traffic from that subnet is masqueraded unless it goes to the cluster's
+/// pod range of the same family. This is kindnet's rule (its masquerade agent exempts the
+/// cluster's pod CIDRs), where the CNI plugins' `ipMasq` would exempt the node's own
+/// subnet only. `None` for manifest plugins, which do their own.
+pub fn pod_network_file(cni: Cni, plan: &ClusterPlan, node: &NodePlan) -> Option<(String, String)> {
+    manifest(cni).is_none().then_some(())?;
+    let mut text =
+        String::from("# Written by dind; applied at every boot by dind-pod-network.service.\n");
+    for route in static_routes(cni, plan, node) {
+        text.push_str(&format!("route {} {}\n", route.destination, route.via));
+    }
+    for subnet in &node.pod_subnets {
+        let range = plan
+            .pod_cidrs
+            .iter()
+            .find(|range| range.addr().is_ipv4() == subnet.addr().is_ipv4())?;
+        text.push_str(&format!("masquerade {subnet} {range}\n"));
+    }
+    Some((POD_NETWORK_FILE.to_string(), text))
 }
 
 /// `host-local` IPAM over the node's pod subnets, one range set per family, with a default
@@ -272,7 +311,7 @@ mod tests {
                     .map(|r| r["dst"].as_str().unwrap())
                     .collect();
                 assert_eq!(routes, defaults, "{mode} {cni}");
-                assert_eq!(main["ipMasq"], true);
+                assert_eq!(main["ipMasq"], false, "the node's unit masquerades");
                 assert_eq!(list["plugins"][1]["type"], "portmap");
                 if cni == Cni::Bridge {
                     assert_eq!(main["isGateway"], true);
@@ -320,6 +359,79 @@ mod tests {
     }
 
     #[test]
+    fn masquerade_spares_the_cluster_pod_range() {
+        // (settings, node index, expected masquerade lines)
+        type Pairs = &'static [(&'static str, &'static str)];
+        let table: [(Pairs, usize, &[&str]); 4] = [
+            (&[], 0, &["masquerade 10.244.2.0/24 10.244.0.0/16"]),
+            (
+                &[("POD_NETWORK_CIDR", "10.50.0.0/16"), ("NUM_NODES", "1")],
+                1,
+                &["masquerade 10.50.3.0/24 10.50.0.0/16"],
+            ),
+            (
+                &[("IP_MODE", "ipv6")],
+                0,
+                &["masquerade fd00:40:0:0:2::/80 fd00:40::/72"],
+            ),
+            (
+                &[("IP_MODE", "dual-stack")],
+                0,
+                &[
+                    "masquerade 10.244.2.0/24 10.244.0.0/16",
+                    "masquerade fd00:40:0:0:2::/80 fd00:40::/72",
+                ],
+            ),
+        ];
+        for (pairs, index, expected) in table {
+            let p = plan(pairs);
+            let node = &p.nodes[index];
+            for cni in [Cni::Bridge, Cni::Ptp] {
+                let (path, text) = pod_network_file(cni, &p, node).unwrap();
+                assert_eq!(path, POD_NETWORK_FILE);
+                let masq: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.starts_with("masquerade "))
+                    .collect();
+                assert_eq!(masq, expected, "{pairs:?} {cni}");
+                // Each line names one of the node's subnets and the cluster range that
+                // contains it: other nodes' pods are inside the exempted range.
+                for line in masq {
+                    let fields: Vec<IpNet> = line
+                        .split(' ')
+                        .skip(1)
+                        .map(|f| f.parse().unwrap())
+                        .collect();
+                    assert!(node.pod_subnets.contains(&fields[0]));
+                    assert!(fields[1].contains(&fields[0]), "{line}");
+                    for other in p.nodes.iter().flat_map(|n| &n.pod_subnets) {
+                        if other.addr().is_ipv4() == fields[1].addr().is_ipv4() {
+                            assert!(fields[1].contains(other), "{line} spares {other}");
+                        }
+                    }
+                }
+                let routes = text.lines().filter(|l| l.starts_with("route ")).count();
+                assert_eq!(routes, static_routes(cni, &p, node).len());
+                assert_eq!(node_files(cni, &p, node).len(), 2);
+            }
+        }
+    }
+
+    #[test]
+    fn routes_are_written_for_every_boot() {
+        let p = plan(&[("NUM_NODES", "2")]);
+        let (_, text) = pod_network_file(Cni::Bridge, &p, &p.nodes[1]).unwrap();
+        let routes: Vec<&str> = text.lines().filter(|l| l.starts_with("route ")).collect();
+        assert_eq!(
+            routes,
+            [
+                "route 10.244.2.0/24 10.192.0.2",
+                "route 10.244.4.0/24 10.192.0.4"
+            ]
+        );
+    }
+
+    #[test]
     fn manifest_plugins_get_no_files_or_routes() {
         let p = plan(&[]);
         for cni in [
@@ -330,6 +442,7 @@ mod tests {
             Cni::KubeRouter,
         ] {
             assert!(node_config_files(cni, p.master()).is_empty(), "{cni}");
+            assert!(node_files(cni, &p, p.master()).is_empty(), "{cni}");
             assert!(static_routes(cni, &p, p.master()).is_empty(), "{cni}");
         }
     }

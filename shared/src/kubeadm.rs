@@ -45,8 +45,8 @@ pub struct KubeadmInputs<'a> {
     pub dedicated_master: bool,
 }
 
-/// The kubeadm configuration schema: `kubeadm.k8s.io/v1beta4` from Kubernetes 1.31 (where
-/// kubeadm introduced it), `v1beta3` for 1.23 to 1.30. Older releases are refused.
+/// The kubeadm configuration schema: `kubeadm.k8s.io/v1beta4` (kubeadm has it from 1.31;
+/// dind supports 1.33 and newer, see [`KubeVersion::require_supported`]).
 pub fn api_version(version: &KubeVersion) -> anyhow::Result<&'static str> {
     Schema::of(version).map(Schema::api_version)
 }
@@ -104,11 +104,20 @@ pub fn render_join(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<St
     to_documents(&[doc])
 }
 
-// Nodes are containers: kubeadm's preflight checks fail on things that are fine there
-// (kernel config and modules it cannot read from inside, swap on the host, cgroup v1 on
-// hosts that still mount it), so kind ignores them all, and so does dind. They still run
-// and print their warnings, which helps when something else goes wrong.
-const IGNORE_PREFLIGHT_ERRORS: &str = "--ignore-preflight-errors=all";
+/// The kubeadm preflight checks that cannot pass inside a container and say nothing
+/// about it, by their names in kubeadm (cmd/kubeadm/app/preflight/checks.go):
+/// - `SystemVerification`: its KernelValidator reads the kernel's config and modules,
+///   which a container does not see (cgroup v1 hosts also fail it from 1.31);
+/// - `Swap`: the host's swap, which the kubelet is told to tolerate (`failSwapOn: false`).
+///
+/// Every other check runs and stops kubeadm when it fails; in particular
+/// `FileContent--proc-sys-net-bridge-bridge-nf-call-iptables`, which the bridge CNI needs.
+/// (kind skips the whole preflight phase, `--skip-phases=preflight`, in
+/// pkg/cluster/internal/create/actions/kubeadminit/init.go; `--ignore-preflight-errors=all`
+/// hid exactly the br_netfilter failure this keeps visible.)
+pub const IGNORED_PREFLIGHT_CHECKS: [&str; 2] = ["SystemVerification", "Swap"];
+
+const IGNORE_PREFLIGHT_ERRORS: &str = "--ignore-preflight-errors=SystemVerification,Swap";
 
 /// The argv that initializes the master, run inside it.
 pub fn init_command() -> Vec<String> {
@@ -140,39 +149,24 @@ pub fn join_command() -> Vec<String> {
 /// The kubeadm configuration schema of a Kubernetes release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Schema {
-    /// Component and kubelet extra arguments are maps.
-    V1beta3,
     /// Component and kubelet extra arguments are lists of `{name, value}`.
     V1beta4,
 }
 
 impl Schema {
     fn of(version: &KubeVersion) -> anyhow::Result<Schema> {
-        if version.at_least(1, 31) {
-            Ok(Schema::V1beta4)
-        } else if version.at_least(1, 23) {
-            Ok(Schema::V1beta3)
-        } else {
-            Err(usage(format!(
-                "Kubernetes {version} is too old: dind needs 1.23 or newer (kubeadm configuration v1beta3)"
-            )))
-        }
+        version.require_supported()?;
+        Ok(Schema::V1beta4)
     }
 
     fn api_version(self) -> &'static str {
         match self {
-            Schema::V1beta3 => "kubeadm.k8s.io/v1beta3",
             Schema::V1beta4 => "kubeadm.k8s.io/v1beta4",
         }
     }
 
     fn args(self, args: &BTreeMap<String, String>) -> Value {
         match self {
-            Schema::V1beta3 => Value::Mapping(
-                args.iter()
-                    .map(|(name, value)| (Value::from(name.as_str()), Value::from(value.as_str())))
-                    .collect(),
-            ),
             Schema::V1beta4 => Value::Sequence(
                 args.iter()
                     .map(|(name, value)| {
@@ -510,7 +504,7 @@ fn mapping<const N: usize>(entries: [(&str, Value); N]) -> Value {
 fn to_documents(docs: &[Value]) -> anyhow::Result<String> {
     let texts = docs
         .iter()
-        .map(|doc| serde_yaml::to_string(doc).context("serializing the kubeadm configuration"))
+        .map(|doc| crate::yaml11::to_string(doc).context("serializing the kubeadm configuration"))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(texts.join("---\n"))
 }
@@ -527,6 +521,27 @@ mod tests {
         serde_yaml::Deserializer::from_str(text)
             .map(|d| serde::Deserialize::deserialize(d).unwrap())
             .collect()
+    }
+
+    /// `render_init` on a cgroup v2 host with a dedicated master.
+    fn render_init_text(s: &Settings, version: &str) -> anyhow::Result<String> {
+        let plan = ClusterPlan::new(s).unwrap();
+        let version = KubeVersion::parse(version).unwrap();
+        render_init(&KubeadmInputs {
+            plan: &plan,
+            settings: s,
+            version: &version,
+            host_cgroup_v1: false,
+            dedicated_master: true,
+        })
+    }
+
+    /// The value of a v1beta4 `{name, value}` argument.
+    fn arg(args: &Value, name: &str) -> Value {
+        args.as_sequence()
+            .and_then(|list| list.iter().find(|a| a["name"] == name))
+            .map(|a| a["value"].clone())
+            .unwrap_or_else(|| panic!("no argument {name} in {args:?}"))
     }
 
     fn kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
@@ -557,10 +572,10 @@ mod tests {
     #[test]
     fn api_version_follows_the_release() {
         let table = [
-            ("v1.23.0", Some("kubeadm.k8s.io/v1beta3")),
-            ("v1.30.9", Some("kubeadm.k8s.io/v1beta3")),
-            ("v1.31.0", Some("kubeadm.k8s.io/v1beta4")),
+            ("v1.33.0", Some("kubeadm.k8s.io/v1beta4")),
             ("v1.37.0-rc.1", Some("kubeadm.k8s.io/v1beta4")),
+            ("v1.32.9", None),
+            ("v1.30.0", None),
             ("v1.22.17", None),
         ];
         for (version, expected) in table {
@@ -572,6 +587,57 @@ mod tests {
                     2,
                     "{version}"
                 ),
+            }
+        }
+    }
+
+    #[test]
+    fn only_named_preflight_checks_are_ignored() {
+        let expected = format!(
+            "--ignore-preflight-errors={}",
+            IGNORED_PREFLIGHT_CHECKS.join(",")
+        );
+        for argv in [init_command(), join_command()] {
+            let flags: Vec<&String> = argv
+                .iter()
+                .filter(|a| a.starts_with("--ignore-preflight-errors"))
+                .collect();
+            assert_eq!(flags, [&expected], "{argv:?}");
+            assert!(!expected.to_ascii_lowercase().contains("all"));
+            assert!(!expected.contains("bridge-nf-call-iptables"));
+        }
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_in_arguments_stay_strings() {
+        let s = settings(&[
+            ("APISERVER_anonymous_auth", "off"),
+            ("SCHEDULER_leader_elect", "no"),
+        ]);
+        let text = render_init_text(&s, "v1.37.0").unwrap();
+        let cluster = kind(&docs(&text), "ClusterConfiguration").clone();
+        assert_eq!(
+            arg(&cluster["apiServer"]["extraArgs"], "anonymous-auth"),
+            Value::from("off")
+        );
+        assert_eq!(
+            arg(&cluster["scheduler"]["extraArgs"], "leader-elect"),
+            Value::from("no")
+        );
+        // Read as kubeadm reads it (YAML 1.1): both are strings, and nothing a YAML 1.1
+        // reader would turn into a boolean is left plain anywhere in the file.
+        let scalars = crate::yaml11::tests::yaml11_scalars(&text);
+        for value in ["off", "no"] {
+            assert!(
+                scalars.contains(&(value.to_string(), true)),
+                "{value}:\n{text}"
+            );
+        }
+        // Real booleans are written `true`/`false`; any other plain 1.1 boolean would be
+        // a string that kubeadm misreads.
+        for (value, string) in &scalars {
+            if crate::yaml11::YAML11_BOOLS.contains(&value.as_str()) && !*string {
+                assert!(value == "true" || value == "false", "{value}:\n{text}");
             }
         }
     }
@@ -622,17 +688,17 @@ mod tests {
                 ("FEATURE_GATES", "A=true,B=true"),
                 ("APISERVER_FEATURE_GATES", "B=false,C=true"),
             ],
-            "v1.30.0",
+            "v1.33.0",
             false,
             true,
         );
         let cluster = kind(&docs, "ClusterConfiguration");
         assert_eq!(
-            cluster["apiServer"]["extraArgs"]["feature-gates"],
+            arg(&cluster["apiServer"]["extraArgs"], "feature-gates"),
             Value::from("A=true,B=false,C=true")
         );
         assert_eq!(
-            cluster["scheduler"]["extraArgs"]["feature-gates"],
+            arg(&cluster["scheduler"]["extraArgs"], "feature-gates"),
             Value::from("A=true,B=true")
         );
     }
@@ -655,8 +721,7 @@ mod tests {
         // (version, host cgroup v1, expected failCgroupV1)
         let table = [
             ("v1.37.0", true, Some(false)),
-            ("v1.31.0", true, Some(false)),
-            ("v1.30.0", true, None),
+            ("v1.33.0", true, Some(false)),
             ("v1.37.0", false, None),
         ];
         for (version, v1, expected) in table {
@@ -693,16 +758,16 @@ mod tests {
         for (mode, pods, expected) in table {
             let docs = render(
                 &[("IP_MODE", mode), ("POD_NETWORK_CIDR", pods)],
-                "v1.30.0",
+                "v1.33.0",
                 false,
                 true,
             );
             let args = &kind(&docs, "ClusterConfiguration")["controllerManager"]["extraArgs"];
-            let expected: Mapping = expected
+            let expected: Vec<Value> = expected
                 .iter()
-                .map(|(k, v)| (Value::from(*k), Value::from(*v)))
+                .map(|(k, v)| mapping([("name", (*k).into()), ("value", (*v).into())]))
                 .collect();
-            assert_eq!(*args, Value::Mapping(expected), "{mode}");
+            assert_eq!(*args, Value::Sequence(expected), "{mode}");
         }
     }
 
@@ -756,7 +821,7 @@ mod tests {
             assert_eq!(argv[..2], ["kubeadm".to_string(), verb.to_string()]);
             let at = argv.iter().position(|a| a == "--config").unwrap();
             assert_eq!(argv[at + 1], CONFIG_PATH);
-            assert!(argv.contains(&"--ignore-preflight-errors=all".to_string()));
+            assert!(!argv.contains(&"--ignore-preflight-errors=all".to_string()));
         }
     }
 }

@@ -147,7 +147,7 @@ pub fn merge(existing: &str, entries: &ContextEntries, set_current: bool) -> Res
     if set_current {
         doc.insert("current-context".into(), entries.name.as_str().into());
     }
-    serde_yaml::to_string(&doc).context("cannot serialize the kubeconfig")
+    crate::yaml11::to_string(&Value::Mapping(doc)).context("cannot serialize the kubeconfig")
 }
 
 /// Removes the cluster, user and context named `name` from the kubeconfig text
@@ -174,7 +174,7 @@ pub fn remove(existing: &str, name: &str) -> Result<Option<String>> {
     if !changed {
         return Ok(None);
     }
-    serde_yaml::to_string(&doc)
+    crate::yaml11::to_string(&Value::Mapping(doc))
         .map(Some)
         .context("cannot serialize the kubeconfig")
 }

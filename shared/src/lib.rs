@@ -9,13 +9,15 @@
 //! - [`image`]: the node and support image recipes (pure) and their builds.
 //! - [`engine`]: the one seam to Docker; [`node::Node`] is every node operation.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
-//! - [`kubeadm`], [`cni`]: kubeadm and CNI configuration rendered from the plan (pure).
+//! - [`kubeadm`], [`cni`], [`flannel`]: kubeadm and CNI configuration rendered from the
+//!   plan (pure).
 //! - [`kubeconfig`]: merging and removing kubectl contexts without losing anything.
 //! - [`publish`], [`manifests`]: host port publications and the pinned addon
 //!   manifests (pure).
 //! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
 //! - [`dump`], [`e2e`], [`contexts`]: a cluster's state as text sections, conformance
 //!   runs, and the dind contexts of the kubeconfig (pure formats apart from their I/O).
+//! - [`yaml11`]: YAML that kubeadm and kubectl (YAML 1.1 readers) read as written.
 //! - [`cli`]: the commands both plugins present.
 
 pub mod cli;
@@ -27,6 +29,7 @@ pub mod dump;
 pub mod e2e;
 pub mod engine;
 pub mod error;
+pub mod flannel;
 pub mod image;
 pub mod interrupt;
 pub mod kubeadm;
@@ -40,6 +43,7 @@ pub mod publish;
 pub mod ready;
 pub mod settings;
 pub mod version;
+pub mod yaml11;
 
 pub use error::{exit_code, usage, UsageError};
 pub use names::ClusterIdentity;

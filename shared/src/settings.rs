@@ -253,6 +253,12 @@ pub const VARIABLES: &[Variable] = &[
         Fixed(DEFAULT_KUBERNETES_VERSION),
         "Kubernetes release of the node image dind builds",
     ),
+    var(
+        "DIND_KUBE_DOWNLOAD_URL",
+        "kube-download-url",
+        Fixed(crate::image::recipe::DEFAULT_KUBE_DOWNLOAD_URL),
+        "base URL of the Kubernetes release downloads the node image build uses (a mirror)",
+    ),
     switch(
         "SKIP_SNAPSHOT",
         "skip-snapshot",
@@ -333,6 +339,28 @@ pub const VARIABLES: &[Variable] = &[
         "manifests applied once the cluster is ready: dashboard, a FILE or an http(s) URL",
     ),
 ];
+
+/// `DIND_KUBE_DOWNLOAD_URL`, checked: curl in the image build must be able to use it.
+fn kube_download_url(value: Option<&str>) -> anyhow::Result<String> {
+    let url = value
+        .filter(|v| !v.is_empty())
+        .unwrap_or(crate::image::recipe::DEFAULT_KUBE_DOWNLOAD_URL);
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|host| !host.is_empty());
+    if host.is_none()
+        || url
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
+        return Err(usage(format!(
+            "invalid DIND_KUBE_DOWNLOAD_URL {url:?}: expected an http:// or https:// URL, e.g. https://dl.k8s.io/release"
+        )));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
 
 /// The families of extra component arguments: `APISERVER_FOO_BAR=x` in the environment,
 /// `--apiserver-arg foo-bar=x` as a flag, `apiserver-args: {foo-bar: x}` in the file.
@@ -758,6 +786,8 @@ pub struct Settings {
     pub component_args: BTreeMap<Component, BTreeMap<String, String>>,
     pub image: Option<String>,
     pub kubernetes_version: String,
+    /// `DIND_KUBE_DOWNLOAD_URL`: an http(s) URL.
+    pub kube_download_url: String,
     pub skip_snapshot: bool,
     pub http_proxy: Option<String>,
     pub https_proxy: Option<String>,
@@ -833,8 +863,10 @@ impl Settings {
         let kubernetes_version = r
             .get("DIND_KUBERNETES_VERSION")
             .unwrap_or(DEFAULT_KUBERNETES_VERSION);
-        let kubernetes_version =
-            crate::version::KubeVersion::parse(kubernetes_version)?.to_string();
+        let kubernetes_version = crate::version::KubeVersion::parse(kubernetes_version)?;
+        kubernetes_version.require_supported()?;
+        let kubernetes_version = kubernetes_version.to_string();
+        let kube_download_url = kube_download_url(r.get("DIND_KUBE_DOWNLOAD_URL"))?;
         let settings = Settings {
             identity,
             ip_mode,
@@ -888,6 +920,7 @@ impl Settings {
                 .collect(),
             image: get("DIND_IMAGE").filter(|s| !s.is_empty()),
             kubernetes_version,
+            kube_download_url,
             skip_snapshot: parse_switch(r.get("SKIP_SNAPSHOT")),
             http_proxy: get("DIND_HTTP_PROXY").filter(|s| !s.is_empty()),
             https_proxy: get("DIND_HTTPS_PROXY").filter(|s| !s.is_empty()),

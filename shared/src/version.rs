@@ -46,7 +46,23 @@ impl KubeVersion {
     pub fn at_least(&self, major: u32, minor: u32) -> bool {
         (self.major, self.minor) >= (major, minor)
     }
+
+    /// Fails, as a usage error, for releases older than [`OLDEST_SUPPORTED`].
+    pub fn require_supported(&self) -> anyhow::Result<()> {
+        let (major, minor) = OLDEST_SUPPORTED;
+        if self.at_least(major, minor) {
+            return Ok(());
+        }
+        Err(crate::error::usage(format!(
+            "Kubernetes {self} is not supported: dind runs v{major}.{minor} and newer, the releases \
+             its Kubernetes API client (k8s-openapi) covers; older releases are out of upstream support"
+        )))
+    }
 }
+
+/// The oldest Kubernetes release dind sets up: the oldest one the pinned k8s-openapi
+/// covers. (kubeadm 1.30 and older also need crictl for their preflight.)
+pub const OLDEST_SUPPORTED: (u32, u32) = (1, 33);
 
 impl fmt::Display for KubeVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,6 +96,45 @@ mod tests {
                 2,
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn releases_before_1_33_are_refused_as_usage_errors() {
+        for (version, supported) in [
+            ("v1.33.0", true),
+            ("v1.37.0", true),
+            ("v1.32.9", false),
+            ("v1.30.0", false),
+        ] {
+            let parsed = KubeVersion::parse(version).unwrap();
+            assert_eq!(parsed.require_supported().is_ok(), supported, "{version}");
+            let settings = crate::Settings::from_env_pairs(&[("DIND_KUBERNETES_VERSION", version)]);
+            match settings {
+                Ok(_) => assert!(supported, "{version}"),
+                Err(e) => {
+                    assert!(!supported, "{version}");
+                    assert_eq!(crate::exit_code(&e), 2);
+                    assert!(e.to_string().contains("v1.33 and newer"), "{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_download_url_is_a_setting_and_must_be_http() {
+        let default = crate::Settings::from_env_pairs(&[]).unwrap();
+        assert_eq!(default.kube_download_url, "https://dl.k8s.io/release");
+        let mirror = crate::Settings::from_env_pairs(&[(
+            "DIND_KUBE_DOWNLOAD_URL",
+            "http://mirror.example:8080/k8s/",
+        )])
+        .unwrap();
+        assert_eq!(mirror.kube_download_url, "http://mirror.example:8080/k8s");
+        for bad in ["dl.k8s.io/release", "ftp://x/y", "https://", "https://a b"] {
+            let err =
+                crate::Settings::from_env_pairs(&[("DIND_KUBE_DOWNLOAD_URL", bad)]).unwrap_err();
+            assert_eq!(crate::exit_code(&err), 2, "{bad}");
         }
     }
 }

@@ -154,7 +154,7 @@ const CASES: [Case; 3] = [
 fn golden_renders_for_each_version_and_ip_mode() {
     // (version, kubeadm api, whether failCgroupV1 exists)
     let versions = [
-        ("v1.30.0", "kubeadm.k8s.io/v1beta3", false),
+        ("v1.33.0", "kubeadm.k8s.io/v1beta4", true),
         ("v1.37.0", "kubeadm.k8s.io/v1beta4", true),
     ];
     for (version, api, has_fail_cgroup_v1) in versions {
@@ -329,7 +329,7 @@ fn gates_and_args_from_the_environment_land_in_their_components() {
         ("SCHEDULER_V", "4"),
     ];
     for (version, api) in [
-        ("v1.30.0", "kubeadm.k8s.io/v1beta3"),
+        ("v1.33.0", "kubeadm.k8s.io/v1beta4"),
         ("v1.37.0", "kubeadm.k8s.io/v1beta4"),
     ] {
         let docs = documents(&render(&env, version).init);

@@ -340,6 +340,8 @@ pub fn stand_in_kubeadm(cert_pem: &str, key_pem: &str, extra_init: &str) -> Stri
 echo "$@" >> /var/log/stand-in-kubeadm.log
 case "$1" in
   version) echo v1.37.0 ;;
+  # The node image build pins containerd's pause image from this list.
+  config) printf '%s\n' registry.k8s.io/kube-apiserver:v1.37.0 registry.k8s.io/pause:3.10.1 ;;
   init)
     mkdir -p /etc/kubernetes
     cat > /etc/kubernetes/admin.conf <<'CONF'
@@ -369,4 +371,34 @@ esac
         cert = b64(cert_pem),
         key = b64(key_pem),
     )
+}
+
+/// A one-binary image (`FROM scratch` plus a static busybox), made here because no
+/// registry can be reached; removed by `cleanup`.
+pub fn build_busybox_image(tag: &str, cleanup: &mut RemoveOnDrop) {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.is_file(),
+        "this test needs a static busybox at /bin/busybox (Debian: busybox-static)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(busybox, dir.path().join("busybox")).expect("copy busybox");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    )
+    .expect("write Dockerfile");
+    cleanup.images.push(tag.into());
+    let built = docker_cli(&[
+        "build",
+        "-q",
+        "-t",
+        tag,
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
 }

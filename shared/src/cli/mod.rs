@@ -556,6 +556,10 @@ pub struct BuildImageArgs {
     /// Take kubeadm, kubelet and kubectl from this directory (build-from-source workflow).
     #[arg(long, value_name = "DIR", conflicts_with = "bare")]
     pub kube_binaries: Option<PathBuf>,
+    /// With --kube-binaries: preload the control-plane image archives (*.tar) of this
+    /// directory [default: _output/release-images/<arch> of the source tree DIR lies in].
+    #[arg(long, value_name = "DIR2", requires = "kube_binaries")]
+    pub kube_images: Option<PathBuf>,
     /// No Kubernetes at all: nodes that boot and run containers, for `up --nodes-only`.
     #[arg(long)]
     pub bare: bool,
@@ -576,15 +580,22 @@ pub async fn build_image(args: &BuildImageArgs, ctx: &CommandContext) -> anyhow:
     let source = if args.bare {
         crate::image::KubeSource::Bare
     } else if let Some(dir) = &args.kube_binaries {
-        crate::image::KubeSource::Local(dir.clone())
+        crate::image::KubeSource::Local {
+            binaries: dir.clone(),
+            images: args.kube_images.clone(),
+        }
     } else {
         let version = args
             .kubernetes_version
             .as_deref()
             .unwrap_or(crate::settings::DEFAULT_KUBERNETES_VERSION);
-        crate::image::KubeSource::Release(crate::version::KubeVersion::parse(version)?.to_string())
+        let version = crate::version::KubeVersion::parse(version)?;
+        version.require_supported()?;
+        crate::image::KubeSource::Release(version.to_string())
     };
-    let recipe = crate::image::Recipe::node(&crate::image::NodeKubernetes::load(&source)?);
+    // DIND_KUBE_DOWNLOAD_URL and the proxies, from the environment and the config file.
+    let settings = SettingsFlags::default().settings()?;
+    let recipe = crate::image::node_recipe(&source, &settings)?;
     let outcome = crate::image::ensure_image(&ctx.engine, &recipe, &ctx.progress).await?;
     let built = BuiltImage {
         image: recipe.tag.clone(),

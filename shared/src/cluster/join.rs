@@ -6,7 +6,7 @@ use super::extras::NodeExtras;
 use super::ledger::Ledger;
 use super::node_spec::{node_container, NodeHost, Privileges};
 use super::nodes::wait_node_ready;
-use super::nodes::{cluster_volumes, create_node};
+use super::nodes::{cluster_volumes, create_node, pod_network_files, NewNode};
 use super::support::configure_node;
 use super::up::{Run, UpOptions};
 use crate::engine::Engine;
@@ -123,16 +123,14 @@ pub async fn join(
         let volume_exists = cluster_volumes(engine, &plan)
             .await?
             .contains(&node_plan.volume);
-        let node = create_node(
-            engine,
-            &plan,
-            &spec,
-            &node_plan.volume,
+        let files = pod_network_files(&settings, &plan, &node_plan);
+        let new_node = NewNode {
+            spec: &spec,
+            volume: &node_plan.volume,
             volume_exists,
-            &extras,
-            &ledger,
-        )
-        .await?;
+            files: &files,
+        };
+        let node = create_node(engine, &plan, new_node, &extras, &ledger).await?;
         step.done();
         let step = progress.step(format!("Waiting for {} to boot", node.name));
         step.finish(wait_node_ready(&node, options.node_timeout).await)?;

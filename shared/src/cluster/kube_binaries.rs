@@ -60,7 +60,11 @@ pub fn pin_local_image(settings: &mut Settings) -> anyhow::Result<()> {
         return Ok(());
     }
     let dir = resolve_dir(binaries)?;
-    let recipe = Recipe::node(&NodeKubernetes::load(&KubeSource::Local(dir.clone()))?);
+    let source = KubeSource::Local {
+        binaries: dir.clone(),
+        images: None,
+    };
+    let recipe = Recipe::node(&NodeKubernetes::load(&source, &settings.kube_download_url)?);
     settings.image = Some(recipe.tag);
     settings.kdc.kube_binaries = Some(KubeBinaries::Dir(dir));
     Ok(())
@@ -69,7 +73,10 @@ pub fn pin_local_image(settings: &mut Settings) -> anyhow::Result<()> {
 /// The source `up` builds the node image from when the settings name a binary directory.
 pub fn local_source(settings: &Settings) -> Option<KubeSource> {
     match &settings.kdc.kube_binaries {
-        Some(KubeBinaries::Dir(dir)) => Some(KubeSource::Local(dir.clone())),
+        Some(KubeBinaries::Dir(dir)) => Some(KubeSource::Local {
+            binaries: dir.clone(),
+            images: None,
+        }),
         _ => None,
     }
 }
@@ -105,6 +112,12 @@ mod tests {
         pin_local_image(&mut settings).unwrap();
         let image = settings.image.clone().unwrap();
         assert!(image.starts_with("dind-node:local-"), "{image}");
-        assert_eq!(local_source(&settings), Some(KubeSource::Local(bin)));
+        assert_eq!(
+            local_source(&settings),
+            Some(KubeSource::Local {
+                binaries: bin,
+                images: None
+            })
+        );
     }
 }

@@ -6,16 +6,21 @@
 use super::up::Run;
 use crate::cni;
 use crate::engine::CgroupVersion;
+use crate::flannel;
 use crate::kubeadm::{self, KubeadmInputs};
 use crate::kubeconfig::{self, ContextEntries};
 use crate::node::{Node, NodeFile};
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
+use crate::settings::Cni;
 use crate::settings::Settings;
 use crate::version::KubeVersion;
 use anyhow::{anyhow, bail, Context};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+
+/// Where the master keeps the flannel manifest it applies.
+const FLANNEL_MANIFEST: &str = "/dind/kube-flannel.yml";
 
 /// Where kubeadm leaves the cluster-admin kubeconfig in the master.
 const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
@@ -58,34 +63,26 @@ pub async fn write_kubeadm_configs(
     Ok(())
 }
 
-/// The CNI configuration dind renders itself (bridge, ptp): the per-node conflist and
-/// the routes to every other node's pods.
-async fn configure_cni(
-    nodes: &[Node],
-    settings: &Settings,
+/// Where `kubectl apply -f` reads a CNI manifest from: its URL, or for flannel a copy
+/// downloaded into the master and patched to the cluster's pod range ([`flannel::patch`]).
+async fn manifest_source(
+    master: &Node,
+    cni: Cni,
+    url: &str,
     plan: &ClusterPlan,
-) -> anyhow::Result<()> {
-    let tasks = nodes
-        .iter()
-        .zip(&plan.nodes)
-        .map(|(node, node_plan)| async move {
-            let rendered = cni::node_config_files(settings.cni, node_plan);
-            let files: Vec<NodeFile> = cni::set_hairpin(rendered, settings.kdc.use_hairpin)
-                .into_iter()
-                .map(|(path, contents)| NodeFile::new(path, contents))
-                .collect();
-            if !files.is_empty() {
-                node.write_files(&files).await?;
-            }
-            for route in cni::static_routes(settings.cni, plan, node_plan) {
-                let args = route.ip_route_args();
-                node.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-                    .await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        });
-    futures::future::try_join_all(tasks).await?;
-    Ok(())
+) -> anyhow::Result<String> {
+    if cni != Cni::Flannel {
+        return Ok(url.to_string());
+    }
+    master
+        .run(&["curl", "-fsSL", "--retry", "3", "-o", FLANNEL_MANIFEST, url])
+        .await
+        .with_context(|| format!("downloading {url} in {}", master.name))?;
+    let patched = flannel::patch(&master.read_file(FLANNEL_MANIFEST).await?, plan)?;
+    master
+        .write_files(&[NodeFile::new(FLANNEL_MANIFEST, patched)])
+        .await?;
+    Ok(FLANNEL_MANIFEST.to_string())
 }
 
 async fn run_step(
@@ -145,11 +142,9 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
              supports only until its cgroup v1 code is removed (1.38 at the earliest)",
         );
     }
-    futures::future::try_join(
-        write_kubeadm_configs(nodes, &inputs),
-        configure_cni(nodes, settings, plan),
-    )
-    .await?;
+    // The CNI files dind renders itself (bridge, ptp) went in before each node's first
+    // boot (`create_nodes`).
+    write_kubeadm_configs(nodes, &inputs).await?;
 
     run_step(
         progress,
@@ -164,13 +159,14 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
         .map(|worker| run_step(progress, format!("Joining {}", worker.name), worker, &join));
     futures::future::try_join_all(joins).await?;
     if let Some(manifest) = cni::manifest(settings.cni) {
+        let source = manifest_source(master, settings.cni, manifest.url, plan).await?;
         let apply = [
             "kubectl",
             "--kubeconfig",
             ADMIN_CONF,
             "apply",
             "-f",
-            manifest.url,
+            &source,
         ]
         .map(String::from);
         run_step(

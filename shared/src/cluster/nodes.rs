@@ -4,10 +4,13 @@
 use super::extras::NodeExtras;
 use super::ledger::Ledger;
 use super::node_spec::{cluster_labels, node_container, refuses_privileged, NodeHost, Privileges};
+use crate::cni;
 use crate::engine::{ContainerSpec, Engine};
-use crate::node::Node;
+use crate::node::{Node, NodeFile};
 use crate::plan::ClusterPlan;
+use crate::plan::NodePlan;
 use crate::progress::Progress;
+use crate::settings::Settings;
 use anyhow::{anyhow, Context};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,12 +49,15 @@ pub async fn detect_privileges(
     }
 }
 
-/// Creates every node's volume and container and starts them, all concurrently.
-/// `images` (node name → image) replaces the node image, for a restore from snapshots.
+/// Creates every node's volume and container and starts them, all concurrently. Each
+/// node's pod network files ([`pod_network_files`]) and its extras go in before its first
+/// boot. `images` (node name → image) replaces the node image, for a restore from snapshots.
+#[allow(clippy::too_many_arguments)]
 pub async fn create_nodes(
     engine: &Engine,
     plan: &ClusterPlan,
     host: &NodeHost,
+    settings: &Settings,
     settings_json: &str,
     extras: &NodeExtras,
     images: Option<&BTreeMap<String, String>>,
@@ -69,17 +75,15 @@ pub async fn create_nodes(
             spec.image = image.clone();
         }
         let volume_exists = existing_volumes.contains(&node.volume);
+        let files = pod_network_files(settings, plan, node);
         async move {
-            create_node(
-                engine,
-                plan,
-                &spec,
-                &node.volume,
+            let created = NewNode {
+                spec: &spec,
+                volume: &node.volume,
                 volume_exists,
-                extras,
-                ledger,
-            )
-            .await
+                files: &files,
+            };
+            create_node(engine, plan, created, extras, ledger).await
         }
     });
     futures::future::try_join_all(tasks).await
@@ -92,24 +96,55 @@ pub async fn cluster_volumes(engine: &Engine, plan: &ClusterPlan) -> anyhow::Res
         .await
 }
 
-/// Creates one node: its volume unless it exists, its container, its extras (files and
-/// custom networks, placed before it starts), then starts it. Every object goes through
-/// `ledger`, so a failed run removes it.
+/// The files of a node's pod network that dind renders itself (bridge, ptp): the CNI
+/// config list, and the routes and masquerade rules its boot unit applies at every boot.
+pub fn pod_network_files(
+    settings: &Settings,
+    plan: &ClusterPlan,
+    node: &NodePlan,
+) -> Vec<NodeFile> {
+    let files = cni::node_files(settings.cni, plan, node);
+    cni::set_hairpin(files, settings.kdc.use_hairpin)
+        .into_iter()
+        .map(|(path, contents)| NodeFile::new(path, contents))
+        .collect()
+}
+
+/// One node to create: its container, its volume, and its own files.
+pub struct NewNode<'a> {
+    pub spec: &'a ContainerSpec,
+    pub volume: &'a str,
+    /// `down` kept the volume.
+    pub volume_exists: bool,
+    /// Placed before the first boot, with the extras' files.
+    pub files: &'a [NodeFile],
+}
+
+/// Creates one node: its volume unless it exists, its container, its files and extras
+/// (placed before it starts), then starts it. Every object goes through `ledger`, so a
+/// failed run removes it.
 pub async fn create_node(
     engine: &Engine,
     plan: &ClusterPlan,
-    spec: &ContainerSpec,
-    volume: &str,
-    volume_exists: bool,
+    node: NewNode<'_>,
     extras: &NodeExtras,
     ledger: &Ledger,
 ) -> anyhow::Result<Node> {
+    let NewNode {
+        spec,
+        volume,
+        volume_exists,
+        files,
+    } = node;
     if !volume_exists {
         ledger
             .create_volume(engine, volume, &cluster_labels(plan))
             .await?;
     }
     ledger.create_container(engine, spec).await?;
+    if !files.is_empty() {
+        Node::new(engine, &spec.name).write_files(files).await?;
+    }
     extras.before_start(engine, &spec.name).await?;
     engine.start_container(&spec.name).await?;
     Ok(Node::new(engine, &spec.name))

@@ -7,11 +7,10 @@
 
 use super::inventory::{self, Selector};
 use crate::error::usage;
-use crate::image::{KubeSource, NodeKubernetes};
 use crate::node::{Node, NodeFile};
 use crate::progress::Progress;
 use crate::settings::Settings;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -69,9 +68,8 @@ impl ReupReport {
 
 /// The files `reup` writes into each node, read from `dir`.
 pub fn node_files(dir: &Path) -> anyhow::Result<Vec<NodeFile>> {
-    let NodeKubernetes::Local(files) = NodeKubernetes::load(&KubeSource::Local(dir.into()))? else {
-        bail!("a local binary directory reads as local binaries");
-    };
+    // Only the binaries: control-plane image archives are the node image's business.
+    let files = crate::image::recipe::read_kube_binaries(dir)?;
     Ok(files
         .into_iter()
         .map(|file| {

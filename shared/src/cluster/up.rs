@@ -12,7 +12,7 @@ use super::snapshot::Snapshot;
 use super::support::{configure_node, ensure_support};
 use crate::engine::{CgroupVersion, Engine, HostInfo};
 use crate::error::usage;
-use crate::image::{ensure_image, KubeSource, NodeKubernetes, Recipe};
+use crate::image::{ensure_image, node_recipe, KubeSource};
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
 use crate::settings::Settings;
@@ -231,6 +231,7 @@ async fn provision(
             engine,
             plan,
             &node_host,
+            settings,
             &settings_json,
             extras,
             images,
@@ -292,12 +293,7 @@ async fn ensure_node_image(
     };
     match source {
         Some(source) => {
-            ensure_image(
-                engine,
-                &Recipe::node(&NodeKubernetes::load(&source)?),
-                progress,
-            )
-            .await?;
+            ensure_image(engine, &node_recipe(&source, settings)?, progress).await?;
         }
         None if engine.image_labels(&plan.image).await?.is_none() => {
             engine.pull_image(&plan.image).await.with_context(|| {

@@ -36,21 +36,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Builds an image from a tar context; `on_line` sees each line of build output.
+    /// Builds an image from a tar context with `build_args`; `on_line` sees each line of
+    /// build output.
     pub async fn build_image(
         &self,
         tag: &str,
         context_tar: Vec<u8>,
         labels: &BTreeMap<String, String>,
+        build_args: &BTreeMap<String, String>,
         on_line: &mut (dyn FnMut(&str) + Send),
     ) -> anyhow::Result<()> {
         let labels: HashMap<String, String> = labels.clone().into_iter().collect();
+        let build_args: HashMap<String, String> = build_args.clone().into_iter().collect();
         let options = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
             .t(tag)
             .rm(true)
             .forcerm(true)
             .labels(&labels)
+            .buildargs(&build_args)
             .build();
         let mut stream =
             self.docker

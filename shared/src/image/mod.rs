@@ -5,7 +5,8 @@
 //! the Docker build, reusing an image whose recipe label matches.
 
 pub mod build;
+pub mod local;
 pub mod recipe;
 
-pub use build::ensure_image;
+pub use build::{ensure_image, node_recipe};
 pub use recipe::{node_image_tag, KubeSource, NodeKubernetes, Recipe};

@@ -24,13 +24,22 @@ pub const BASE_IMAGE_HINT: &str =
 /// The Kubernetes binaries a node image needs in its PATH.
 pub const KUBE_BINARIES: [&str; 3] = ["kubeadm", "kubelet", "kubectl"];
 
+/// Where the official release downloads live (`DIND_KUBE_DOWNLOAD_URL` changes it, for a
+/// mirror): `<url>/<version>/bin/linux/<arch>/<binary>`, each with a `.sha256` beside it.
+pub const DEFAULT_KUBE_DOWNLOAD_URL: &str = "https://dl.k8s.io/release";
+
 /// Where the node image's Kubernetes binaries come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KubeSource {
     /// The official release downloads for this version, each checked against its `.sha256`.
     Release(String),
-    /// `kubeadm`, `kubelet` and `kubectl` from a local directory (build-from-source workflow).
-    Local(PathBuf),
+    /// `kubeadm`, `kubelet` and `kubectl` from a local directory (build-from-source
+    /// workflow), with the control-plane image archives from `images` or, by default, from
+    /// the `_output/release-images/<arch>/` of the source tree `binaries` lies in.
+    Local {
+        binaries: PathBuf,
+        images: Option<PathBuf>,
+    },
     /// No Kubernetes at all: nodes boot and run containers, for `up --nodes-only`.
     Bare,
 }
@@ -40,7 +49,7 @@ pub enum KubeSource {
 pub fn node_image_tag(source: &KubeSource) -> String {
     match source {
         KubeSource::Release(version) => format!("dind-node:{version}"),
-        KubeSource::Local(_) => "dind-node:local".to_string(),
+        KubeSource::Local { .. } => "dind-node:local".to_string(),
         KubeSource::Bare => "dind-node:bare".to_string(),
     }
 }
@@ -82,6 +91,10 @@ const NODE_FILES: &[(&str, &[u8])] = embedded_files! {
     "rootfs/usr/local/bin/dind-net64" => "files/rootfs-node/usr/local/bin/dind-net64",
     "rootfs/etc/systemd/system/dind-node-setup.service" => "files/rootfs-node/etc/systemd/system/dind-node-setup.service",
     "rootfs/usr/local/bin/dind-node-setup" => "files/rootfs-node/usr/local/bin/dind-node-setup",
+    "rootfs/etc/systemd/system/dind-pod-network.service" => "files/rootfs-node/etc/systemd/system/dind-pod-network.service",
+    "rootfs/usr/local/bin/dind-pod-network" => "files/rootfs-node/usr/local/bin/dind-pod-network",
+    "rootfs/etc/systemd/system/dind-images.service" => "files/rootfs-node/etc/systemd/system/dind-images.service",
+    "rootfs/usr/local/bin/dind-import-images" => "files/rootfs-node/usr/local/bin/dind-import-images",
 };
 
 const SUPPORT_FILES: &[(&str, &[u8])] = embedded_files! {
@@ -93,26 +106,42 @@ const NODE_DOCKERFILE: &str = include_str!("files/node.Dockerfile");
 const SUPPORT_DOCKERFILE: &str = include_str!("files/support.Dockerfile");
 const KUBE_BINARIES_MARKER: &str = "KUBE_BINARIES";
 
-/// The Kubernetes part of a node recipe, with local binaries already read.
+/// The Kubernetes part of a node recipe, with local files already read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeKubernetes {
-    Release(String),
+    Release {
+        version: String,
+        /// [`DEFAULT_KUBE_DOWNLOAD_URL`] or a mirror of it.
+        download_url: String,
+    },
+    /// The binaries (`kube-bin/`) and any control-plane image archives (`kube-images/`).
     Local(Vec<ContextFile>),
     Bare,
 }
 
 impl NodeKubernetes {
-    /// Reads local binaries; the only I/O of this module.
-    pub fn load(source: &KubeSource) -> anyhow::Result<NodeKubernetes> {
+    /// Reads local binaries and image archives; the only I/O of this module.
+    pub fn load(source: &KubeSource, download_url: &str) -> anyhow::Result<NodeKubernetes> {
         Ok(match source {
-            KubeSource::Release(version) => NodeKubernetes::Release(version.clone()),
+            KubeSource::Release(version) => NodeKubernetes::Release {
+                version: version.clone(),
+                download_url: download_url.trim_end_matches('/').to_string(),
+            },
             KubeSource::Bare => NodeKubernetes::Bare,
-            KubeSource::Local(dir) => NodeKubernetes::Local(read_kube_binaries(dir)?),
+            KubeSource::Local { binaries, images } => {
+                let mut files = read_kube_binaries(binaries)?;
+                files.extend(super::local::read_image_archives(
+                    binaries,
+                    images.as_deref(),
+                )?);
+                NodeKubernetes::Local(files)
+            }
         })
     }
 }
 
-fn read_kube_binaries(dir: &Path) -> anyhow::Result<Vec<ContextFile>> {
+/// `kubeadm`, `kubelet` and `kubectl` of `dir`, as `kube-bin/<name>` context files.
+pub(crate) fn read_kube_binaries(dir: &Path) -> anyhow::Result<Vec<ContextFile>> {
     KUBE_BINARIES
         .iter()
         .map(|name| {
@@ -137,22 +166,50 @@ pub struct Recipe {
     pub files: Vec<ContextFile>,
     /// What the image says it holds: [`labels::IMAGE_KUBERNETES_VERSION`] and [`labels::IMAGE_RECIPE`].
     pub labels: BTreeMap<String, String>,
+    /// Build args that do not change what is built (proxies); not part of the hash.
+    pub build_args: BTreeMap<String, String>,
 }
 
 impl Recipe {
     /// The node image for a Kubernetes source.
     pub fn node(kubernetes: &NodeKubernetes) -> Recipe {
         let (instructions, version) = match kubernetes {
-            NodeKubernetes::Release(version) => (release_download(version), version.clone()),
-            NodeKubernetes::Local(_) => {
-                ("COPY kube-bin/ /usr/bin/".to_string(), "local".to_string())
+            NodeKubernetes::Release { version, .. } => (
+                [
+                    "COPY --from=kube-download /out/ /usr/bin/",
+                    PAUSE_PIN,
+                    RELEASE_IMAGES,
+                ]
+                .join("\n"),
+                version.clone(),
+            ),
+            NodeKubernetes::Local(files) => {
+                let mut lines = vec!["COPY kube-bin/ /usr/bin/", PAUSE_PIN];
+                if files.iter().any(|f| f.path.starts_with("kube-images/")) {
+                    lines.push("COPY kube-images/ /var/lib/dind/images/");
+                }
+                (lines.join("\n"), "local".to_string())
             }
             NodeKubernetes::Bare => (
                 "# Bare: no Kubernetes binaries, for up --nodes-only.".to_string(),
                 "none".to_string(),
             ),
         };
-        let dockerfile = NODE_DOCKERFILE.replace(KUBE_BINARIES_MARKER, &instructions);
+        let mut dockerfile = NODE_DOCKERFILE.replace(KUBE_BINARIES_MARKER, &instructions);
+        if let NodeKubernetes::Release {
+            version,
+            download_url,
+        } = kubernetes
+        {
+            // The downloads come first, in their own small stage: a download that cannot
+            // work fails the build in seconds, before the node's packages are installed.
+            let stage = release_download(version, download_url);
+            dockerfile = dockerfile.replacen(
+                &format!("FROM {BASE_IMAGE} AS node"),
+                &format!("{stage}\n\nFROM {BASE_IMAGE} AS node"),
+                1,
+            );
+        }
         let mut files: Vec<ContextFile> = NODE_FILES
             .iter()
             .map(|(p, c)| ContextFile::embedded(p, c))
@@ -165,10 +222,13 @@ impl Recipe {
             dockerfile,
             files,
             labels: BTreeMap::new(),
+            build_args: BTreeMap::new(),
         };
         let hash = recipe.hash();
         recipe.tag = match kubernetes {
-            NodeKubernetes::Release(v) => node_image_tag(&KubeSource::Release(v.clone())),
+            NodeKubernetes::Release { version, .. } => {
+                node_image_tag(&KubeSource::Release(version.clone()))
+            }
             NodeKubernetes::Local(_) => format!("dind-node:local-{}", &hash[..12]),
             NodeKubernetes::Bare => node_image_tag(&KubeSource::Bare),
         };
@@ -190,6 +250,7 @@ impl Recipe {
             dockerfile: SUPPORT_DOCKERFILE.to_string(),
             files,
             labels: BTreeMap::new(),
+            build_args: BTreeMap::new(),
         };
         let hash = recipe.hash();
         recipe.tag = format!("dind-support:{}", &hash[..12]);
@@ -238,25 +299,81 @@ impl Recipe {
     }
 }
 
-/// Dockerfile lines that download kubeadm, kubelet and kubectl of a release and check
-/// each against the `.sha256` published beside it.
-fn release_download(version: &str) -> String {
+/// What a failed download prints in the build, for [`super::build`] to find: the marker,
+/// then the URL.
+pub const DOWNLOAD_FAILED_MARKER: &str = "dind-download-failed:";
+
+/// The `kube-download` stage: kubeadm, kubelet and kubectl of a release from
+/// `download_url`, each checked against the `.sha256` published beside it, and crictl,
+/// which dumps and users want (kubeadm 1.30 and older required it), from the cri-tools
+/// release downloads, checked the same way (Debian has no cri-tools package; crictl works
+/// with any CRI runtime of its generation or later, so one pin serves every supported
+/// release). All land in `/out`. The predefined build args `HTTP_PROXY`/`HTTPS_PROXY`/
+/// `NO_PROXY` reach apt and curl as environment.
+fn release_download(version: &str, download_url: &str) -> String {
     format!(
-        "ARG KUBERNETES_VERSION={version}\n\
+        "FROM {BASE_IMAGE} AS kube-download\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates && mkdir /out\n\
+         ARG KUBERNETES_VERSION={version}\n\
+         ARG KUBE_DOWNLOAD_URL={download_url}\n\
          RUN arch=\"$(dpkg --print-architecture)\" \\\n \
-         && base=\"https://dl.k8s.io/release/${{KUBERNETES_VERSION}}/bin/linux/${{arch}}\" \\\n \
+         && base=\"${{KUBE_DOWNLOAD_URL}}/${{KUBERNETES_VERSION}}/bin/linux/${{arch}}\" \\\n \
          && for bin in {bins}; do \\\n      \
-         curl -fsSLo \"/usr/bin/$bin\" \"$base/$bin\" \\\n      \
-         && echo \"$(curl -fsSL \"$base/$bin.sha256\")  /usr/bin/$bin\" | sha256sum -c - \\\n      \
-         && chmod 0755 \"/usr/bin/$bin\" || exit 1; \\\n    \
-         done",
+         {{ curl -fsSL --connect-timeout 10 -o \"/out/$bin\" \"$base/$bin\" \\\n      \
+         && sum=\"$(curl -fsSL --connect-timeout 10 \"$base/$bin.sha256\")\"; }} \\\n      \
+         || {{ echo \"{DOWNLOAD_FAILED_MARKER} $base/$bin\"; exit 1; }}; \\\n      \
+         echo \"$sum  /out/$bin\" | sha256sum -c - && chmod 0755 \"/out/$bin\" || exit 1; \\\n    \
+         done\n\
+         {CRICTL_DOWNLOAD}",
         bins = KUBE_BINARIES.join(" ")
     )
 }
 
+const CRICTL_DOWNLOAD: &str = r#"ARG CRICTL_VERSION=v1.34.0
+RUN arch="$(dpkg --print-architecture)" \
+ && url="https://github.com/kubernetes-sigs/cri-tools/releases/download/${CRICTL_VERSION}/crictl-${CRICTL_VERSION}-linux-${arch}.tar.gz" \
+ && { curl -fsSL --connect-timeout 10 -o /tmp/crictl.tar.gz "$url" && sum="$(curl -fsSL --connect-timeout 10 "$url.sha256")"; } \
+ || { echo "dind-download-failed: $url"; exit 1; }; \
+ echo "${sum%% *}  /tmp/crictl.tar.gz" | sha256sum -c - \
+ && tar -C /out -xzf /tmp/crictl.tar.gz crictl && rm /tmp/crictl.tar.gz"#;
+
+/// Pins containerd's sandbox (pause) image to the one this kubeadm expects, from
+/// `kubeadm config images list` at build time (the version is passed so that kubeadm
+/// asks no server which release is stable).
+const PAUSE_PIN: &str = r#"RUN pause="$(kubeadm config images list --kubernetes-version "$(kubeadm version -o short)" | grep '/pause:')" \
+ && [ "$(printf '%s\n' "$pause" | wc -l)" = 1 ] && [ -n "$pause" ] \
+ || { echo "kubeadm config images list names no single pause image: $pause"; exit 1; }; \
+ sed -i "s|^\( *sandbox = \).*|\1'$pause'|" /etc/containerd/config.toml \
+ && grep -qF "sandbox = '$pause'" /etc/containerd/config.toml"#;
+
+/// The control-plane images `kubeadm config images list` names, as archives in the image
+/// at `/var/lib/dind/images`, which each node imports into containerd at its first boot
+/// (`dind-images.service`), so that `kubeadm init` pulls nothing. A separate stage
+/// fetches them with skopeo (no daemon needed), so the node image carries the archives
+/// but not skopeo. They stay outside the node volume's path (`/var/lib/containerd`):
+/// creating a node copies nothing, and only Kubernetes nodes import them.
+const RELEASE_IMAGES: &str = r#"FROM debian:trixie-slim AS control-plane-images
+COPY --from=node /usr/bin/kubeadm /usr/bin/kubeadm
+RUN apt-get update && apt-get install -y --no-install-recommends skopeo ca-certificates \
+ && mkdir /images \
+ && for image in $(kubeadm config images list --kubernetes-version "$(kubeadm version -o short)"); do \
+      name="$(echo "$image" | tr '/:' '__')"; \
+      skopeo copy --retry-times 3 "docker://$image" "docker-archive:/images/$name.tar:$image" \
+      || { echo "dind-download-failed: https://${image%%/*} ($image)"; exit 1; }; \
+    done
+FROM node
+COPY --from=control-plane-images /images/ /var/lib/dind/images/"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn release(version: &str) -> NodeKubernetes {
+        NodeKubernetes::Release {
+            version: version.into(),
+            download_url: DEFAULT_KUBE_DOWNLOAD_URL.into(),
+        }
+    }
 
     #[test]
     fn tags_and_labels_follow_the_source() {
@@ -268,7 +385,10 @@ mod tests {
         // (source, tag prefix, version label, mentions dl.k8s.io)
         let table = [
             (
-                NodeKubernetes::Release("v1.33.1".into()),
+                NodeKubernetes::Release {
+                    version: "v1.33.1".into(),
+                    download_url: DEFAULT_KUBE_DOWNLOAD_URL.into(),
+                },
                 "dind-node:v1.33.1",
                 "v1.33.1",
                 true,
@@ -292,20 +412,78 @@ mod tests {
 
     #[test]
     fn release_downloads_are_checked_against_their_sha256() {
-        let r = Recipe::node(&NodeKubernetes::Release("v1.37.0".into()));
+        let r = Recipe::node(&release("v1.37.0"));
         assert!(r.dockerfile.contains("sha256sum -c"));
         assert!(r.dockerfile.contains("$base/$bin.sha256"));
         assert!(r.dockerfile.contains("for bin in kubeadm kubelet kubectl"));
     }
 
     #[test]
+    fn release_images_carry_crictl_the_pause_pin_and_preloaded_images() {
+        let mirror = NodeKubernetes::Release {
+            version: "v1.37.0".into(),
+            download_url: "http://mirror.example/k8s".into(),
+        };
+        let r = Recipe::node(&mirror);
+        let d = &r.dockerfile;
+        assert!(
+            d.contains("ARG KUBE_DOWNLOAD_URL=http://mirror.example/k8s"),
+            "{d}"
+        );
+        assert!(!d.contains("dl.k8s.io"), "the mirror replaces the default");
+        assert!(d.contains("crictl-${CRICTL_VERSION}-linux-${arch}.tar.gz"));
+        assert!(d.contains("\"$url.sha256\""), "crictl is checked by sha256");
+        assert!(d.contains("kubeadm config images list --kubernetes-version"));
+        assert!(
+            d.contains("sandbox = "),
+            "the pause pin is written into containerd's config"
+        );
+        assert!(d.contains("FROM debian:trixie-slim AS node"));
+        assert!(d.contains("COPY --from=control-plane-images /images/ /var/lib/dind/images/"));
+        // The final stage is the node, so the image runs systemd.
+        let last_from = d.rfind("\nFROM ").unwrap();
+        assert!(d[last_from..].starts_with("\nFROM node\n"), "{d}");
+        assert!(d
+            .trim_end()
+            .ends_with("ENTRYPOINT [\"/lib/systemd/systemd\"]"));
+        assert_ne!(
+            r.hash(),
+            Recipe::node(&release("v1.37.0")).hash(),
+            "the URL is part of the recipe"
+        );
+    }
+
+    #[test]
+    fn local_builds_pin_pause_and_copy_image_archives_when_they_have_some() {
+        let bin = ContextFile {
+            path: "kube-bin/kubeadm".into(),
+            contents: b"x".to_vec(),
+            mode: 0o755,
+        };
+        let archive = ContextFile {
+            path: "kube-images/a.tar".into(),
+            contents: b"t".to_vec(),
+            mode: 0o644,
+        };
+        let without = Recipe::node(&NodeKubernetes::Local(vec![bin.clone()]));
+        let with = Recipe::node(&NodeKubernetes::Local(vec![bin, archive]));
+        for r in [&without, &with] {
+            assert!(r.dockerfile.contains("kubeadm config images list"));
+            assert!(!r.dockerfile.contains("skopeo"), "nothing is downloaded");
+        }
+        assert!(!without.dockerfile.contains("kube-images/"));
+        assert!(with
+            .dockerfile
+            .contains("COPY kube-images/ /var/lib/dind/images/"));
+        let bare = Recipe::node(&NodeKubernetes::Bare);
+        assert!(!bare.dockerfile.contains("/var/lib/dind/images"));
+    }
+
+    #[test]
     fn the_hash_changes_with_the_recipe_only() {
         let a = Recipe::node(&NodeKubernetes::Bare);
         assert_eq!(a.hash(), Recipe::node(&NodeKubernetes::Bare).hash());
-        assert_ne!(
-            a.hash(),
-            Recipe::node(&NodeKubernetes::Release("v1.37.0".into())).hash()
-        );
+        assert_ne!(a.hash(), Recipe::node(&release("v1.37.0")).hash());
         let mut changed = a.clone();
         changed.files[0].contents.push(b'\n');
         assert_ne!(a.hash(), changed.hash());
@@ -336,7 +514,11 @@ mod tests {
     fn local_binaries_must_all_be_there() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("kubeadm"), b"stand-in").unwrap();
-        let err = NodeKubernetes::load(&KubeSource::Local(dir.path().to_path_buf())).unwrap_err();
+        let source = KubeSource::Local {
+            binaries: dir.path().to_path_buf(),
+            images: None,
+        };
+        let err = NodeKubernetes::load(&source, DEFAULT_KUBE_DOWNLOAD_URL).unwrap_err();
         assert_eq!(crate::error::exit_code(&err), 2);
         assert!(err.to_string().contains("kubelet is missing"), "{err}");
     }
