@@ -76,7 +76,16 @@ for node in $(awk '{print $1}' <<<"$before"); do
     [ "$(docker inspect -f '{{.State.Running}}' "$node" 2>/dev/null)" = true ] && break
     sleep 1
   done
-  docker exec "$node" systemctl is-system-running --wait >/dev/null 2>&1 || true
+  # `is-system-running --wait` blocks until the boot is over, but fails at once while
+  # systemd's bus does not exist yet, right after the container starts: ask again.
+  booted=
+  for _ in $(seq 1 240); do
+    case "$(docker exec "$node" systemctl is-system-running --wait 2>/dev/null)" in
+      running | degraded) booted=1; break ;;
+    esac
+    sleep 0.5
+  done
+  [ -n "$booted" ] || fail "$node did not finish booting after the restart"
   docker exec "$node" ctr version >/dev/null || fail "$node: containerd does not answer"
   got=$(docker exec "$node" cat /etc/i9-soak /var/lib/i9-soak) || fail "$node lost its files"
   [ "$got" = "soak-$node"$'\n'"soak-$node" ] || fail "$node: files changed: $got"

@@ -359,7 +359,7 @@ fn stand_ins(tag: &str) -> tempfile::TempDir {
     for name in ["kubeadm", "kubelet", "kubectl"] {
         write_executable(
             &dir.path().join(name),
-            &format!("#!/bin/sh\necho stand-in {tag} {name} \"$@\"\n"),
+            &format!("#!/bin/sh\n{STAND_IN_IMAGE_LIST}echo stand-in {tag} {name} \"$@\"\n"),
         );
     }
     dir

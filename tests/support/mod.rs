@@ -287,6 +287,11 @@ pub fn failing_up_rolls_back(
     kept
 }
 
+/// A line for a stand-in kubeadm script: the node image build asks kubeadm for its
+/// images to pin containerd's pause image, so every stand-in kubeadm answers that.
+pub const STAND_IN_IMAGE_LIST: &str =
+    "[ \"$1 $2\" = 'config images' ] && echo registry.k8s.io/pause:3.10.1 && exit 0\n";
+
 /// Writes an executable script.
 pub fn write_executable(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write script");
