@@ -27,24 +27,7 @@ fn free_port() -> u16 {
 
 /// A throwaway self-signed CA, as a user with a private CA would pass it.
 fn make_ca(dir: &Path) -> std::path::PathBuf {
-    let cert = dir.join("i11-ca.pem");
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=i11 test CA"])
-        .arg("-keyout")
-        .arg(dir.join("i11-ca.key"))
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl runs (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    cert
+    self_signed_cert(dir, "i11 test CA").0
 }
 
 /// GET / from the host, retried while the node's listener comes up.

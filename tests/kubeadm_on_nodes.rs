@@ -166,36 +166,13 @@ async fn up_drives_kubeadm_cni_the_context_and_the_forwarder_then_rolls_back_on_
     ensure_images();
     let _clean = CleanOnDrop::cluster(&["--cluster-id", "18"]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
 
-    let openssl = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=stand-in",
-        ])
-        .args(["-keyout", &path("key.pem"), "-out", &path("cert.pem")])
-        .output()
-        .expect("openssl runs (scripts/test installs it)");
-    assert!(
-        openssl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&openssl.stderr)
-    );
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect("read");
     let bin_dir = dir.path().join("bin");
     std::fs::create_dir(&bin_dir).expect("mkdir");
     let scripts = [
-        (
-            "kubeadm",
-            stand_in_kubeadm(&read("cert.pem"), &read("key.pem"), ""),
-        ),
+        ("kubeadm", stand_in_kubeadm_in(dir.path(), "")),
         ("kubelet", "#!/bin/sh\necho stand-in kubelet\n".to_string()),
         ("kubectl", "#!/bin/sh\necho stand-in kubectl\n".to_string()),
     ];

@@ -278,31 +278,12 @@ async fn ipv6_cluster_on_a_host_without_ipv6() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
-    let openssl = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=stand-in",
-            "-keyout",
-            &path("key.pem"),
-            "-out",
-            &path("cert.pem"),
-        ])
-        .output()
-        .expect("openssl runs (scripts/test installs it)");
-    assert!(
-        openssl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&openssl.stderr)
-    );
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect("read");
     let bins = dir.path().join("bin");
     std::fs::create_dir(&bins).expect("mkdir");
     write_executable(
         &bins.join("kubeadm"),
-        &stand_in_kubeadm(&read("cert.pem"), &read("key.pem"), API_PORT_LISTENER),
+        &stand_in_kubeadm_in(dir.path(), API_PORT_LISTENER),
     );
     write_executable(&bins.join("kubelet"), "#!/bin/sh\necho stand-in kubelet\n");
     write_executable(&bins.join("kubectl"), "#!/bin/sh\necho stand-in kubectl\n");

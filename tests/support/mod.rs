@@ -287,6 +287,38 @@ pub fn failing_up_rolls_back(
     kept
 }
 
+/// A throwaway self-signed certificate and its key, made with openssl in `dir`, as
+/// `(certificate PEM path, key PEM path)`: a stand-in kubeadm's client certificate, or a
+/// private CA a user would pass.
+pub fn self_signed_cert(dir: &Path, subject: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", &format!("/CN={subject}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// A stand-in kubeadm with a fresh client certificate made in `dir` (see
+/// [`stand_in_kubeadm`]).
+pub fn stand_in_kubeadm_in(dir: &Path, extra_init: &str) -> String {
+    let (cert, key) = self_signed_cert(dir, "stand-in");
+    let read = |path: &Path| std::fs::read_to_string(path).expect("read the PEM");
+    stand_in_kubeadm(&read(&cert), &read(&key), extra_init)
+}
+
 /// A line for a stand-in kubeadm script: the node image build asks kubeadm for its
 /// images to pin containerd's pause image, so every stand-in kubeadm answers that.
 pub const STAND_IN_IMAGE_LIST: &str =

@@ -40,8 +40,6 @@ mod keys {
     pub const NODE_IMAGE: &str = "dind.snapshot.node-image";
     pub const IP_MODE: &str = "dind.snapshot.ip-mode";
     pub const NODES: &str = "dind.snapshot.nodes";
-    pub const PRIVILEGED: &str = "dind.snapshot.privileged";
-    pub const LIB_MODULES: &str = "dind.snapshot.lib-modules";
 }
 
 /// The image a node's snapshot is kept in.
@@ -134,8 +132,6 @@ impl SnapshotMeta {
 pub struct Snapshot {
     /// Node name → snapshot image, for every node of the plan.
     pub images: BTreeMap<String, String>,
-    pub privileged: bool,
-    pub lib_modules: bool,
 }
 
 /// One snapshot image of a cluster.
@@ -220,16 +216,12 @@ pub async fn prepare(
         }
         return Ok(None);
     }
-    let master = by_node[plan.master().name.as_str()];
-    let flag = |key: &str| master.labels.get(key).map(String::as_str) == Some("true");
     Ok(Some(Snapshot {
         images: plan
             .nodes
             .iter()
             .map(|n| (n.name.clone(), snapshot_image(&n.name)))
             .collect(),
-        privileged: flag(keys::PRIVILEGED),
-        lib_modules: flag(keys::LIB_MODULES),
     }))
 }
 
@@ -287,16 +279,7 @@ pub async fn take(
             ip_mode: settings.ip_mode,
             nodes: count,
         };
-        let mut image_labels = meta.to_labels();
-        image_labels.insert(keys::PRIVILEGED.into(), details.privileged.to_string());
-        image_labels.insert(
-            keys::LIB_MODULES.into(),
-            details
-                .binds
-                .iter()
-                .any(|b| b.starts_with("/lib/modules:"))
-                .to_string(),
-        );
+        let image_labels = meta.to_labels();
         let image = snapshot_image(&row.name);
         engine
             .commit_container(&row.name, &image, &image_labels)
