@@ -31,8 +31,10 @@ pub mod preflight;
 pub mod registries;
 pub mod remove_node;
 pub mod reup;
+mod run;
 pub mod snapshot;
 pub mod support;
 mod up;
 
-pub use up::{clean, up, Run, UpOptions, UpReport};
+pub use run::{Run, UpOptions};
+pub use up::{clean, up, UpReport};

@@ -8,50 +8,19 @@ use super::network::{check_network, create_network, NetworkState};
 use super::node_spec::{NodeHost, Privileges};
 use super::nodes::{create_nodes, detect_privileges, wait_nodes_ready};
 use super::preflight::{self, Intent};
+use super::run::{Run, UpOptions};
 use super::snapshot::Snapshot;
 use super::support::{configure_node, ensure_support};
-use crate::engine::{CgroupVersion, Engine, HostInfo};
+use crate::engine::{CgroupVersion, Engine};
 use crate::error::usage;
 use crate::image::{ensure_image, node_recipe, KubeSource};
+use crate::kubeadm::ADMIN_CONF;
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
 use crate::settings::Settings;
 use anyhow::{anyhow, Context};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// Where kubeadm leaves the admin kubeconfig: present once Kubernetes was set up.
-const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
-
-/// How `up` runs, beyond the cluster's settings.
-#[derive(Debug, Clone)]
-pub struct UpOptions {
-    pub nodes_only: bool,
-    pub retain: bool,
-    pub wait: Duration,
-    pub node_timeout: Duration,
-    /// Keep workloads off the master when there are workers.
-    pub dedicated_master: bool,
-    /// `--kubeconfig`, when given.
-    pub kubeconfig: Option<PathBuf>,
-    /// Where the Docker daemon runs: a remote one changes the API server's address.
-    pub daemon: super::api_address::DaemonLocation,
-}
-
-/// One run of `up`: what every step needs.
-pub struct Run<'a> {
-    pub engine: &'a Engine,
-    pub settings: &'a Settings,
-    pub plan: &'a ClusterPlan,
-    pub options: &'a UpOptions,
-    pub cgroup: CgroupVersion,
-    /// What the daemon says of itself.
-    pub host: &'a HostInfo,
-    /// Everything this run created, for rollback.
-    pub ledger: &'a Ledger,
-    pub progress: &'a Progress,
-}
+use std::path::Path;
 
 /// What `up` made.
 #[derive(Debug, Clone, Serialize)]
