@@ -44,7 +44,14 @@ const LAYERS: &[&[&str]] = &[
     // Who a cluster is and its plan.
     &["settings", "plan"],
     // Configuration rendered from the plan; kubeconfig merging; readiness.
-    &["kubeadm", "cni", "flannel", "kubeconfig", "contexts", "ready"],
+    &[
+        "kubeadm",
+        "cni",
+        "flannel",
+        "kubeconfig",
+        "contexts",
+        "ready",
+    ],
     // The cluster's steps, its dumps and conformance runs.
     &["cluster", "dump", "e2e"],
     // The commands both plugins present.
@@ -87,7 +94,10 @@ fn module_of(rel: &Path) -> Vec<String> {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts
@@ -194,7 +204,13 @@ impl Walker {
             .push((start, name.to_string(), end - start + 1));
     }
 
-    fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree, line: usize, public: bool) {
+    fn use_tree(
+        &mut self,
+        prefix: &mut Vec<String>,
+        tree: &syn::UseTree,
+        line: usize,
+        public: bool,
+    ) {
         match tree {
             syn::UseTree::Path(p) => {
                 prefix.push(p.ident.to_string());
@@ -244,7 +260,10 @@ impl<'ast> Visit<'ast> for Walker {
     }
 
     fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
-        let public = matches!(item.vis, syn::Visibility::Public(_) | syn::Visibility::Restricted(_));
+        let public = matches!(
+            item.vis,
+            syn::Visibility::Public(_) | syn::Visibility::Restricted(_)
+        );
         let line = item.use_token.span.start().line;
         self.use_tree(&mut Vec::new(), &item.tree, line, public);
     }
@@ -271,8 +290,7 @@ impl<'ast> Visit<'ast> for Walker {
     fn visit_path(&mut self, path: &'ast syn::Path) {
         let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
         if let Some(first) = path.segments.first() {
-            self.paths
-                .push((first.ident.span().start().line, segments));
+            self.paths.push((first.ident.span().start().line, segments));
         }
         syn::visit::visit_path(self, path);
     }
@@ -293,7 +311,11 @@ struct Graph {
 
 /// The module a path names from `module`, as an absolute module path plus the rest of
 /// the path; `None` when it names no module of this crate.
-fn absolute(module: &[String], path: &[String], modules: &BTreeSet<Vec<String>>) -> Option<Vec<String>> {
+fn absolute(
+    module: &[String],
+    path: &[String],
+    modules: &BTreeSet<Vec<String>>,
+) -> Option<Vec<String>> {
     let (mut base, rest): (Vec<String>, &[String]) = match path.first()?.as_str() {
         "crate" => (Vec::new(), &path[1..]),
         "self" => (module.to_vec(), &path[1..]),
@@ -374,7 +396,10 @@ fn graph(files: &[SourceFile]) -> Graph {
         }
     }
     Graph {
-        modules: files.iter().map(|f| (f.module.clone(), f.rel.clone())).collect(),
+        modules: files
+            .iter()
+            .map(|f| (f.module.clone(), f.rel.clone()))
+            .collect(),
         edges,
     }
 }
@@ -450,7 +475,9 @@ fn circles(graph: &Graph) -> Vec<Vec<Vec<String>>> {
 
 fn layer_of(module: &[String]) -> Option<usize> {
     let top = module.first()?;
-    LAYERS.iter().position(|layer| layer.contains(&top.as_str()))
+    LAYERS
+        .iter()
+        .position(|layer| layer.contains(&top.as_str()))
 }
 
 fn fail_with(what: &str, offenders: &[String]) {
@@ -479,7 +506,11 @@ fn no_import_circles() {
                 .collect();
             format!(
                 "circle {{{}}}: {}",
-                component.iter().map(|m| name(m)).collect::<Vec<_>>().join(", "),
+                component
+                    .iter()
+                    .map(|m| name(m))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 evidence.join("; ")
             )
         })
@@ -548,7 +579,10 @@ fn no_function_over_the_line_limit() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    fail_with(&format!("function(s) over {MAX_FN_LINES} lines"), &offenders);
+    fail_with(
+        &format!("function(s) over {MAX_FN_LINES} lines"),
+        &offenders,
+    );
 }
 
 /// The measures themselves, on a small crate written here: a circle, an upward import,
@@ -597,7 +631,13 @@ fn the_measures_see_what_they_should() {
     assert_eq!(found, ["cluster::a,cluster::b", "image::recipe,settings"]);
     assert!(layer_of(&["image".into()]) < layer_of(&["settings".into()]));
     assert_eq!(non_test_lines(&files[2]), 2);
-    let long = format!("fn long() {{\n{}}}\n", "    let _ = 1;\n".repeat(MAX_FN_LINES));
+    let long = format!(
+        "fn long() {{\n{}}}\n",
+        "    let _ = 1;\n".repeat(MAX_FN_LINES)
+    );
     let walked = walk(&parse("long.rs", &long));
-    assert_eq!(walked.functions, [(1, "long".to_string(), MAX_FN_LINES + 2)]);
+    assert_eq!(
+        walked.functions,
+        [(1, "long".to_string(), MAX_FN_LINES + 2)]
+    );
 }
