@@ -287,6 +287,9 @@ impl<'ast> Visit<'ast> for Walker {
         syn::visit::visit_trait_item_fn(self, f);
     }
 
+    /// `pub(super)` and `pub(in path)` name a module without importing from it.
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
+
     fn visit_path(&mut self, path: &'ast syn::Path) {
         let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
         if let Some(first) = path.segments.first() {
@@ -604,7 +607,7 @@ fn the_measures_see_what_they_should() {
         ),
         parse("settings.rs", "use crate::image::Recipe;\npub struct Settings;\n"),
         parse("cluster/mod.rs", "pub mod a;\npub mod b;\n"),
-        parse("cluster/a.rs", "fn f() { super::b::g(); }\n"),
+        parse("cluster/a.rs", "pub(super) fn f() { super::b::g(); }\n"),
         parse("cluster/b.rs", "pub fn g() { super::a::f(); }\n"),
     ];
     let graph = graph(&files);
