@@ -378,7 +378,14 @@ mod tests {
         let custom = [("DIND_CUSTOM_NETWORKS", "team-net")];
         let port_taken = "listen_tcp=127.0.0.1:18080\n";
         // (workers before the join, settings, listening, networks, error needle or None)
-        let table: [(u16, &[(&str, &str)], &str, &[&str], Option<&str>); 7] = [
+        type Case<'a> = (
+            u16,
+            &'a [(&'a str, &'a str)],
+            &'a str,
+            &'a [&'a str],
+            Option<&'a str>,
+        );
+        let table: [Case; 7] = [
             (0, &[], "", &[OURS], None),
             // The first worker takes the --publish ports: a taken one is refused.
             (
