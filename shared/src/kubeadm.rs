@@ -17,6 +17,10 @@ use serde_yaml::{Mapping, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+/// Where kubeadm leaves the cluster-admin kubeconfig in the master: present once
+/// Kubernetes was set up (`kubeadm init` writes it; kubectl in the master uses it).
+pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
+
 /// Where the configuration file goes inside a node; kubeadm reads it through `--config`.
 pub const CONFIG_PATH: &str = "/dind/kubeadm.conf";
 

@@ -126,150 +126,21 @@ pub struct ClusterPlan {
 }
 
 impl ClusterPlan {
-    /// Computes the plan and rejects settings whose addresses cannot work.
+    /// Computes the plan and rejects settings whose addresses cannot work. The checks
+    /// run first, in the order a user would fix them; then the plan is built from
+    /// values that passed.
     pub fn new(settings: &Settings) -> anyhow::Result<ClusterPlan> {
         let cluster = settings.identity.clone();
         let address_id = cluster.address_id();
         let mode = settings.ip_mode;
+        let mgmt = Management::new(settings, address_id)?;
+        check_pod_and_service_cidrs(settings)?;
+        check_worker_count(settings)?;
+        let net64 = net64_plan(settings, &cluster, &mgmt, address_id)?;
+        check_disjoint(settings, &mgmt, net64.as_ref())?;
 
-        let mgmt_v4 = first_v4(&settings.mgmt_cidrs)
-            .map(|n| inject_id_v4(n, address_id))
-            .transpose()?;
-        let mgmt_v6 = first_v6(&settings.mgmt_cidrs)
-            .map(|n| inject_id_v6(n, address_id))
-            .transpose()?;
-        // Docker gives every bridge network an IPv4 subnet, even an IPv6 one. Left to its
-        // pools it may take 172.18.0.0/16, where NAT64 pools live, so an IPv6 cluster's
-        // network gets a known one. Nodes get no fixed IPv4 address on it.
-        let docker_v4 = match mode {
-            IpMode::Ipv6 => Some(inject_id_v4(
-                IPV6_MODE_DOCKER_V4.parse().expect("a valid constant"),
-                address_id,
-            )?),
-            _ => None,
-        };
-        let pod_v4 = first_v4(&settings.pod_cidrs);
-        let pod_v6 = first_v6(&settings.pod_cidrs);
-        if let Some(pod) = pod_v4 {
-            if pod.prefix_len() != 16 {
-                return Err(usage(format!(
-                    "invalid POD_NETWORK_CIDR {pod}: an IPv4 pod network must be a /16, split into one /24 per node"
-                )));
-            }
-        }
-        if let Some(pod) = pod_v6 {
-            if pod.prefix_len() > 120 {
-                return Err(usage(format!(
-                    "invalid POD_NETWORK_CIDR {pod}: an IPv6 pod network must leave 8 bits for the node number (at most /120)"
-                )));
-            }
-        }
-        for net in settings.pod_cidrs.iter().chain(&settings.service_cidrs) {
-            if net.trunc() != *net {
-                return Err(usage(format!(
-                    "invalid CIDR {net}: host bits are set; did you mean {}?",
-                    net.trunc()
-                )));
-            }
-        }
-
-        let max_workers = max_workers(mode);
-        if settings.num_nodes > max_workers {
-            return Err(usage(format!(
-                "{} worker nodes requested, but the management and pod subnets address at most {max_workers} in {mode} mode",
-                settings.num_nodes
-            )));
-        }
-
-        let net64 = if mode == IpMode::Ipv6 {
-            let mgmt = mgmt_v6.expect("ipv6 mode has an IPv6 management network");
-            let pool = nat64_pool(&settings.nat64_v4_subnet_prefix, address_id)?;
-            let prefix = settings.dns64_prefix;
-            Some(Net64Plan {
-                dns64_container: cluster.dns64_name(),
-                dns64_address: host_v6(mgmt, DNS64_HOST),
-                nat64_container: cluster.nat64_name(),
-                nat64_address: host_v6(mgmt, NAT64_HOST),
-                dns64_prefix: prefix,
-                nat64_v4_pool: pool,
-                nat64_v4_address: nth_v4(pool, 1),
-                nat64_dynamic_pool: dynamic_pool(pool),
-                upstream_dns_v4: settings.remote_dns64_v4server,
-                upstream_dns_via_nat64: embed_v4(prefix, settings.remote_dns64_v4server),
-                allow_aaaa_use: settings.allow_aaaa_use,
-            })
-        } else {
-            None
-        };
-
-        // Everything routed inside the cluster must be disjoint.
-        let mut ranges: Vec<(&str, IpNet)> = Vec::new();
-        ranges.extend(
-            mgmt_v4
-                .or(docker_v4)
-                .map(|n| ("management network", IpNet::V4(n))),
-        );
-        ranges.extend(mgmt_v6.map(|n| ("management network", IpNet::V6(n))));
-        ranges.extend(settings.pod_cidrs.iter().map(|n| ("pod network", *n)));
-        ranges.extend(
-            settings
-                .service_cidrs
-                .iter()
-                .map(|n| ("service network", *n)),
-        );
-        if let Some(n) = &net64 {
-            ranges.push(("DNS64 prefix", IpNet::V6(n.dns64_prefix)));
-            ranges.push(("NAT64 pool", IpNet::V4(n.nat64_v4_pool)));
-        }
-        for (i, (name_a, a)) in ranges.iter().enumerate() {
-            for (name_b, b) in &ranges[i + 1..] {
-                if overlaps(a, b) {
-                    return Err(usage(format!(
-                        "the {name_a} {a} overlaps the {name_b} {b}: choose disjoint ranges"
-                    )));
-                }
-            }
-        }
-
-        let nodes = (0..=settings.num_nodes)
-            .map(|index| {
-                let host = u32::from(index) + 2;
-                NodePlan {
-                    name: cluster.node_name(index),
-                    role: if index == 0 {
-                        Role::Master
-                    } else {
-                        Role::Worker
-                    },
-                    index,
-                    volume: cluster.volume_name(index),
-                    ipv4: mgmt_v4.map(|n| nth_v4(n, host)),
-                    ipv6: mgmt_v6.map(|n| host_v6(n, u128::from(host))),
-                    pod_subnets: settings
-                        .pod_cidrs
-                        .iter()
-                        .map(|cidr| node_pod_subnet(*cidr, host))
-                        .collect(),
-                }
-            })
-            .collect();
-
-        let subnets: Vec<IpNet> = mgmt_v4
-            .or(docker_v4)
-            .map(IpNet::V4)
-            .into_iter()
-            .chain(mgmt_v6.map(IpNet::V6))
-            .collect();
+        let subnets: Vec<IpNet> = mgmt.subnets();
         let gateways = subnets.iter().map(|n| nth(*n, 1)).collect();
-        let first_service_is_v6 = matches!(settings.service_cidrs.first(), Some(IpNet::V6(_)));
-        let apiserver_address = settings
-            .apiserver_address
-            .unwrap_or(if first_service_is_v6 {
-                IpAddr::V6(Ipv6Addr::LOCALHOST)
-            } else {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            });
-
         Ok(ClusterPlan {
             cluster_key: cluster.key(),
             context: cluster.context_name(),
@@ -278,7 +149,7 @@ impl ClusterPlan {
                 subnets,
                 gateways,
             },
-            nodes,
+            nodes: node_plans(settings, &cluster, &mgmt),
             pod_cidrs: settings.pod_cidrs.clone(),
             service_cidrs: settings.service_cidrs.clone(),
             dns_service_ips: settings
@@ -286,7 +157,7 @@ impl ClusterPlan {
                 .iter()
                 .map(|n| nth(*n, DNS_SERVICE_OFFSET))
                 .collect(),
-            apiserver_address,
+            apiserver_address: default_apiserver_address(settings),
             apiserver_port: settings.apiserver_port,
             net64,
             image: settings.node_image(),
@@ -306,6 +177,191 @@ impl ClusterPlan {
     pub fn workers(&self) -> &[NodePlan] {
         &self.nodes[1..]
     }
+}
+
+/// The cluster's management subnets, with the cluster's address ID in them.
+struct Management {
+    v4: Option<Ipv4Net>,
+    v6: Option<Ipv6Net>,
+    /// Docker gives every bridge network an IPv4 subnet, even an IPv6 one. Left to its
+    /// pools it may take 172.18.0.0/16, where NAT64 pools live, so an IPv6 cluster's
+    /// network gets a known one. Nodes get no fixed IPv4 address on it.
+    docker_v4: Option<Ipv4Net>,
+}
+
+impl Management {
+    fn new(settings: &Settings, address_id: u8) -> anyhow::Result<Management> {
+        Ok(Management {
+            v4: first_v4(&settings.mgmt_cidrs)
+                .map(|n| inject_id_v4(n, address_id))
+                .transpose()?,
+            v6: first_v6(&settings.mgmt_cidrs)
+                .map(|n| inject_id_v6(n, address_id))
+                .transpose()?,
+            docker_v4: match settings.ip_mode {
+                IpMode::Ipv6 => Some(inject_id_v4(
+                    IPV6_MODE_DOCKER_V4.parse().expect("a valid constant"),
+                    address_id,
+                )?),
+                _ => None,
+            },
+        })
+    }
+
+    /// The IPv4 subnet of the Docker network: the management one, or Docker's.
+    fn network_v4(&self) -> Option<Ipv4Net> {
+        self.v4.or(self.docker_v4)
+    }
+
+    /// The Docker network's subnets, IPv4 first.
+    fn subnets(&self) -> Vec<IpNet> {
+        self.network_v4()
+            .map(IpNet::V4)
+            .into_iter()
+            .chain(self.v6.map(IpNet::V6))
+            .collect()
+    }
+}
+
+/// Pod networks that split into one subnet per node, and CIDRs without host bits.
+fn check_pod_and_service_cidrs(settings: &Settings) -> anyhow::Result<()> {
+    if let Some(pod) = first_v4(&settings.pod_cidrs) {
+        if pod.prefix_len() != 16 {
+            return Err(usage(format!(
+                "invalid POD_NETWORK_CIDR {pod}: an IPv4 pod network must be a /16, split into one /24 per node"
+            )));
+        }
+    }
+    if let Some(pod) = first_v6(&settings.pod_cidrs) {
+        if pod.prefix_len() > 120 {
+            return Err(usage(format!(
+                "invalid POD_NETWORK_CIDR {pod}: an IPv6 pod network must leave 8 bits for the node number (at most /120)"
+            )));
+        }
+    }
+    for net in settings.pod_cidrs.iter().chain(&settings.service_cidrs) {
+        if net.trunc() != *net {
+            return Err(usage(format!(
+                "invalid CIDR {net}: host bits are set; did you mean {}?",
+                net.trunc()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// No more workers than the management and pod subnets can address.
+fn check_worker_count(settings: &Settings) -> anyhow::Result<()> {
+    let mode = settings.ip_mode;
+    let max_workers = max_workers(mode);
+    if settings.num_nodes > max_workers {
+        return Err(usage(format!(
+            "{} worker nodes requested, but the management and pod subnets address at most {max_workers} in {mode} mode",
+            settings.num_nodes
+        )));
+    }
+    Ok(())
+}
+
+/// The DNS64/NAT64 pair of an IPv6 cluster; `None` in the other modes.
+fn net64_plan(
+    settings: &Settings,
+    cluster: &ClusterIdentity,
+    mgmt: &Management,
+    address_id: u8,
+) -> anyhow::Result<Option<Net64Plan>> {
+    if settings.ip_mode != IpMode::Ipv6 {
+        return Ok(None);
+    }
+    let mgmt = mgmt.v6.expect("ipv6 mode has an IPv6 management network");
+    let pool = nat64_pool(&settings.nat64_v4_subnet_prefix, address_id)?;
+    let prefix = settings.dns64_prefix;
+    Ok(Some(Net64Plan {
+        dns64_container: cluster.dns64_name(),
+        dns64_address: host_v6(mgmt, DNS64_HOST),
+        nat64_container: cluster.nat64_name(),
+        nat64_address: host_v6(mgmt, NAT64_HOST),
+        dns64_prefix: prefix,
+        nat64_v4_pool: pool,
+        nat64_v4_address: nth_v4(pool, 1),
+        nat64_dynamic_pool: dynamic_pool(pool),
+        upstream_dns_v4: settings.remote_dns64_v4server,
+        upstream_dns_via_nat64: embed_v4(prefix, settings.remote_dns64_v4server),
+        allow_aaaa_use: settings.allow_aaaa_use,
+    }))
+}
+
+/// Everything routed inside the cluster must be disjoint.
+fn check_disjoint(
+    settings: &Settings,
+    mgmt: &Management,
+    net64: Option<&Net64Plan>,
+) -> anyhow::Result<()> {
+    let mut ranges: Vec<(&str, IpNet)> = Vec::new();
+    ranges.extend(
+        mgmt.network_v4()
+            .map(|n| ("management network", IpNet::V4(n))),
+    );
+    ranges.extend(mgmt.v6.map(|n| ("management network", IpNet::V6(n))));
+    ranges.extend(settings.pod_cidrs.iter().map(|n| ("pod network", *n)));
+    ranges.extend(
+        settings
+            .service_cidrs
+            .iter()
+            .map(|n| ("service network", *n)),
+    );
+    if let Some(n) = net64 {
+        ranges.push(("DNS64 prefix", IpNet::V6(n.dns64_prefix)));
+        ranges.push(("NAT64 pool", IpNet::V4(n.nat64_v4_pool)));
+    }
+    for (i, (name_a, a)) in ranges.iter().enumerate() {
+        for (name_b, b) in &ranges[i + 1..] {
+            if overlaps(a, b) {
+                return Err(usage(format!(
+                    "the {name_a} {a} overlaps the {name_b} {b}: choose disjoint ranges"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The master (index 0) and the workers, with their addresses and pod subnets.
+fn node_plans(settings: &Settings, cluster: &ClusterIdentity, mgmt: &Management) -> Vec<NodePlan> {
+    (0..=settings.num_nodes)
+        .map(|index| {
+            let host = u32::from(index) + 2;
+            NodePlan {
+                name: cluster.node_name(index),
+                role: if index == 0 {
+                    Role::Master
+                } else {
+                    Role::Worker
+                },
+                index,
+                volume: cluster.volume_name(index),
+                ipv4: mgmt.v4.map(|n| nth_v4(n, host)),
+                ipv6: mgmt.v6.map(|n| host_v6(n, u128::from(host))),
+                pod_subnets: settings
+                    .pod_cidrs
+                    .iter()
+                    .map(|cidr| node_pod_subnet(*cidr, host))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// `--apiserver-address`, else loopback of the first service network's family.
+fn default_apiserver_address(settings: &Settings) -> IpAddr {
+    let first_service_is_v6 = matches!(settings.service_cidrs.first(), Some(IpNet::V6(_)));
+    settings
+        .apiserver_address
+        .unwrap_or(if first_service_is_v6 {
+            IpAddr::V6(Ipv6Addr::LOCALHOST)
+        } else {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        })
 }
 
 /// The most workers a mode can address: node hosts run from .2 and pod subnet numbers

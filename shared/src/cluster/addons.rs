@@ -10,13 +10,11 @@
 //! This is a recipe on this project's machines (no Kubernetes server binaries here):
 //! the rendered manifests are unit-tested, the apply runs on a real cluster only.
 
-use super::up::Run;
+use super::run::Run;
+use crate::kubeadm::ADMIN_CONF;
 use crate::manifests::{self, Addon};
 use crate::node::Node;
 use anyhow::Context;
-
-/// What kubectl in the master uses.
-const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 
 /// Applies the storage manifest and the addons, in that order.
 pub async fn apply(run: &Run<'_>, master: &Node) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@
 //!   prints; `--apiserver-address ADDR` publishes on ADDR of the daemon host instead, and
 //!   the kubeconfig uses it, with a warning that the network of ADDR can reach the API.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::docker_cli::{host_name, DockerEndpoint};
 use crate::error::usage;
@@ -114,7 +114,7 @@ pub fn kubeconfig_server(
         ssh_port,
     } = daemon
     else {
-        return (super::kubernetes::server_url(published, port), None);
+        return (server_url(published, port), None);
     };
     if published.is_unspecified() {
         // Every address of the daemon host: the name the endpoint reaches it by.
@@ -125,7 +125,7 @@ pub fn kubeconfig_server(
         };
         return (format!("https://{name}:{port}"), None);
     }
-    let server = super::kubernetes::server_url(published, port);
+    let server = server_url(published, port);
     if !published.is_loopback() {
         return (server, None);
     }
@@ -148,9 +148,34 @@ pub fn kubeconfig_server(
     (server, Some(tunnel))
 }
 
+/// The URL kubectl uses: the published address, or loopback when the API server is
+/// published on every address.
+pub fn server_url(published_on: IpAddr, port: u16) -> String {
+    let host = match published_on {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
+    };
+    format!("https://{}", SocketAddr::new(host, port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_urls() {
+        let table = [
+            ("127.0.0.1", 6443, "https://127.0.0.1:6443"),
+            ("::1", 40000, "https://[::1]:40000"),
+            ("0.0.0.0", 1234, "https://127.0.0.1:1234"),
+            ("::", 1234, "https://[::1]:1234"),
+            ("192.168.1.5", 80, "https://192.168.1.5:80"),
+        ];
+        for (address, port, url) in table {
+            assert_eq!(server_url(address.parse().unwrap(), port), url);
+        }
+    }
     use crate::docker_cli::EndpointSource;
     use crate::error::exit_code;
 

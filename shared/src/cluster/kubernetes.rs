@@ -3,11 +3,11 @@
 //! workers concurrently, manifest CNIs, the published API server, the kubectl context,
 //! `DIND_PORT_FORWARDER`, and the wait for Ready.
 
-use super::up::Run;
+use super::run::Run;
 use crate::cni;
 use crate::engine::CgroupVersion;
 use crate::flannel;
-use crate::kubeadm::{self, KubeadmInputs};
+use crate::kubeadm::{self, KubeadmInputs, ADMIN_CONF};
 use crate::kubeconfig::{self, ContextEntries};
 use crate::node::{Node, NodeFile};
 use crate::plan::ClusterPlan;
@@ -16,14 +16,10 @@ use crate::settings::Cni;
 use crate::settings::Settings;
 use crate::version::KubeVersion;
 use anyhow::{anyhow, bail, Context};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Where the master keeps the flannel manifest it applies.
 const FLANNEL_MANIFEST: &str = "/dind/kube-flannel.yml";
-
-/// Where kubeadm leaves the cluster-admin kubeconfig in the master.
-const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 
 /// Fails unless the master has kubeadm, with a message that says how to get an image
 /// that has it. Returns kubeadm's version.
@@ -94,17 +90,6 @@ async fn run_step(
     let step = progress.step(message);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     step.finish(node.run(&argv).await).map(drop)
-}
-
-/// The URL kubectl uses: the published address, or loopback when the API server is
-/// published on every address.
-pub fn server_url(published_on: IpAddr, port: u16) -> String {
-    let host = match published_on {
-        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        other => other,
-    };
-    format!("https://{}", SocketAddr::new(host, port))
 }
 
 /// The kubeconfig file `up` writes to and `clean` removes from.
@@ -262,23 +247,4 @@ pub fn remove_context(
         progress.note(format!("Removed context {name} from {}", file.display()));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_urls() {
-        let table = [
-            ("127.0.0.1", 6443, "https://127.0.0.1:6443"),
-            ("::1", 40000, "https://[::1]:40000"),
-            ("0.0.0.0", 1234, "https://127.0.0.1:1234"),
-            ("::", 1234, "https://[::1]:1234"),
-            ("192.168.1.5", 80, "https://192.168.1.5:80"),
-        ];
-        for (address, port, url) in table {
-            assert_eq!(server_url(address.parse().unwrap(), port), url);
-        }
-    }
 }

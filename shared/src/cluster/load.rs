@@ -67,60 +67,9 @@ pub async fn load(
     only: &[String],
     progress: &Progress,
 ) -> anyhow::Result<Vec<NodeLoad>> {
-    if images.is_empty() {
-        return Err(usage("load needs at least one IMAGE"));
-    }
-    // Every image must exist before anything is sent.
-    let mut wanted = Vec::new();
-    for image in images {
-        let (id, _) = engine.image_id_and_size(image).await?.ok_or_else(|| {
-            usage(format!(
-                "image {image} does not exist on the Docker host; build it or pull it first"
-            ))
-        })?;
-        wanted.push((image.clone(), containerd_ref(image), id));
-    }
-    let rows = inventory::nodes(engine, &Selector::Cluster(cluster_key.to_string())).await?;
-    if rows.is_empty() {
-        bail!("cluster {cluster_key} has no node containers; is it up?");
-    }
-    for name in only {
-        if !rows.iter().any(|r| &r.name == name) {
-            return Err(usage(format!(
-                "cluster {cluster_key} has no node named {name}"
-            )));
-        }
-    }
-    let targets: Vec<Node> = rows
-        .iter()
-        .filter(|r| only.is_empty() || only.contains(&r.name))
-        .map(|r| Node::new(engine, &r.name))
-        .collect();
-    if let Some(r) = rows
-        .iter()
-        .find(|r| targets.iter().any(|t| t.name == r.name) && r.state != "running")
-    {
-        bail!(
-            "node {} is {}, not running; `unpause` or `up` it first",
-            r.name,
-            r.state
-        );
-    }
-
-    // Which node lacks which image.
-    let holdings = futures::future::try_join_all(targets.iter().map(|node| {
-        let wanted = &wanted;
-        async move {
-            let mut missing = Vec::new();
-            for (image, reference, id) in wanted {
-                if !holds(node, reference, id).await? {
-                    missing.push(image.clone());
-                }
-            }
-            Ok::<_, anyhow::Error>(missing)
-        }
-    }))
-    .await?;
+    let wanted = wanted_images(engine, images).await?;
+    let targets = target_nodes(engine, cluster_key, only).await?;
+    let holdings = missing_images(&targets, &wanted).await?;
     let mut report: Vec<NodeLoad> = targets
         .iter()
         .zip(&holdings)
@@ -159,31 +108,7 @@ pub async fn load(
     ));
     let result = fan_out(engine, &to_send, &receivers, &step).await;
     step.finish(result)?;
-    // Label what arrived with Docker's ID, so the next load can skip it.
-    let labels = receivers.iter().map(|node| {
-        let wanted = &wanted;
-        let to_send = &to_send;
-        async move {
-            for (image, reference, id) in wanted
-                .iter()
-                .filter(|(i, _, _)| to_send.contains(&i.as_str()))
-            {
-                node.run(&[
-                    "ctr",
-                    "-n",
-                    "k8s.io",
-                    "images",
-                    "label",
-                    reference,
-                    &format!("{DOCKER_ID_LABEL}={id}"),
-                ])
-                .await
-                .map_err(|e| e.context(format!("labelling {image} in {}", node.name)))?;
-            }
-            Ok::<_, anyhow::Error>(())
-        }
-    });
-    futures::future::try_join_all(labels).await?;
+    label_loaded(&receivers, &wanted, &to_send).await?;
     for entry in &mut report {
         if receivers.iter().any(|n| n.name == entry.node) {
             entry.loaded = to_send.iter().map(|s| s.to_string()).collect();
@@ -191,6 +116,104 @@ pub async fn load(
         }
     }
     Ok(report)
+}
+
+/// An image to load: its Docker name, its containerd reference and its Docker ID.
+type Wanted = (String, String, String);
+
+/// Every image must exist before anything is sent.
+async fn wanted_images(engine: &Engine, images: &[String]) -> anyhow::Result<Vec<Wanted>> {
+    if images.is_empty() {
+        return Err(usage("load needs at least one IMAGE"));
+    }
+    let mut wanted = Vec::new();
+    for image in images {
+        let (id, _) = engine.image_id_and_size(image).await?.ok_or_else(|| {
+            usage(format!(
+                "image {image} does not exist on the Docker host; build it or pull it first"
+            ))
+        })?;
+        wanted.push((image.clone(), containerd_ref(image), id));
+    }
+    Ok(wanted)
+}
+
+/// The running nodes to load into: all of the cluster's, or those named in `only`.
+async fn target_nodes(
+    engine: &Engine,
+    cluster_key: &str,
+    only: &[String],
+) -> anyhow::Result<Vec<Node>> {
+    let rows = inventory::nodes(engine, &Selector::Cluster(cluster_key.to_string())).await?;
+    if rows.is_empty() {
+        bail!("cluster {cluster_key} has no node containers; is it up?");
+    }
+    for name in only {
+        if !rows.iter().any(|r| &r.name == name) {
+            return Err(usage(format!(
+                "cluster {cluster_key} has no node named {name}"
+            )));
+        }
+    }
+    let targets: Vec<Node> = rows
+        .iter()
+        .filter(|r| only.is_empty() || only.contains(&r.name))
+        .map(|r| Node::new(engine, &r.name))
+        .collect();
+    if let Some(r) = rows
+        .iter()
+        .find(|r| targets.iter().any(|t| t.name == r.name) && r.state != "running")
+    {
+        bail!(
+            "node {} is {}, not running; `unpause` or `up` it first",
+            r.name,
+            r.state
+        );
+    }
+    Ok(targets)
+}
+
+/// Which node lacks which image.
+async fn missing_images(targets: &[Node], wanted: &[Wanted]) -> anyhow::Result<Vec<Vec<String>>> {
+    futures::future::try_join_all(targets.iter().map(|node| async move {
+        let mut missing = Vec::new();
+        for (image, reference, id) in wanted {
+            if !holds(node, reference, id).await? {
+                missing.push(image.clone());
+            }
+        }
+        Ok::<_, anyhow::Error>(missing)
+    }))
+    .await
+}
+
+/// Labels what arrived with Docker's ID, so the next load can skip it.
+async fn label_loaded(
+    receivers: &[&Node],
+    wanted: &[Wanted],
+    to_send: &[&str],
+) -> anyhow::Result<()> {
+    let labels = receivers.iter().map(|node| async move {
+        for (image, reference, id) in wanted
+            .iter()
+            .filter(|(i, _, _)| to_send.contains(&i.as_str()))
+        {
+            node.run(&[
+                "ctr",
+                "-n",
+                "k8s.io",
+                "images",
+                "label",
+                reference,
+                &format!("{DOCKER_ID_LABEL}={id}"),
+            ])
+            .await
+            .map_err(|e| e.context(format!("labelling {image} in {}", node.name)))?;
+        }
+        Ok::<_, anyhow::Error>(())
+    });
+    futures::future::try_join_all(labels).await?;
+    Ok(())
 }
 
 /// Whether `node` holds `reference` imported from Docker image `id`.

@@ -1,13 +1,14 @@
 //! The lifecycle of a cluster: `up`, `down` and `clean`, one small module per step.
 //!
-//! [`up`] runs the steps in order: check the plan against Docker, make sure the images
-//! exist, ask the Docker host what it offers ([`host_probe`]) and check that against what
-//! the cluster needs ([`preflight`]), create the network, create and boot every node concurrently (with the
-//! DNS64/NAT64 support containers in IPv6 mode), then, unless `--nodes-only`, set up
-//! Kubernetes with kubeadm, then the default StorageClass and the addons ([`addons`]).
-//! Each node gets its [`extras`] (registry, CA and proxy files, published ports, custom
-//! networks) between its creation and its start. Anything a failed or interrupted run created is removed,
-//! unless `--retain`.
+//! [`up`] runs the steps in order (with [`Run`], the context every step reads, kept apart
+//! in `run.rs`): check the plan against Docker, make sure the images exist, ask the
+//! Docker host what it offers ([`host_probe`]) and pass the one pre-flight gate
+//! ([`preflight::gate`], which `join` passes too), create the network, create and boot
+//! every node concurrently (with the DNS64/NAT64 support containers in IPv6 mode), then,
+//! unless `--nodes-only`, set up Kubernetes with kubeadm, then the default StorageClass
+//! and the addons ([`addons`]). Each node gets its [`extras`] (registry, CA and proxy
+//! files, published ports, custom networks) between its creation and its start. Anything
+//! a failed or interrupted run created is removed, unless `--retain`.
 
 pub mod addons;
 pub mod api_address;
@@ -31,8 +32,10 @@ pub mod preflight;
 pub mod registries;
 pub mod remove_node;
 pub mod reup;
+mod run;
 pub mod snapshot;
 pub mod support;
 mod up;
 
-pub use up::{clean, up, Run, UpOptions, UpReport};
+pub use run::{Run, UpOptions};
+pub use up::{clean, up, UpReport};

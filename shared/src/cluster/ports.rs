@@ -1,7 +1,7 @@
 //! Where `--publish` ports go: on the first worker, or on the master when there are no
 //! workers (kubeadm-dind-cluster put its `EXTRA_PORTS` on workers, where NodePort,
 //! hostPort and ingress traffic is served). Pure; the parser is [`crate::publish`], the
-//! check that the host ports are free is [`super::preflight::published_ports_free`].
+//! check that the host ports are free is part of [`super::preflight::gate`].
 
 use crate::engine::PortPublication;
 use crate::plan::ClusterPlan;
@@ -26,16 +26,26 @@ pub fn publication(spec: &PortSpec) -> PortPublication {
     }
 }
 
+/// The `--publish` ports node `index` takes: all of them on the publishing node, none
+/// elsewhere.
+pub fn specs_for<'a>(plan: &ClusterPlan, specs: &'a [PortSpec], index: u16) -> &'a [PortSpec] {
+    if index == publishing_node(plan) {
+        specs
+    } else {
+        &[]
+    }
+}
+
 /// The publications node `index` gets.
 pub fn publications_for(
     plan: &ClusterPlan,
     specs: &[PortSpec],
     index: u16,
 ) -> Vec<PortPublication> {
-    if index != publishing_node(plan) {
-        return Vec::new();
-    }
-    specs.iter().map(publication).collect()
+    specs_for(plan, specs, index)
+        .iter()
+        .map(publication)
+        .collect()
 }
 
 #[cfg(test)]

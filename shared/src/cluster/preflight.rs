@@ -1,16 +1,71 @@
-//! Pre-flight checks: what the Docker host must offer before `up` creates anything.
+//! Pre-flight checks: what the Docker host must offer before `up`, `restore` (an `up`
+//! from snapshots) or `join` creates anything.
 //!
-//! Pure: each check reads the [`HostFacts`] the probe gathered and either passes, adds a
-//! note for the user, or fails with the exact fix in its message. Nothing is created
-//! before these pass (the probe container itself is removed again).
+//! [`gate`] is the one door all of them pass: the storage driver, the cluster's and the
+//! custom networks, the host probe's facts and the published ports. Pure: each check reads
+//! what was gathered from Docker and either passes, adds a note for the user, or fails
+//! with the exact fix in its message. Nothing is created before the gate passes (the
+//! probe container itself is removed again).
 
+use super::extras::NodeExtras;
 use super::host_probe::HostFacts;
-use crate::engine::HostInfo;
+use super::network::{check_network, NetworkState};
+use crate::engine::{HostInfo, NetworkInfo};
 use crate::error::usage;
 use crate::plan::ClusterPlan;
 use crate::publish::PortSpec;
 use crate::settings::Settings;
 use anyhow::bail;
+
+/// Which command passes the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `up` or `restore`: the cluster's network may be there (kept by `down`) or not.
+    Up,
+    /// `join`: one more node for a running cluster, whose network must be there.
+    Join,
+}
+
+/// Everything the gate reads, gathered from Docker and the settings before anything is
+/// created.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate<'a> {
+    pub purpose: Purpose,
+    pub settings: &'a Settings,
+    pub intent: Intent<'a>,
+    /// What the host probe found.
+    pub facts: &'a HostFacts,
+    /// Every Docker network there is.
+    pub networks: &'a [NetworkInfo],
+    pub extras: &'a NodeExtras,
+    /// The `--publish` ports the nodes to be created take.
+    pub ports: &'a [PortSpec],
+}
+
+/// What passing the gate tells the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passed {
+    pub network: NetworkState,
+    /// Notes for the user: requirements that do not stop this run.
+    pub notes: Vec<String>,
+}
+
+/// The one pre-flight gate: runs every check, in the order a user would fix them.
+pub fn gate(gate: &Gate<'_>) -> anyhow::Result<Passed> {
+    let plan = gate.intent.plan;
+    storage_driver(gate.intent.host, gate.settings)?;
+    let network = check_network(plan, gate.networks)?;
+    if gate.purpose == Purpose::Join && network == NetworkState::Missing {
+        return Err(usage(format!(
+            "the network {} of {} is missing; is the cluster up?",
+            plan.network.name, plan.cluster_key
+        )));
+    }
+    gate.extras.check_networks(plan, gate.networks)?;
+    let notes = check(gate.facts, gate.intent)?;
+    published_ports_free(gate.facts, gate.ports)?;
+    Ok(Passed { network, notes })
+}
 
 /// What the checks need beyond the host's facts.
 #[derive(Debug, Clone, Copy)]
@@ -24,8 +79,9 @@ pub struct Intent<'a> {
     pub node_image_bytes: Option<u64>,
 }
 
-/// Runs every check; returns the notes to show, or the first failure.
-pub fn check(facts: &HostFacts, intent: Intent<'_>) -> anyhow::Result<Vec<String>> {
+/// Runs every check of the host probe's facts; returns the notes to show, or the first
+/// failure.
+fn check(facts: &HostFacts, intent: Intent<'_>) -> anyhow::Result<Vec<String>> {
     let mut notes = Vec::new();
     br_netfilter(facts, intent, &mut notes)?;
     api_version(intent.host)?;
@@ -142,7 +198,7 @@ fn tun_device(facts: &HostFacts, intent: Intent<'_>) -> anyhow::Result<()> {
 }
 
 /// Refuses the btrfs storage driver unless RUN_ON_BTRFS_ANYWAY.
-pub fn storage_driver(host: &HostInfo, settings: &Settings) -> anyhow::Result<()> {
+fn storage_driver(host: &HostInfo, settings: &Settings) -> anyhow::Result<()> {
     if host.storage_driver == "btrfs" && !settings.run_on_btrfs_anyway {
         return Err(usage(
             "the Docker daemon uses the btrfs storage driver, on which nested containers and \
@@ -180,7 +236,7 @@ fn br_netfilter(
 
 /// Every `--publish` host port must be free on the Docker host; Docker would otherwise
 /// fail only when it starts the node, after the cluster's objects exist.
-pub fn published_ports_free(facts: &HostFacts, specs: &[PortSpec]) -> anyhow::Result<()> {
+fn published_ports_free(facts: &HostFacts, specs: &[PortSpec]) -> anyhow::Result<()> {
     let taken: Vec<String> = specs
         .iter()
         .filter(|s| facts.port_taken(s.udp, s.address, s.host_port))

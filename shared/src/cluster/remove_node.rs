@@ -46,7 +46,7 @@ pub async fn remove_node(
         .find(|c| c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master"));
     let has_kubernetes = match master {
         Some(m) => Node::new(engine, &m.name)
-            .exec(&["test", "-e", "/etc/kubernetes/admin.conf"])
+            .exec(&["test", "-e", crate::kubeadm::ADMIN_CONF])
             .await
             .map(|o| o.exit_code == 0)
             .unwrap_or(false),

@@ -69,7 +69,7 @@ impl ReupReport {
 /// The files `reup` writes into each node, read from `dir`.
 pub fn node_files(dir: &Path) -> anyhow::Result<Vec<NodeFile>> {
     // Only the binaries: control-plane image archives are the node image's business.
-    let files = crate::image::recipe::read_kube_binaries(dir)?;
+    let files = crate::image::local::read_kube_binaries(dir)?;
     Ok(files
         .into_iter()
         .map(|file| {

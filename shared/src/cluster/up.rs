@@ -1,57 +1,27 @@
 //! The `up` sequence and its rollback.
 
 use super::extras::NodeExtras;
-use super::host_probe::probe_host;
+use super::host_probe::{probe_host, HostFacts};
 use super::inventory::{self, Removed, Selector};
 use super::ledger::Ledger;
-use super::network::{check_network, create_network, NetworkState};
+use super::network::{create_network, NetworkState};
 use super::node_spec::{NodeHost, Privileges};
 use super::nodes::{create_nodes, detect_privileges, wait_nodes_ready};
-use super::preflight::{self, Intent};
+use super::preflight::{self, Gate, Intent, Purpose};
+use super::run::{Run, UpOptions};
 use super::snapshot::Snapshot;
 use super::support::{configure_node, ensure_support};
-use crate::engine::{CgroupVersion, Engine, HostInfo};
+use crate::engine::{CgroupVersion, Engine};
 use crate::error::usage;
 use crate::image::{ensure_image, node_recipe, KubeSource};
+use crate::kubeadm::ADMIN_CONF;
+use crate::node::Node;
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
 use crate::settings::Settings;
 use anyhow::{anyhow, Context};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// Where kubeadm leaves the admin kubeconfig: present once Kubernetes was set up.
-const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
-
-/// How `up` runs, beyond the cluster's settings.
-#[derive(Debug, Clone)]
-pub struct UpOptions {
-    pub nodes_only: bool,
-    pub retain: bool,
-    pub wait: Duration,
-    pub node_timeout: Duration,
-    /// Keep workloads off the master when there are workers.
-    pub dedicated_master: bool,
-    /// `--kubeconfig`, when given.
-    pub kubeconfig: Option<PathBuf>,
-    /// Where the Docker daemon runs: a remote one changes the API server's address.
-    pub daemon: super::api_address::DaemonLocation,
-}
-
-/// One run of `up`: what every step needs.
-pub struct Run<'a> {
-    pub engine: &'a Engine,
-    pub settings: &'a Settings,
-    pub plan: &'a ClusterPlan,
-    pub options: &'a UpOptions,
-    pub cgroup: CgroupVersion,
-    /// What the daemon says of itself.
-    pub host: &'a HostInfo,
-    /// Everything this run created, for rollback.
-    pub ledger: &'a Ledger,
-    pub progress: &'a Progress,
-}
+use std::path::Path;
 
 /// What `up` made.
 #[derive(Debug, Clone, Serialize)]
@@ -89,11 +59,7 @@ pub async fn up(
 ) -> anyhow::Result<UpReport> {
     let plan = ClusterPlan::new(settings)?;
     let host = engine.host_info().await?;
-    preflight::storage_driver(&host, settings)?;
-    let networks = engine.networks().await?;
-    let network_state = check_network(&plan, &networks)?;
     let extras = NodeExtras::prepare(settings, &plan)?;
-    extras.check_networks(&plan, &networks)?;
     if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
         .await?
         .is_empty()
@@ -117,7 +83,7 @@ pub async fn up(
         ledger: &ledger,
         progress,
     };
-    let provisioned = provision(&run, network_state, &extras, snapshot.as_ref());
+    let provisioned = provision(&run, &extras, snapshot.as_ref());
     let result = tokio::select! {
         result = provisioned => result,
         () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
@@ -149,59 +115,23 @@ pub async fn up(
 /// address and the node extras are the same either way: the host may have changed.
 async fn provision(
     run: &Run<'_>,
-    network_state: NetworkState,
     extras: &NodeExtras,
     snapshot: Option<&Snapshot>,
 ) -> anyhow::Result<UpReport> {
+    let (privileges, facts, network_state) = pass_gate(run, extras).await?;
+    let decided_plan = decide_api_address(run, &facts)?;
+    let run = &Run {
+        plan: &decided_plan,
+        ..*run
+    };
     let Run {
         engine,
-        settings,
         plan,
         options,
-        cgroup,
-        host,
         ledger,
         progress,
+        ..
     } = *run;
-    let probe_name = format!(
-        "dind-privilege-probe-{}-{}",
-        plan.cluster_key,
-        std::process::id()
-    );
-    // Both probes run before anything is created: a host that cannot take the cluster
-    // fails here with its fix, leaving nothing behind.
-    let (privileges, facts) = futures::future::try_join(
-        detect_privileges(engine, plan, &probe_name, ledger),
-        probe_host(engine, plan, host, ledger),
-    )
-    .await?;
-    let node_image_bytes = engine.image_id_and_size(&plan.image).await?.map(|(_, b)| b);
-    let intent = Intent {
-        plan,
-        nodes_only: options.nodes_only,
-        host,
-        node_image_bytes,
-    };
-    for note in preflight::check(&facts, intent)? {
-        progress.note(note);
-    }
-    preflight::published_ports_free(&facts, &extras.ports)?;
-    // Where the master publishes the API server, decided before anything is created.
-    let publish = super::api_address::publish_address(
-        settings.apiserver_address,
-        plan.apiserver_address,
-        &options.daemon,
-        facts.ipv6_loopback,
-    )?;
-    for note in publish.notes {
-        progress.note(note);
-    }
-    let decided_plan = ClusterPlan {
-        apiserver_address: publish.address,
-        ..plan.clone()
-    };
-    let plan = &decided_plan;
-    let run = &Run { plan, ..*run };
     if privileges == Privileges::ExplicitCapabilities {
         progress.note("The Docker daemon refuses --privileged; nodes run with an explicit capability set instead");
     }
@@ -212,12 +142,112 @@ async fn provision(
     }
     let node_host = NodeHost {
         privileges,
-        cgroup: host.cgroup_version,
+        cgroup: run.cgroup,
         has_lib_modules: facts.lib_modules,
     };
+    let nodes = boot_nodes(run, &node_host, extras, snapshot).await?;
+    let mut report = UpReport {
+        cluster: plan.cluster_key.clone(),
+        nodes: nodes.iter().map(|n| n.name.clone()).collect(),
+        privileges,
+        cgroup_version: run.cgroup,
+        context: None,
+        apiserver: None,
+    };
+    if options.nodes_only {
+        return Ok(report);
+    }
+    report.apiserver = Some(set_up_kubernetes(run, &nodes, snapshot.is_some()).await?);
+    report.context = Some(plan.context.clone());
+    Ok(report)
+}
+
+/// Probes the host (whether it grants `--privileged`, and its facts) and passes the
+/// pre-flight gate. Both probes run before anything is created: a host that cannot take
+/// the cluster fails here with its fix, leaving nothing behind.
+async fn pass_gate(
+    run: &Run<'_>,
+    extras: &NodeExtras,
+) -> anyhow::Result<(Privileges, HostFacts, NetworkState)> {
+    let Run {
+        engine,
+        settings,
+        plan,
+        options,
+        host,
+        ledger,
+        progress,
+        ..
+    } = *run;
+    let probe_name = format!(
+        "dind-privilege-probe-{}-{}",
+        plan.cluster_key,
+        std::process::id()
+    );
+    let (privileges, facts) = futures::future::try_join(
+        detect_privileges(engine, plan, &probe_name, ledger),
+        probe_host(engine, plan, host, ledger),
+    )
+    .await?;
+    let node_image_bytes = engine.image_id_and_size(&plan.image).await?.map(|(_, b)| b);
+    let networks = engine.networks().await?;
+    let passed = preflight::gate(&Gate {
+        purpose: Purpose::Up,
+        settings,
+        intent: Intent {
+            plan,
+            nodes_only: options.nodes_only,
+            host,
+            node_image_bytes,
+        },
+        facts: &facts,
+        networks: &networks,
+        extras,
+        ports: &extras.ports,
+    })?;
+    for note in passed.notes {
+        progress.note(note);
+    }
+    Ok((privileges, facts, passed.network))
+}
+
+/// The plan with the address the master publishes the API server on, decided before
+/// anything is created.
+fn decide_api_address(run: &Run<'_>, facts: &HostFacts) -> anyhow::Result<ClusterPlan> {
+    let publish = super::api_address::publish_address(
+        run.settings.apiserver_address,
+        run.plan.apiserver_address,
+        &run.options.daemon,
+        facts.ipv6_loopback,
+    )?;
+    for note in publish.notes {
+        run.progress.note(note);
+    }
+    Ok(ClusterPlan {
+        apiserver_address: publish.address,
+        ..run.plan.clone()
+    })
+}
+
+/// Creates and boots every node (from its snapshot image when restoring), with the
+/// DNS64/NAT64 support containers alongside in IPv6 mode.
+async fn boot_nodes(
+    run: &Run<'_>,
+    node_host: &NodeHost,
+    extras: &NodeExtras,
+    snapshot: Option<&Snapshot>,
+) -> anyhow::Result<Vec<Node>> {
+    let Run {
+        engine,
+        settings,
+        plan,
+        options,
+        ledger,
+        progress,
+        ..
+    } = *run;
     let settings_json =
         serde_json::to_string(settings).context("serializing the settings for the node labels")?;
-
     if snapshot.is_some() {
         progress.note(format!(
             "Restoring {} from its snapshot (SKIP_SNAPSHOT=true for a full up)",
@@ -230,7 +260,7 @@ async fn provision(
         let nodes = create_nodes(
             engine,
             plan,
-            &node_host,
+            node_host,
             settings,
             &settings_json,
             extras,
@@ -248,31 +278,25 @@ async fn provision(
         futures::future::try_join_all(nodes.iter().map(|node| configure_node(node, plan, net64)))
             .await?;
     }
+    Ok(nodes)
+}
 
-    let mut report = UpReport {
-        cluster: plan.cluster_key.clone(),
-        nodes: nodes.iter().map(|n| n.name.clone()).collect(),
-        privileges,
-        cgroup_version: cgroup,
-        context: None,
-        apiserver: None,
-    };
-    if options.nodes_only {
-        return Ok(report);
-    }
+/// kubeadm on the booted nodes, then the addons; or, for a cluster restored with its
+/// Kubernetes, only the wait for it. Returns the API server's URL.
+async fn set_up_kubernetes(
+    run: &Run<'_>,
+    nodes: &[Node],
+    restored: bool,
+) -> anyhow::Result<String> {
     let master = &nodes[0];
     let restored_kubernetes =
-        snapshot.is_some() && master.exec(&["test", "-e", ADMIN_CONF]).await?.exit_code == 0;
-    let published = if restored_kubernetes {
-        super::kubernetes::connect_and_wait(run, master).await?
-    } else {
-        let published = super::kubernetes::bring_up(run, &nodes).await?;
-        super::addons::apply(run, master).await?;
-        published
-    };
-    report.context = Some(plan.context.clone());
-    report.apiserver = Some(published);
-    Ok(report)
+        restored && master.exec(&["test", "-e", ADMIN_CONF]).await?.exit_code == 0;
+    if restored_kubernetes {
+        return super::kubernetes::connect_and_wait(run, master).await;
+    }
+    let published = super::kubernetes::bring_up(run, nodes).await?;
+    super::addons::apply(run, master).await?;
+    Ok(published)
 }
 
 /// Builds the node image `up` needs when it is missing: the one for the configured

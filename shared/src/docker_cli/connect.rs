@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 use bollard::{Docker, API_DEFAULT_VERSION};
 
-use super::DockerEndpoint;
+use super::endpoint::DockerEndpoint;
 
 /// bollard's default per-request timeout; long operations stream, so this bounds only the
 /// wait for a response to start.

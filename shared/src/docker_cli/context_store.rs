@@ -7,7 +7,7 @@ use anyhow::{anyhow, Context as _, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{DockerEndpoint, EndpointSource, TlsSettings};
+use super::endpoint::{DockerEndpoint, EndpointSource, TlsSettings};
 use crate::error::usage;
 
 pub(super) fn read_current_context(config_file: &Path) -> Result<Option<String>> {

@@ -2,7 +2,7 @@
 //! `parseDockerDaemonHost`, `ParseTCPAddr`), redone line for line so `-H` and
 //! `DOCKER_HOST` mean the same daemon to `docker dind` as to `docker`.
 
-use super::DEFAULT_LOCAL_HOST;
+use super::endpoint::DEFAULT_LOCAL_HOST;
 
 /// `defaultTLSHost`: used only when TLS is on and no host is given at all.
 pub(super) const DEFAULT_TLS_HOST: &str = "tcp://localhost:2376";

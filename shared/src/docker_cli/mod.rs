@@ -6,7 +6,6 @@
 //! included, is redone here the way the docker CLI makes it. The parsing and the choice are
 //! pure apart from reading the Docker config directory; only [`connect`] talks to a daemon.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
@@ -15,11 +14,13 @@ use crate::error::usage;
 
 mod connect;
 mod context_store;
+mod endpoint;
 mod hosts;
 mod ssh;
 
 pub use connect::connect;
 use context_store::{context_endpoint, read_current_context};
+pub use endpoint::{DockerEndpoint, EndpointSource, TlsSettings, DEFAULT_LOCAL_HOST};
 pub use hosts::host_name;
 use hosts::normalize_host;
 pub use ssh::SshTarget;
@@ -28,9 +29,6 @@ pub use ssh::SshTarget;
 pub const PLUGIN_NAME: &str = "dind";
 /// The argument with which docker asks a plugin for its metadata.
 pub const METADATA_COMMAND: &str = "docker-cli-plugin-metadata";
-/// The daemon docker talks to when nothing else is chosen.
-pub const DEFAULT_LOCAL_HOST: &str = "unix:///var/run/docker.sock";
-
 /// The context name that means "no context": `-H`, `DOCKER_HOST` or the local socket.
 const DEFAULT_CONTEXT: &str = "default";
 
@@ -248,64 +246,6 @@ fn parse_global_option(
         };
     }
     Some((1, Ok(())))
-}
-
-/// The daemon to talk to, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DockerEndpoint {
-    /// `unix://...`, `tcp://...`, `ssh://...` or `npipe://...`.
-    pub host: String,
-    pub source: EndpointSource,
-    /// `None` for plain connections.
-    pub tls: Option<TlsSettings>,
-}
-
-/// Where the endpoint choice came from, for error messages and `-D` output.
-#[derive(Debug, Clone, PartialEq)]
-pub enum EndpointSource {
-    ContextFlag {
-        context: String,
-    },
-    HostFlag,
-    DockerHostEnv,
-    DockerContextEnv {
-        context: String,
-    },
-    ConfigFile {
-        context: String,
-        path: PathBuf,
-    },
-    /// Nothing chose a daemon: docker's default host.
-    BuiltInDefault,
-}
-
-impl fmt::Display for EndpointSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EndpointSource::ContextFlag { context } => write!(f, "--context {context}"),
-            EndpointSource::HostFlag => f.write_str("-H/--host"),
-            EndpointSource::DockerHostEnv => f.write_str("DOCKER_HOST"),
-            EndpointSource::DockerContextEnv { context } => {
-                write!(f, "DOCKER_CONTEXT={context}")
-            }
-            EndpointSource::ConfigFile { context, path } => {
-                write!(f, "currentContext {context:?} in {}", path.display())
-            }
-            EndpointSource::BuiltInDefault => f.write_str("docker's default host"),
-        }
-    }
-}
-
-/// TLS material for a daemon connection. Paths are those docker would use; a missing
-/// client certificate or key means none is presented, and no CA means the system's roots
-/// (docker/cli `cli/context/docker/load.go`, `tlsConfig`: `RootCAs` is set only from a CA).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TlsSettings {
-    /// Whether the daemon's certificate is checked (`--tlsverify`, not `SkipTLSVerify`).
-    pub verify: bool,
-    pub ca: Option<PathBuf>,
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
 }
 
 /// Picks the daemon as the docker CLI does: `--context`, then `-H`, then `DOCKER_HOST`,

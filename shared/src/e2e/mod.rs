@@ -146,6 +146,35 @@ async fn run_pod(
     report_dir: Option<&Path>,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
+    let pods = create_objects(client, run).await?;
+    wait_started(&pods, run, progress).await?;
+    follow_log(&pods).await?;
+    // The log ends when the runner does, or when the connection drops on a long run;
+    // either way the pod's state says when it is over.
+    wait_for(&pods, RUN_TIMEOUT, |pod| {
+        matches!(phase(pod).as_str(), "Succeeded" | "Failed").then_some(())
+    })
+    .await?;
+    let pod = pods
+        .get(spec::POD)
+        .await
+        .context("reading the conformance pod")?;
+    let exit_code =
+        terminated_exit_code(&pod).unwrap_or(if phase(&pod) == "Succeeded" { 0 } else { 1 });
+    let reports = match report_dir {
+        Some(dir) => copy_reports(&pod, run, results, dir, progress).await?,
+        None => Vec::new(),
+    };
+    Ok(Outcome {
+        namespace: run.namespace.clone(),
+        image: run.image.clone(),
+        exit_code,
+        reports,
+    })
+}
+
+/// The namespace, service account, cluster role binding and pod of a run.
+async fn create_objects(client: &kube::Client, run: &RunSpec) -> anyhow::Result<Api<Pod>> {
     let post = PostParams::default();
     Api::<Namespace>::all(client.clone())
         .create(&post, &run.namespace_object()?)
@@ -163,10 +192,15 @@ async fn run_pod(
     pods.create(&post, &run.pod()?)
         .await
         .context("creating the conformance pod")?;
+    Ok(pods)
+}
 
+/// Waits for the pod to leave `Pending`, showing why it waits; an image name the node
+/// can never pull fails at once.
+async fn wait_started(pods: &Api<Pod>, run: &RunSpec, progress: &Progress) -> anyhow::Result<()> {
     let step = progress.step(format!("Starting {}", run.image));
     let mut last_reason = None;
-    let started = wait_for(&pods, START_TIMEOUT, |pod| {
+    let started = wait_for(pods, START_TIMEOUT, |pod| {
         let phase = phase(pod);
         if phase != "Pending" {
             return Some(Ok(()));
@@ -188,9 +222,11 @@ async fn run_pod(
         }
     })
     .await;
-    step.finish(started.and_then(|r| r))?;
+    step.finish(started.and_then(|r| r))
+}
 
-    // The runner prints its progress; show it as it comes.
+/// The runner prints its progress; shows it as it comes.
+async fn follow_log(pods: &Api<Pod>) -> anyhow::Result<()> {
     let params = LogParams {
         follow: true,
         container: Some(spec::POD.to_string()),
@@ -208,44 +244,35 @@ async fn run_pod(
     {
         eprintln!("{line}");
     }
+    Ok(())
+}
 
-    // The log ends when the runner does, or when the connection drops on a long run;
-    // either way the pod's state says when it is over.
-    wait_for(&pods, RUN_TIMEOUT, |pod| {
-        matches!(phase(pod).as_str(), "Succeeded" | "Failed").then_some(())
-    })
-    .await?;
-    let pod = pods
-        .get(spec::POD)
-        .await
-        .context("reading the conformance pod")?;
-    let exit_code =
-        terminated_exit_code(&pod).unwrap_or(if phase(&pod) == "Succeeded" { 0 } else { 1 });
+/// Copies the result files from the node the pod ran on into `dir`.
+async fn copy_reports(
+    pod: &Pod,
+    run: &RunSpec,
+    results: &impl ResultsStore,
+    dir: &Path,
+    progress: &Progress,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut reports = Vec::new();
-    if let Some(dir) = report_dir {
-        let node = node_of(&pod).ok_or_else(|| anyhow!("the conformance pod ran on no node"))?;
-        let files = results
-            .fetch(&node, &run.node_results_dir())
-            .await
-            .with_context(|| format!("reading the results on {node}"))?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        for (name, text) in files {
-            let path = dir.join(&name);
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-            reports.push(path);
-        }
-        progress.note(format!(
-            "Copied {} result files to {}",
-            reports.len(),
-            dir.display()
-        ));
+    let node = node_of(pod).ok_or_else(|| anyhow!("the conformance pod ran on no node"))?;
+    let files = results
+        .fetch(&node, &run.node_results_dir())
+        .await
+        .with_context(|| format!("reading the results on {node}"))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, text) in files {
+        let path = dir.join(&name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        reports.push(path);
     }
-    Ok(Outcome {
-        namespace: run.namespace.clone(),
-        image: run.image.clone(),
-        exit_code,
-        reports,
-    })
+    progress.note(format!(
+        "Copied {} result files to {}",
+        reports.len(),
+        dir.display()
+    ));
+    Ok(reports)
 }
 
 /// Polls the pod until `done` says so (`Some`), or fails after `timeout`.

@@ -226,24 +226,7 @@ fn published_ports_of(ports: &[bollard::models::PortSummary]) -> Vec<String> {
 /// Translates a [`ContainerSpec`] into Docker's create request.
 fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
     let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
-    let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
-        .ports
-        .iter()
-        .map(|p| {
-            let binding = PortBinding {
-                host_ip: Some(p.host_ip.to_string()),
-                host_port: Some(if p.host_port == 0 {
-                    String::new()
-                } else {
-                    p.host_port.to_string()
-                }),
-            };
-            (
-                format!("{}/{}", p.container_port, p.protocol),
-                Some(vec![binding]),
-            )
-        })
-        .collect();
+    let port_bindings = port_bindings(spec);
     let exposed: Vec<String> = port_bindings.keys().cloned().collect();
     let host_config = HostConfig {
         privileged: Some(spec.privileged),
@@ -251,19 +234,7 @@ fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
         cap_drop: non_empty(&spec.cap_drop),
         security_opt: non_empty(&spec.security_opt),
         device_cgroup_rules: non_empty(&spec.device_cgroup_rules),
-        devices: (!spec.devices.is_empty()).then(|| {
-            spec.devices
-                .iter()
-                .map(|d| {
-                    let mut parts = d.splitn(3, ':');
-                    bollard::models::DeviceMapping {
-                        path_on_host: parts.next().map(str::to_string),
-                        path_in_container: parts.next().map(str::to_string),
-                        cgroup_permissions: Some(parts.next().unwrap_or("rwm").to_string()),
-                    }
-                })
-                .collect()
-        }),
+        devices: (!spec.devices.is_empty()).then(|| device_mappings(&spec.devices)),
         cgroupns_mode: Some(if spec.cgroupns_host {
             HostConfigCgroupnsModeEnum::HOST
         } else {
@@ -300,9 +271,62 @@ fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
         nano_cpus: spec.nano_cpus,
         ..Default::default()
     };
-    // The host's network has no endpoint settings to give; Docker refuses them there.
-    let networking_config = spec
-        .network
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        hostname: spec.hostname.clone(),
+        labels: Some(spec.labels.clone().into_iter().collect()),
+        env: non_empty(&spec.env),
+        entrypoint: spec.entrypoint.clone(),
+        cmd: spec.cmd.clone(),
+        tty: Some(spec.tty),
+        stop_signal: spec.stop_signal.clone(),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        host_config: Some(host_config),
+        networking_config: networking_config(spec),
+        ..Default::default()
+    }
+}
+
+/// Docker's port bindings of a spec, by `PORT/PROTOCOL`; host port 0 lets Docker pick.
+fn port_bindings(spec: &ContainerSpec) -> HashMap<String, Option<Vec<PortBinding>>> {
+    spec.ports
+        .iter()
+        .map(|p| {
+            let binding = PortBinding {
+                host_ip: Some(p.host_ip.to_string()),
+                host_port: Some(if p.host_port == 0 {
+                    String::new()
+                } else {
+                    p.host_port.to_string()
+                }),
+            };
+            (
+                format!("{}/{}", p.container_port, p.protocol),
+                Some(vec![binding]),
+            )
+        })
+        .collect()
+}
+
+/// `HOST[:CONTAINER[:PERMISSIONS]]` devices, as `docker run --device` takes them.
+fn device_mappings(devices: &[String]) -> Vec<bollard::models::DeviceMapping> {
+    devices
+        .iter()
+        .map(|d| {
+            let mut parts = d.splitn(3, ':');
+            bollard::models::DeviceMapping {
+                path_on_host: parts.next().map(str::to_string),
+                path_in_container: parts.next().map(str::to_string),
+                cgroup_permissions: Some(parts.next().unwrap_or("rwm").to_string()),
+            }
+        })
+        .collect()
+}
+
+/// The fixed addresses on the container's network. The host's network has no endpoint
+/// settings to give; Docker refuses them there.
+fn networking_config(spec: &ContainerSpec) -> Option<NetworkingConfig> {
+    spec.network
         .as_ref()
         .filter(|network| network.as_str() != "host")
         .map(|network| NetworkingConfig {
@@ -317,19 +341,5 @@ fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
                     ..Default::default()
                 },
             )])),
-        });
-    ContainerCreateBody {
-        image: Some(spec.image.clone()),
-        hostname: spec.hostname.clone(),
-        labels: Some(spec.labels.clone().into_iter().collect()),
-        env: non_empty(&spec.env),
-        entrypoint: spec.entrypoint.clone(),
-        cmd: spec.cmd.clone(),
-        tty: Some(spec.tty),
-        stop_signal: spec.stop_signal.clone(),
-        exposed_ports: (!exposed.is_empty()).then_some(exposed),
-        host_config: Some(host_config),
-        networking_config,
-        ..Default::default()
-    }
+        })
 }

@@ -4,11 +4,50 @@
 //! exist only as the archives `make quick-release-images` writes to
 //! `_output/release-images/<arch>/*.tar`. They go into the node image (`kube-images/`),
 //! and each node imports them at first boot (`dind-import-images`).
+//!
+//! Also [`NodeKubernetes::load`], which reads a source's local binaries and archives, so
+//! the recipe itself stays pure.
 
-use super::recipe::ContextFile;
+use super::recipe::{ContextFile, KubeSource, NodeKubernetes, KUBE_BINARIES};
 use crate::error::usage;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+
+impl NodeKubernetes {
+    /// Reads local binaries and image archives: the file I/O the pure recipe leaves out.
+    pub fn load(source: &KubeSource, download_url: &str) -> anyhow::Result<NodeKubernetes> {
+        Ok(match source {
+            KubeSource::Release(version) => NodeKubernetes::Release {
+                version: version.clone(),
+                download_url: download_url.trim_end_matches('/').to_string(),
+            },
+            KubeSource::Bare => NodeKubernetes::Bare,
+            KubeSource::Local { binaries, images } => {
+                let mut files = read_kube_binaries(binaries)?;
+                files.extend(read_image_archives(binaries, images.as_deref())?);
+                NodeKubernetes::Local(files)
+            }
+        })
+    }
+}
+
+/// `kubeadm`, `kubelet` and `kubectl` of `dir`, as `kube-bin/<name>` context files.
+pub fn read_kube_binaries(dir: &Path) -> anyhow::Result<Vec<ContextFile>> {
+    KUBE_BINARIES
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            if !path.is_file() {
+                return Err(usage(format!(
+                    "--kube-binaries {}: {name} is missing; the directory must hold kubeadm, kubelet and kubectl",
+                    dir.display()
+                )));
+            }
+            let contents = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            Ok(ContextFile { path: format!("kube-bin/{name}"), contents, mode: 0o755 })
+        })
+        .collect()
+}
 
 /// The Debian/Go name of an architecture, as Kubernetes' `_output` tree uses it.
 pub fn kube_arch(rust_arch: &str) -> &str {
@@ -124,5 +163,19 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let err = read_image_archives(&bin, Some(empty.path())).unwrap_err();
         assert_eq!(crate::error::exit_code(&err), 2, "{err}");
+    }
+
+    #[test]
+    fn local_binaries_must_all_be_there() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kubeadm"), b"stand-in").unwrap();
+        let source = KubeSource::Local {
+            binaries: dir.path().to_path_buf(),
+            images: None,
+        };
+        let err = NodeKubernetes::load(&source, super::super::recipe::DEFAULT_KUBE_DOWNLOAD_URL)
+            .unwrap_err();
+        assert_eq!(crate::error::exit_code(&err), 2);
+        assert!(err.to_string().contains("kubelet is missing"), "{err}");
     }
 }

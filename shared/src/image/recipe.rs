@@ -4,13 +4,12 @@
 //! The files ship inside the binary (`files/`), so `docker dind build-image` needs
 //! nothing from the source tree.
 
-use crate::error::usage;
 use crate::names::labels;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The image every dind image starts from. Without a registry it can be made locally;
 /// see [`BASE_IMAGE_HINT`].
@@ -117,45 +116,6 @@ pub enum NodeKubernetes {
     /// The binaries (`kube-bin/`) and any control-plane image archives (`kube-images/`).
     Local(Vec<ContextFile>),
     Bare,
-}
-
-impl NodeKubernetes {
-    /// Reads local binaries and image archives; the only I/O of this module.
-    pub fn load(source: &KubeSource, download_url: &str) -> anyhow::Result<NodeKubernetes> {
-        Ok(match source {
-            KubeSource::Release(version) => NodeKubernetes::Release {
-                version: version.clone(),
-                download_url: download_url.trim_end_matches('/').to_string(),
-            },
-            KubeSource::Bare => NodeKubernetes::Bare,
-            KubeSource::Local { binaries, images } => {
-                let mut files = read_kube_binaries(binaries)?;
-                files.extend(super::local::read_image_archives(
-                    binaries,
-                    images.as_deref(),
-                )?);
-                NodeKubernetes::Local(files)
-            }
-        })
-    }
-}
-
-/// `kubeadm`, `kubelet` and `kubectl` of `dir`, as `kube-bin/<name>` context files.
-pub(crate) fn read_kube_binaries(dir: &Path) -> anyhow::Result<Vec<ContextFile>> {
-    KUBE_BINARIES
-        .iter()
-        .map(|name| {
-            let path = dir.join(name);
-            if !path.is_file() {
-                return Err(usage(format!(
-                    "--kube-binaries {}: {name} is missing; the directory must hold kubeadm, kubelet and kubectl",
-                    dir.display()
-                )));
-            }
-            let contents = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            Ok(ContextFile { path: format!("kube-bin/{name}"), contents, mode: 0o755 })
-        })
-        .collect()
 }
 
 /// A whole build: Dockerfile, context files, tag and labels.
@@ -508,18 +468,5 @@ mod tests {
             .collect();
         assert!(entries.contains(&("Dockerfile".to_string(), 0o644)));
         assert!(entries.contains(&("rootfs/usr/local/bin/dind-nat64".to_string(), 0o755)));
-    }
-
-    #[test]
-    fn local_binaries_must_all_be_there() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("kubeadm"), b"stand-in").unwrap();
-        let source = KubeSource::Local {
-            binaries: dir.path().to_path_buf(),
-            images: None,
-        };
-        let err = NodeKubernetes::load(&source, DEFAULT_KUBE_DOWNLOAD_URL).unwrap_err();
-        assert_eq!(crate::error::exit_code(&err), 2);
-        assert!(err.to_string().contains("kubelet is missing"), "{err}");
     }
 }
