@@ -5,8 +5,8 @@
 
 use super::up::Run;
 use crate::cni;
+use crate::cni::flannel;
 use crate::engine::CgroupVersion;
-use crate::flannel;
 use crate::kubeadm::{self, KubeadmInputs};
 use crate::kubeconfig::{self, ContextEntries};
 use crate::node::{Node, NodeFile};
