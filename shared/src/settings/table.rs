@@ -97,25 +97,15 @@ const fn choice(
     values: fn() -> Vec<String>,
 ) -> Variable {
     Variable {
-        env,
-        flag,
-        default,
-        switch: false,
         help: Help::OneOf(values),
-        repeatable: false,
-        alias: None,
+        ..var(env, flag, default, "")
     }
 }
 
 const fn switch(env: &'static str, flag: &'static str, help: &'static str) -> Variable {
     Variable {
-        env,
-        flag,
-        default: DefaultValue::None,
         switch: true,
-        help: Help::Text(help),
-        repeatable: false,
-        alias: None,
+        ..var(env, flag, Unset, help)
     }
 }
 
@@ -127,13 +117,9 @@ const fn list(
     help: &'static str,
 ) -> Variable {
     Variable {
-        env,
-        flag,
-        default: DefaultValue::None,
-        switch: false,
-        help: Help::Text(help),
         repeatable: true,
         alias,
+        ..var(env, flag, Unset, help)
     }
 }
 

@@ -9,6 +9,25 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// `FromStr` and `Display` of a [`ValueEnum`] from its values: parsing accepts the names
+/// and aliases, and the error lists the names ("unknown WHAT ...: use a, b or c").
+macro_rules! value_enum_text {
+    ($type:ty, $what:literal) => {
+        impl FromStr for $type {
+            type Err = anyhow::Error;
+            fn from_str(s: &str) -> anyhow::Result<Self> {
+                parse_value(s, $what)
+            }
+        }
+
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_value(self, f)
+            }
+        }
+    };
+}
+
 /// IP family layout of a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -29,18 +48,7 @@ impl IpMode {
     }
 }
 
-impl FromStr for IpMode {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Self> {
-        parse_value(s, "IP mode")
-    }
-}
-
-impl fmt::Display for IpMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_value(self, f)
-    }
-}
+value_enum_text!(IpMode, "IP mode");
 
 /// The pod network plugin.
 ///
@@ -65,18 +73,7 @@ impl Cni {
     }
 }
 
-impl FromStr for Cni {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Self> {
-        parse_value(s, "CNI plugin")
-    }
-}
-
-impl fmt::Display for Cni {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_value(self, f)
-    }
-}
+value_enum_text!(Cni, "CNI plugin");
 
 /// The names of an enum's values, as `--help`, completion and parse errors list them.
 pub fn value_names<E: ValueEnum>() -> Vec<String> {
