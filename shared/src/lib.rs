@@ -9,7 +9,7 @@
 //! - [`image`]: the node and support image recipes (pure) and their builds.
 //! - [`engine`]: the one seam to Docker; [`node::Node`] is every node operation.
 //! - [`cluster`]: the steps of `up`, `down` and `clean`, one small module each.
-//! - [`kubeadm`], [`cni`], [`flannel`]: kubeadm and CNI configuration rendered from the
+//! - [`kubeadm`], [`cni`]: kubeadm and CNI configuration rendered from the
 //!   plan (pure).
 //! - [`kubeconfig`]: merging and removing kubectl contexts without losing anything.
 //! - [`publish`], [`manifests`]: host port publications and the pinned addon
@@ -29,7 +29,6 @@ pub mod dump;
 pub mod e2e;
 pub mod engine;
 pub mod error;
-pub mod flannel;
 pub mod image;
 pub mod interrupt;
 pub mod kubeadm;

@@ -18,6 +18,7 @@
 use crate::cluster::inventory::{self, Selector};
 use crate::engine::Engine;
 use crate::names::ClusterIdentity;
+use crate::settings::{variable_of_flag, Variable};
 use clap::Command;
 use std::time::Duration;
 
@@ -153,26 +154,22 @@ fn values(
             .filter_map(|c| c.label().map(str::to_string))
             .collect(),
         Some("context") => clusters.iter().map(ClusterIdentity::context_name).collect(),
-        Some("ip-mode") => words(&["ipv4", "ipv6", "dual-stack"]),
-        Some("cni") => words(&[
-            "bridge",
-            "ptp",
-            "flannel",
-            "calico",
-            "calico-kdd",
-            "weave",
-            "kube-router",
-        ]),
         Some("addons") => crate::manifests::PREDEFINED
             .iter()
             .map(|p| p.name.to_string())
             .collect(),
-        _ => arg
-            .get_possible_values()
-            .iter()
-            .filter(|v| !v.is_hide_set())
-            .map(|v| v.get_name().to_string())
-            .collect(),
+        // A setting whose values are an enum's (`--cni`, `--ip-mode`) lists them from
+        // the settings table; the rest from clap.
+        long => long
+            .and_then(variable_of_flag)
+            .and_then(Variable::choices)
+            .unwrap_or_else(|| {
+                arg.get_possible_values()
+                    .iter()
+                    .filter(|v| !v.is_hide_set())
+                    .map(|v| v.get_name().to_string())
+                    .collect()
+            }),
     };
     // Addons are also files, so the shell may add file names.
     let known = matches!(arg.get_long(), Some("cluster-id" | "label" | "context"))
@@ -188,10 +185,6 @@ fn values(
         // A value dind cannot list (a file, an image, a CIDR) falls back to the shell.
         directive: if known { NO_FILE_COMP } else { DEFAULT },
     }
-}
-
-fn words(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
 }
 
 /// The clusters that have node containers, from their labels. Completion must never
@@ -428,6 +421,91 @@ mod tests {
         }
         let rendered = complete(&cmd, &words(&["n"]), &[]).render();
         assert_eq!(rendered, "nodes\tList nodes\n:4\n");
+    }
+
+    /// The values of `flag` in `up --help`: the text of its help line(s).
+    fn help_of(flag: &str) -> String {
+        use clap::CommandFactory;
+        let help = Cli::command()
+            .find_subcommand_mut("up")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        let start = help
+            .find(&format!("--{flag} <"))
+            .unwrap_or_else(|| panic!("--{flag} in help"));
+        let rest = &help[start..];
+        rest[..rest.find("[env:").unwrap()].to_string()
+    }
+
+    fn candidates(flag: &str) -> Vec<String> {
+        use clap::CommandFactory;
+        complete(&Cli::command(), &words(&["up", flag, ""]), &[]).candidates
+    }
+
+    /// A new CNI plugin is one variant and one [`crate::cni::MANIFESTS`] row: this walks
+    /// every variant through the parser, `--help`, completion and the table.
+    #[test]
+    fn every_cni_variant_parses_and_shows_everywhere() {
+        use crate::cni::{Setup, MANIFESTS};
+        use crate::settings::Cni;
+        use clap::ValueEnum;
+        let help = help_of("cni");
+        let offered = candidates("--cni");
+        assert_eq!(offered.len(), Cni::value_variants().len(), "{offered:?}");
+        for &cni in Cni::value_variants() {
+            let name = cni.to_string();
+            assert_eq!(name.parse::<Cni>().unwrap(), cni);
+            assert_eq!(
+                serde_json::to_value(cni).unwrap(),
+                name.as_str(),
+                "the settings label spells {name} as the flag does"
+            );
+            assert!(
+                help.contains(&name),
+                "{name} missing from --cni help: {help}"
+            );
+            assert!(offered.contains(&name), "{name} not completed: {offered:?}");
+            let rows: Vec<_> = MANIFESTS.iter().filter(|(c, _)| *c == cni).collect();
+            assert_eq!(rows.len(), 1, "{name} needs exactly one MANIFESTS row");
+            let plan = crate::plan::ClusterPlan::new(
+                &crate::settings::Settings::from_env_pairs(&[("CNI_PLUGIN", &name)]).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(
+                rows[0].1 == Setup::Dind,
+                !crate::cni::node_config_files(cni, plan.master()).is_empty(),
+                "{name}: dind writes a config list exactly for the plugins it sets up"
+            );
+        }
+        let err = "cilium".parse::<Cni>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown CNI plugin \"cilium\": use bridge, ptp, flannel, calico, calico-kdd, weave or kube-router"
+        );
+        assert!(help.starts_with(
+            "--cni <VALUE>\n          bridge, ptp, flannel, calico, calico-kdd, weave or kube-router"
+        ), "{help}");
+    }
+
+    #[test]
+    fn every_ip_mode_parses_and_shows_everywhere() {
+        use crate::settings::IpMode;
+        use clap::ValueEnum;
+        let help = help_of("ip-mode");
+        let offered = candidates("--ip-mode");
+        assert_eq!(offered, ["dual-stack", "ipv4", "ipv6"], "sorted, no alias");
+        for &mode in IpMode::value_variants() {
+            let name = mode.to_string();
+            assert_eq!(name.parse::<IpMode>().unwrap(), mode);
+            assert_eq!(serde_json::to_value(mode).unwrap(), name.as_str());
+            assert!(help.contains(&name), "{name}: {help}");
+        }
+        assert_eq!("dual".parse::<IpMode>().unwrap(), IpMode::DualStack);
+        assert_eq!(
+            "ipv5".parse::<IpMode>().unwrap_err().to_string(),
+            "unknown IP mode \"ipv5\": use ipv4, ipv6 or dual-stack"
+        );
     }
 
     #[test]

@@ -47,8 +47,7 @@ pub async fn cluster_settings(
         .labels
         .get(labels::SETTINGS)
         .ok_or_else(|| anyhow!("{} has no settings label", master.name))?;
-    let settings = serde_json::from_str(json)
-        .with_context(|| format!("reading the settings of {}", master.name))?;
+    let settings = Settings::from_label(&master.name, json)?;
     Ok((settings, nodes))
 }
 

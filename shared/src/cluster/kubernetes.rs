@@ -5,8 +5,8 @@
 
 use super::run::Run;
 use crate::cni;
+use crate::cni::flannel;
 use crate::engine::CgroupVersion;
-use crate::flannel;
 use crate::kubeadm::{self, KubeadmInputs, ADMIN_CONF};
 use crate::kubeconfig::{self, ContextEntries};
 use crate::node::{Node, NodeFile};

@@ -269,9 +269,8 @@ pub async fn take(
             .unwrap_or_default();
         let settings: Settings = container_labels
             .get(labels::SETTINGS)
-            .map(|json| serde_json::from_str(json))
-            .transpose()
-            .with_context(|| format!("reading the settings label of {}", row.name))?
+            .map(|json| Settings::from_label(&row.name, json))
+            .transpose()?
             .with_context(|| format!("{} has no settings label", row.name))?;
         let meta = SnapshotMeta {
             kubernetes_version: settings.kubernetes_version.clone(),

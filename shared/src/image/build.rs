@@ -8,7 +8,6 @@ use super::recipe::{Recipe, BASE_IMAGE, BASE_IMAGE_HINT, DOWNLOAD_FAILED_MARKER}
 use crate::engine::Engine;
 use crate::names::labels;
 use crate::progress::Progress;
-use crate::settings::Settings;
 use anyhow::{anyhow, Context};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -24,19 +23,30 @@ pub enum Outcome {
 /// How many lines of a failed build (other than a download) the error shows.
 const TAIL_LINES: usize = 12;
 
+/// What a node image build takes from a cluster's settings, as values: the image module
+/// sits below the settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeBuild {
+    /// `DIND_KUBE_DOWNLOAD_URL`: where the Kubernetes release binaries are downloaded.
+    pub kube_download_url: String,
+    pub http_proxy: Option<String>,
+    pub https_proxy: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
 /// The build args that carry proxies into an image build: Docker's predefined
 /// `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` (and their lower-case forms, which apt and
 /// curl also read), from `DIND_HTTP_PROXY`/`DIND_HTTPS_PROXY`/`DIND_NO_PROXY`, else from
 /// the process environment's own proxy variables.
 pub fn proxy_build_args(
-    settings: &Settings,
+    build: &NodeBuild,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> BTreeMap<String, String> {
     let mut args = BTreeMap::new();
     for (name, setting) in [
-        ("HTTP_PROXY", &settings.http_proxy),
-        ("HTTPS_PROXY", &settings.https_proxy),
-        ("NO_PROXY", &settings.no_proxy),
+        ("HTTP_PROXY", &build.http_proxy),
+        ("HTTPS_PROXY", &build.https_proxy),
+        ("NO_PROXY", &build.no_proxy),
     ] {
         let value = setting
             .clone()
@@ -51,12 +61,17 @@ pub fn proxy_build_args(
     args
 }
 
-/// The node image recipe for a Kubernetes source under these settings: the download URL
-/// of `DIND_KUBE_DOWNLOAD_URL`, and the proxies as build args.
-pub fn node_recipe(source: &super::KubeSource, settings: &Settings) -> anyhow::Result<Recipe> {
-    let kubernetes = super::NodeKubernetes::load(source, &settings.kube_download_url)?;
+/// The node image recipe for a Kubernetes source: the download URL of
+/// `DIND_KUBE_DOWNLOAD_URL`, and the proxies as build args. Callers pass the cluster's
+/// settings, which convert into a [`NodeBuild`].
+pub fn node_recipe(
+    source: &super::KubeSource,
+    build: impl Into<NodeBuild>,
+) -> anyhow::Result<Recipe> {
+    let build = build.into();
+    let kubernetes = super::NodeKubernetes::load(source, &build.kube_download_url)?;
     let mut recipe = Recipe::node(&kubernetes);
-    recipe.build_args = proxy_build_args(settings, &|name| std::env::var(name).ok());
+    recipe.build_args = proxy_build_args(&build, &|name| std::env::var(name).ok());
     Ok(recipe)
 }
 
@@ -230,7 +245,10 @@ mod tests {
 
     #[test]
     fn proxies_reach_the_build_as_build_args() {
-        let with = Settings::from_env_pairs(&[("DIND_HTTPS_PROXY", "http://proxy:3128")]).unwrap();
+        let with = NodeBuild {
+            https_proxy: Some("http://proxy:3128".into()),
+            ..NodeBuild::default()
+        };
         let env = |name: &str| (name == "HTTP_PROXY").then(|| "http://env:8080".to_string());
         let args = proxy_build_args(&with, &env);
         assert_eq!(args["HTTPS_PROXY"], "http://proxy:3128");
@@ -240,7 +258,6 @@ mod tests {
             "the environment's own"
         );
         assert!(!args.contains_key("NO_PROXY"));
-        let none = Settings::from_env_pairs(&[]).unwrap();
-        assert!(proxy_build_args(&none, &|_| None).is_empty());
+        assert!(proxy_build_args(&NodeBuild::default(), &|_| None).is_empty());
     }
 }

@@ -8,11 +8,11 @@
 //!   replacement ([`Fate::Refused`], or [`Fate::Values`] for the values dind cannot honour);
 //! - it is **ignored with a warning** that says why ([`Fate::Ignored`]).
 //!
-//! Nothing is silently ignored. [`Layer::from_env`](super::Layer::from_env) collects the
+//! Nothing is silently ignored. [`Layer::from_env`](super::sources::Layer::from_env) collects the
 //! ones that are set and applies the aliases; [`KdcSettings::from_env`] types and checks
 //! the rest; `settings` shows each set one with its fate ([`fate_rows`]).
 
-use super::VARIABLES;
+use super::table::{Component, DefaultValue, VARIABLES};
 use crate::error::usage;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -449,7 +449,7 @@ impl KubeBinaries {
 }
 
 /// The typed result of the variables dind handles itself (the [`Fate::Acts`] rows).
-/// Part of [`super::Settings`], and so of the settings label on every node.
+/// Part of [`super::typed::Settings`], and so of the settings label on every node.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KdcSettings {
@@ -575,7 +575,7 @@ pub fn feature_gates(name: &str, value: Option<&str>) -> anyhow::Result<Option<S
 /// The component families' own gates (`APISERVER_FEATURE_GATES`, `--scheduler-arg
 /// feature-gates=...`), checked like `FEATURE_GATES` so they too fail in `--dry-run`.
 pub fn check_component_gates(
-    args: &BTreeMap<super::Component, BTreeMap<String, String>>,
+    args: &BTreeMap<Component, BTreeMap<String, String>>,
 ) -> anyhow::Result<()> {
     for (component, args) in args {
         if let Some(value) = args.get("feature-gates") {
@@ -611,7 +611,7 @@ pub fn dual_stack_hint(name: &str, nets: &[IpNet]) -> Option<String> {
         return None;
     };
     let variable = VARIABLES.iter().find(|v| v.env == name)?;
-    let super::DefaultValue::ByIpMode(_, _, dual) = variable.default else {
+    let DefaultValue::ByIpMode(_, _, dual) = variable.default else {
         return None;
     };
     let other = dual.split(',').find_map(|d| {
@@ -856,12 +856,12 @@ mod tests {
     #[test]
     fn component_gates_fail_early() {
         let ok = BTreeMap::from([(
-            super::super::Component::Scheduler,
+            Component::Scheduler,
             BTreeMap::from([("feature-gates".to_string(), "Foo=true".to_string())]),
         )]);
         check_component_gates(&ok).unwrap();
         let bad = BTreeMap::from([(
-            super::super::Component::Apiserver,
+            Component::Apiserver,
             BTreeMap::from([("feature-gates".to_string(), "none".to_string())]),
         )]);
         let err = check_component_gates(&bad).unwrap_err();

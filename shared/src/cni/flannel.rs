@@ -1,6 +1,6 @@
 //! flannel's manifest, patched to the cluster's pod range.
 //!
-//! The pinned upstream `kube-flannel.yml` ([`crate::cni::MANIFESTS`]) hardcodes
+//! The pinned upstream `kube-flannel.yml` ([`super::MANIFESTS`]) hardcodes
 //! `"Network": "10.244.0.0/16"` in its `net-conf.json`, and flannel hands out node subnets
 //! from that range whatever kubeadm's `podSubnet` says. So `up` downloads the manifest in
 //! the master (where the user's proxy and network apply, as for `kubectl apply -f URL`

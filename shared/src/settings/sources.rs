@@ -1,0 +1,347 @@
+//! Where raw setting values come from: the environment, the YAML config file and the
+//! flags each fill a [`Layer`], and [`ResolvedSettings::resolve`] picks the winner of every
+//! variable (flag > environment > file > default), remembering its [`Source`].
+
+use super::kdc;
+use super::table::{variable_of_flag, Component, DefaultValue, VARIABLES};
+use super::values::IpMode;
+use crate::error::usage;
+use anyhow::Context;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use DefaultValue::{ByIpMode, Fixed, None as Unset};
+
+/// Where a setting's value came from, in rising precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Default,
+    File,
+    Environment,
+    Flag,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Default => "default",
+            Source::File => "file",
+            Source::Environment => "environment",
+            Source::Flag => "flag",
+        })
+    }
+}
+
+/// Raw values from one layer: variable env name → value, and component → (arg → value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layer {
+    pub values: BTreeMap<&'static str, String>,
+    pub component_args: BTreeMap<Component, BTreeMap<String, String>>,
+    /// The kubeadm-dind-cluster variables that are set (environment only), see [`kdc`].
+    pub kdc: BTreeMap<String, String>,
+}
+
+impl Layer {
+    /// Reads the variables and component-argument families from environment pairs.
+    pub fn from_env<I: IntoIterator<Item = (String, String)>>(vars: I) -> Layer {
+        let vars: BTreeMap<String, String> = vars.into_iter().collect();
+        let mut layer = Layer {
+            kdc: kdc::collect(&vars),
+            ..Layer::default()
+        };
+        layer.values.extend(kdc::aliases(&vars));
+        for v in VARIABLES {
+            if let Some(value) = vars.get(v.env) {
+                // An empty switch variable means "off", as in the shell tool.
+                if !(v.switch && value.is_empty()) {
+                    layer.values.insert(v.env, value.clone());
+                }
+            }
+        }
+        for (key, value) in &vars {
+            if VARIABLES.iter().any(|v| v.env == key) {
+                continue;
+            }
+            for component in Component::ALL {
+                if let Some(name) = key.strip_prefix(component.env_prefix()) {
+                    if !name.is_empty() {
+                        let arg = name.to_ascii_lowercase().replace('_', "-");
+                        layer
+                            .component_args
+                            .entry(component)
+                            .or_default()
+                            .insert(arg, value.clone());
+                    }
+                }
+            }
+        }
+        layer
+    }
+
+    /// Parses the YAML config file: flag names as keys, component arguments as maps.
+    pub fn from_yaml(text: &str, path: &Path) -> anyhow::Result<Layer> {
+        let doc: serde_yaml::Value = serde_yaml::from_str(text)
+            .map_err(|e| usage(format!("{}: not valid YAML: {e}", path.display())))?;
+        let mut layer = Layer::default();
+        let map = match doc {
+            serde_yaml::Value::Null => return Ok(layer),
+            serde_yaml::Value::Mapping(map) => map,
+            _ => {
+                return Err(usage(format!(
+                    "{}: expected a mapping of settings",
+                    path.display()
+                )))
+            }
+        };
+        for (key, value) in map {
+            let key = key.as_str().map(str::to_string).unwrap_or_default();
+            if let Some(variable) = variable_of_flag(&key) {
+                layer
+                    .values
+                    .insert(variable.env, scalar_to_string(&value, &key, path)?);
+            } else if let Some(component) = Component::ALL.into_iter().find(|c| c.file_key() == key)
+            {
+                let args = value.as_mapping().ok_or_else(|| {
+                    usage(format!(
+                        "{}: {key} must be a mapping of argument names to values",
+                        path.display()
+                    ))
+                })?;
+                let entry = layer.component_args.entry(component).or_default();
+                for (arg, arg_value) in args {
+                    let arg = arg.as_str().unwrap_or_default().to_string();
+                    entry.insert(arg.clone(), scalar_to_string(arg_value, &arg, path)?);
+                }
+            } else {
+                return Err(usage(format!(
+                    "{}: unknown setting {key:?}; `kubectl dind settings` lists the valid ones",
+                    path.display()
+                )));
+            }
+        }
+        Ok(layer)
+    }
+}
+
+fn scalar_to_string(value: &serde_yaml::Value, key: &str, path: &Path) -> anyhow::Result<String> {
+    match value {
+        serde_yaml::Value::String(s) => Ok(s.clone()),
+        serde_yaml::Value::Number(n) => Ok(n.to_string()),
+        serde_yaml::Value::Bool(b) => Ok(b.to_string()),
+        serde_yaml::Value::Sequence(items) => items
+            .iter()
+            .map(|item| scalar_to_string(item, key, path))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map(|items| items.join(",")),
+        _ => Err(usage(format!(
+            "{}: {key} must be a string, number or list",
+            path.display()
+        ))),
+    }
+}
+
+/// The config file: `DIND_CONFIG`, else `<config dir>/dind/config.yaml`.
+/// Returns the path and whether the user named it explicitly (then it must exist).
+pub fn config_file_path(env: &BTreeMap<String, String>) -> Option<(PathBuf, bool)> {
+    if let Some(path) = env.get("DIND_CONFIG").filter(|p| !p.is_empty()) {
+        return Some((PathBuf::from(path), true));
+    }
+    dirs::config_dir().map(|dir| (dir.join("dind").join("config.yaml"), false))
+}
+
+/// Reads the config file layer, if there is one.
+pub fn read_config_file(
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<(Layer, Option<PathBuf>)> {
+    let Some((path, explicit)) = config_file_path(env) else {
+        return Ok((Layer::default(), None));
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((Layer::from_yaml(&text, &path)?, Some(path))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            Ok((Layer::default(), None))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading config file {}", path.display())),
+    }
+}
+
+/// One resolved variable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResolvedValue {
+    pub value: Option<String>,
+    pub source: Source,
+}
+
+/// Every variable's winning raw value and its source, before typing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResolvedSettings {
+    pub values: BTreeMap<&'static str, ResolvedValue>,
+    pub component_args: BTreeMap<Component, BTreeMap<String, ResolvedValue>>,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// The kubeadm-dind-cluster variables that are set, see [`kdc`].
+    pub kdc: BTreeMap<String, String>,
+}
+
+impl ResolvedSettings {
+    /// Resolves flag > environment > file > default. IP-mode defaults follow the
+    /// resolved IP mode.
+    pub fn resolve(
+        flags: &Layer,
+        env: &Layer,
+        file: &Layer,
+        config_file: Option<PathBuf>,
+    ) -> ResolvedSettings {
+        let pick = |key: &'static str| -> Option<ResolvedValue> {
+            [
+                (flags, Source::Flag),
+                (env, Source::Environment),
+                (file, Source::File),
+            ]
+            .into_iter()
+            .find_map(|(layer, source)| {
+                layer.values.get(key).map(|v| ResolvedValue {
+                    value: Some(v.clone()),
+                    source,
+                })
+            })
+        };
+        let ip_mode = pick("IP_MODE")
+            .and_then(|r| r.value)
+            .and_then(|v| IpMode::from_str(&v).ok())
+            .unwrap_or(IpMode::Ipv4);
+        let mut values = BTreeMap::new();
+        for v in VARIABLES {
+            let resolved = pick(v.env).unwrap_or_else(|| ResolvedValue {
+                value: match v.default {
+                    Unset => None,
+                    Fixed(s) => Some(s.to_string()),
+                    ByIpMode(v4, v6, dual) => Some(
+                        match ip_mode {
+                            IpMode::Ipv4 => v4,
+                            IpMode::Ipv6 => v6,
+                            IpMode::DualStack => dual,
+                        }
+                        .to_string(),
+                    ),
+                },
+                source: Source::Default,
+            });
+            values.insert(v.env, resolved);
+        }
+        let mut component_args: BTreeMap<Component, BTreeMap<String, ResolvedValue>> =
+            BTreeMap::new();
+        // Lowest precedence first, so higher layers overwrite.
+        for (layer, source) in [
+            (file, Source::File),
+            (env, Source::Environment),
+            (flags, Source::Flag),
+        ] {
+            for (component, args) in &layer.component_args {
+                for (arg, value) in args {
+                    component_args.entry(*component).or_default().insert(
+                        arg.clone(),
+                        ResolvedValue {
+                            value: Some(value.clone()),
+                            source,
+                        },
+                    );
+                }
+            }
+        }
+        ResolvedSettings {
+            values,
+            component_args,
+            config_file,
+            kdc: env.kdc.clone(),
+        }
+    }
+
+    /// The raw value of a variable.
+    pub fn get(&self, env: &str) -> Option<&str> {
+        self.values.get(env).and_then(|r| r.value.as_deref())
+    }
+
+    /// Rows of `(env, flag, value, source)` for display.
+    pub fn rows(&self) -> Vec<(String, String, String, Source)> {
+        let mut rows: Vec<_> = VARIABLES
+            .iter()
+            .map(|v| {
+                let r = &self.values[v.env];
+                (
+                    v.env.to_string(),
+                    format!("--{}", v.flag),
+                    r.value.clone().unwrap_or_default(),
+                    r.source,
+                )
+            })
+            .collect();
+        for (component, args) in &self.component_args {
+            for (arg, r) in args {
+                let env = format!(
+                    "{}{}",
+                    component.env_prefix(),
+                    arg.to_ascii_uppercase().replace('-', "_")
+                );
+                rows.push((
+                    env,
+                    format!("--{} {arg}=…", component.flag()),
+                    r.value.clone().unwrap_or_default(),
+                    r.source,
+                ));
+            }
+        }
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(pairs: &[(&'static str, &str)]) -> Layer {
+        Layer {
+            values: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            ..Layer::default()
+        }
+    }
+
+    #[test]
+    fn flag_beats_environment_beats_file_beats_default() {
+        let file = layer(&[
+            ("CLUSTER_ID", "3"),
+            ("NUM_NODES", "4"),
+            ("CNI_PLUGIN", "ptp"),
+        ]);
+        let env = layer(&[("CLUSTER_ID", "5"), ("NUM_NODES", "6")]);
+        let flags = layer(&[("CLUSTER_ID", "7")]);
+        let r = ResolvedSettings::resolve(&flags, &env, &file, None);
+        let table = [
+            ("CLUSTER_ID", "7", Source::Flag),
+            ("NUM_NODES", "6", Source::Environment),
+            ("CNI_PLUGIN", "ptp", Source::File),
+            ("IP_MODE", "ipv4", Source::Default),
+        ];
+        for (key, value, source) in table {
+            assert_eq!(
+                r.values[key],
+                ResolvedValue {
+                    value: Some(value.into()),
+                    source
+                },
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let err = Layer::from_yaml("clusterid: 4\n", Path::new("c.yaml")).unwrap_err();
+        assert_eq!(crate::error::exit_code(&err), 2);
+        assert!(err.to_string().contains("unknown setting"));
+    }
+}

@@ -1,0 +1,511 @@
+//! [`Settings`]: the typed, checked result of resolution that the rest of the crate
+//! works from, and its stored form, the settings label of every node.
+
+use super::kdc;
+use super::sources::{Layer, ResolvedSettings};
+use super::table::{Component, DEFAULT_KUBERNETES_VERSION};
+use super::values::{
+    kube_download_url, parse_cluster_id, parse_dns64_prefix, parse_switch, split_json_or_list,
+    split_list, Cni, IpMode,
+};
+use crate::error::usage;
+use crate::image::build::NodeBuild;
+use crate::names::{labels, ClusterIdentity};
+use crate::version::KubeVersion;
+use anyhow::{anyhow, Context};
+use ipnet::{IpNet, Ipv6Net};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// The version of the stored settings ([`labels::SETTINGS`]). Raise it when a change to
+/// [`Settings`] means an older dind would read a label wrongly, or this one an older label.
+pub const SETTINGS_VERSION: u32 = 1;
+
+/// The typed, checked settings of one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The stored format's version, [`SETTINGS_VERSION`] (the settings are a node label).
+    #[serde(default)]
+    pub version: u32,
+    pub identity: ClusterIdentity,
+    pub ip_mode: IpMode,
+    pub num_nodes: u16,
+    pub cni: Cni,
+    /// As given; [`crate::plan`] injects the cluster ID.
+    pub mgmt_cidrs: Vec<IpNet>,
+    pub pod_cidrs: Vec<IpNet>,
+    pub service_cidrs: Vec<IpNet>,
+    pub dns64_prefix: Ipv6Net,
+    pub nat64_v4_subnet_prefix: String,
+    pub remote_dns64_v4server: Ipv4Addr,
+    pub allow_aaaa_use: bool,
+    pub apiserver_port: Option<u16>,
+    pub apiserver_address: Option<IpAddr>,
+    pub port_forwarder: Option<PathBuf>,
+    pub extra_ports: Vec<String>,
+    pub feature_gates: Option<String>,
+    pub kubelet_feature_gates: Option<String>,
+    pub component_args: BTreeMap<Component, BTreeMap<String, String>>,
+    pub image: Option<String>,
+    pub kubernetes_version: String,
+    /// `DIND_KUBE_DOWNLOAD_URL`: an http(s) URL.
+    pub kube_download_url: String,
+    pub skip_snapshot: bool,
+    pub http_proxy: Option<String>,
+    pub https_proxy: Option<String>,
+    pub no_proxy: Option<String>,
+    pub registry_mirror: Option<String>,
+    pub insecure_registries: Vec<String>,
+    pub custom_networks: Vec<String>,
+    pub e2e_report_dir: Option<PathBuf>,
+    pub run_on_btrfs_anyway: bool,
+    pub skip_dashboard: bool,
+    /// What kubeadm-dind-cluster's own variables ask for.
+    #[serde(default)]
+    pub kdc: kdc::KdcSettings,
+    /// `DIND_CA_CERT_URL` / `--ca-cert`: a file path or URL.
+    #[serde(default)]
+    pub ca_cert: Option<String>,
+    #[serde(default)]
+    pub propagate_http_proxy: bool,
+    #[serde(default)]
+    pub no_storage: bool,
+    /// `dashboard`, file paths and URLs, in the order given.
+    #[serde(default)]
+    pub addons: Vec<String>,
+}
+
+impl Settings {
+    /// Types and checks the resolved values. Address-plan checks (sizes, overlaps) are
+    /// [`crate::plan::ClusterPlan::new`]'s.
+    pub fn from_resolved(r: &ResolvedSettings) -> anyhow::Result<Settings> {
+        let cluster_id = parse_cluster_id(r.get("CLUSTER_ID").unwrap_or("0"))?;
+        let identity = ClusterIdentity::new(cluster_id, r.get("DIND_LABEL").map(str::to_string))?;
+        let ip_mode = IpMode::from_str(r.get("IP_MODE").unwrap_or("ipv4"))?;
+        let num_nodes = parse_num_nodes(r.get("NUM_NODES").unwrap_or("2"))?;
+        let cni = parse_cni(r.get("CNI_PLUGIN").unwrap_or("bridge"), ip_mode)?;
+        let dns64_prefix = parse_dns64_prefix(r.get("DNS64_PREFIX").unwrap_or_default())?;
+        let remote_dns64_v4server =
+            parse_remote_dns64_server(r.get("REMOTE_DNS64_V4SERVER").unwrap_or_default())?;
+        let apiserver_port = parse_apiserver_port(r.get("APISERVER_PORT"))?;
+        let apiserver_address = parse_apiserver_address(r.get("DIND_APISERVER_ADDRESS"))?;
+        let kubernetes_version = parse_kubernetes_version(r.get("DIND_KUBERNETES_VERSION"))?;
+        let kube_download_url = kube_download_url(r.get("DIND_KUBE_DOWNLOAD_URL"))?;
+        let cidrs = |name| parse_cidrs(name, r.get(name).unwrap_or_default(), ip_mode);
+        let settings = Settings {
+            version: SETTINGS_VERSION,
+            identity,
+            ip_mode,
+            num_nodes,
+            cni,
+            mgmt_cidrs: cidrs("MGMT_CIDRS")?,
+            pod_cidrs: cidrs("POD_NETWORK_CIDR")?,
+            service_cidrs: cidrs("SERVICE_CIDR")?,
+            dns64_prefix,
+            nat64_v4_subnet_prefix: r
+                .get("NAT64_V4_SUBNET_PREFIX")
+                .unwrap_or_default()
+                .to_string(),
+            remote_dns64_v4server,
+            allow_aaaa_use: parse_switch(r.get("DIND_ALLOW_AAAA_USE"))
+                || ip_mode == IpMode::DualStack,
+            apiserver_port,
+            apiserver_address,
+            port_forwarder: text(r, "DIND_PORT_FORWARDER").map(PathBuf::from),
+            extra_ports: split_list(r.get("EXTRA_PORTS")),
+            feature_gates: kdc::feature_gates("FEATURE_GATES", r.get("FEATURE_GATES"))?,
+            kubelet_feature_gates: kdc::feature_gates(
+                "KUBELET_FEATURE_GATES",
+                r.get("KUBELET_FEATURE_GATES"),
+            )?,
+            component_args: component_args(r),
+            image: text(r, "DIND_IMAGE"),
+            kubernetes_version,
+            kube_download_url,
+            skip_snapshot: parse_switch(r.get("SKIP_SNAPSHOT")),
+            http_proxy: text(r, "DIND_HTTP_PROXY"),
+            https_proxy: text(r, "DIND_HTTPS_PROXY"),
+            no_proxy: text(r, "DIND_NO_PROXY"),
+            registry_mirror: text(r, "DIND_REGISTRY_MIRROR"),
+            insecure_registries: split_json_or_list(
+                "DIND_INSECURE_REGISTRIES",
+                r.get("DIND_INSECURE_REGISTRIES"),
+            )?,
+            custom_networks: split_list(r.get("DIND_CUSTOM_NETWORKS")),
+            e2e_report_dir: text(r, "E2E_REPORT_DIR").map(PathBuf::from),
+            run_on_btrfs_anyway: parse_switch(r.get("RUN_ON_BTRFS_ANYWAY")),
+            skip_dashboard: parse_switch(r.get("SKIP_DASHBOARD")),
+            kdc: kdc::KdcSettings::from_env(&r.kdc, text(r, "DIND_IMAGE").as_deref())?,
+            ca_cert: text(r, "DIND_CA_CERT_URL"),
+            propagate_http_proxy: parse_switch(r.get("DIND_PROPAGATE_HTTP_PROXY")),
+            no_storage: parse_switch(r.get("DIND_NO_STORAGE")),
+            addons: split_list(r.get("DIND_ADDONS")),
+        };
+        kdc::check_component_gates(&settings.component_args)?;
+        crate::publish::parse_all(&settings.extra_ports)?;
+        crate::manifests::check_addons(&settings.addons, settings.skip_dashboard)?;
+        Ok(settings)
+    }
+
+    /// The settings a process would get with exactly these environment variables, no
+    /// flags and no config file. For tests and for callers that hold settings as pairs.
+    pub fn from_env_pairs(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let env = Layer::from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Settings::from_resolved(&ResolvedSettings::resolve(
+            &Layer::default(),
+            &env,
+            &Layer::default(),
+            None,
+        ))
+    }
+
+    /// The image `up` runs: `DIND_IMAGE`, else the one dind builds for the Kubernetes version.
+    pub fn node_image(&self) -> String {
+        self.image.clone().unwrap_or_else(|| {
+            crate::image::node_image_tag(&crate::image::KubeSource::Release(
+                self.kubernetes_version.clone(),
+            ))
+        })
+    }
+}
+
+/// What a node image build takes from the settings: the image module gets these values,
+/// not the settings.
+impl From<&Settings> for NodeBuild {
+    fn from(settings: &Settings) -> NodeBuild {
+        NodeBuild {
+            kube_download_url: settings.kube_download_url.clone(),
+            http_proxy: settings.http_proxy.clone(),
+            https_proxy: settings.https_proxy.clone(),
+            no_proxy: settings.no_proxy.clone(),
+        }
+    }
+}
+
+/// A variable's value when it is set and not empty.
+fn text(r: &ResolvedSettings, key: &str) -> Option<String> {
+    r.get(key).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn parse_num_nodes(text: &str) -> anyhow::Result<u16> {
+    text.parse().map_err(|_| {
+        usage(format!(
+            "invalid number of nodes {text:?}: expected a whole number"
+        ))
+    })
+}
+
+/// A CNI plugin that can serve the IP mode.
+fn parse_cni(text: &str, ip_mode: IpMode) -> anyhow::Result<Cni> {
+    let cni = Cni::from_str(text)?;
+    if ip_mode.has_ipv6() && !cni.supports_ipv6() {
+        return Err(usage(format!(
+            "CNI plugin {cni} cannot give pods IPv6 addresses in {ip_mode} mode: use bridge or ptp"
+        )));
+    }
+    Ok(cni)
+}
+
+fn parse_remote_dns64_server(text: &str) -> anyhow::Result<Ipv4Addr> {
+    text.parse().map_err(|_| {
+        usage(format!(
+            "invalid REMOTE_DNS64_V4SERVER {text:?}: expected an IPv4 address"
+        ))
+    })
+}
+
+fn parse_apiserver_port(value: Option<&str>) -> anyhow::Result<Option<u16>> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(p) => Ok(Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(
+            || usage(format!("invalid API server port {p:?}: expected 1..65535")),
+        )?)),
+    }
+}
+
+fn parse_apiserver_address(value: Option<&str>) -> anyhow::Result<Option<IpAddr>> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(a) => Ok(Some(
+            a.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| {
+                    usage(format!(
+                        "invalid API server address {a:?}: expected an IP address"
+                    ))
+                })?,
+        )),
+    }
+}
+
+/// A Kubernetes release dind supports, in its canonical `vX.Y.Z` form.
+fn parse_kubernetes_version(value: Option<&str>) -> anyhow::Result<String> {
+    let version = KubeVersion::parse(value.unwrap_or(DEFAULT_KUBERNETES_VERSION))?;
+    version.require_supported()?;
+    Ok(version.to_string())
+}
+
+/// The component arguments' winning values.
+fn component_args(r: &ResolvedSettings) -> BTreeMap<Component, BTreeMap<String, String>> {
+    r.component_args
+        .iter()
+        .map(|(c, args)| {
+            (
+                *c,
+                args.iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone().unwrap_or_default()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Parses a comma-separated CIDR list and checks it has exactly the families of the mode.
+fn parse_cidrs(name: &str, text: &str, ip_mode: IpMode) -> anyhow::Result<Vec<IpNet>> {
+    let nets = split_list(Some(text))
+        .iter()
+        .map(|s| {
+            IpNet::from_str(s).map_err(|_| {
+                usage(format!(
+                    "invalid {name} entry {s:?}: expected a CIDR like 10.0.0.0/16"
+                ))
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let v4 = nets.iter().filter(|n| matches!(n, IpNet::V4(_))).count();
+    let v6 = nets.len() - v4;
+    let want = (
+        usize::from(ip_mode.has_ipv4()),
+        usize::from(ip_mode.has_ipv6()),
+    );
+    if (v4, v6) != want {
+        let expected = match ip_mode {
+            IpMode::Ipv4 => "one IPv4 CIDR",
+            IpMode::Ipv6 => "one IPv6 CIDR",
+            IpMode::DualStack => "one IPv4 and one IPv6 CIDR, comma-separated",
+        };
+        let hint = (ip_mode == IpMode::DualStack)
+            .then(|| kdc::dual_stack_hint(name, &nets))
+            .flatten()
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default();
+        return Err(usage(format!(
+            "invalid {name} {text:?} for {ip_mode} mode: expected {expected}{hint}"
+        )));
+    }
+    Ok(nets)
+}
+
+impl Settings {
+    /// Reads the settings label of `owner` (a node container). A label of another
+    /// version is refused in one line naming the label and both versions: a silent
+    /// default could rebuild a different plan than the cluster runs.
+    pub fn from_label(owner: &str, json: &str) -> anyhow::Result<Settings> {
+        let label = labels::SETTINGS;
+        let value: serde_json::Value = serde_json::from_str(json)
+            .with_context(|| format!("the {label} label of {owner} is not JSON"))?;
+        let version = match value.get("version") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                anyhow!("the {label} label of {owner} has an invalid settings version {v}")
+            })?),
+        };
+        match version {
+            Some(v) if v == u64::from(SETTINGS_VERSION) => {}
+            Some(v) if v > u64::from(SETTINGS_VERSION) => {
+                return Err(anyhow!(
+                    "the {label} label of {owner} has settings version {v}, newer than this dind's {SETTINGS_VERSION}: use the dind that created the cluster, or a newer one"
+                ))
+            }
+            found => {
+                let found = found.map_or("no settings version".to_string(), |v| {
+                    format!("settings version {v}")
+                });
+                return Err(anyhow!(
+                    "the {label} label of {owner} has {found}, older than this dind's {SETTINGS_VERSION}: recreate the cluster (down, then up) with this dind"
+                ));
+            }
+        }
+        serde_json::from_value(value)
+            .with_context(|| format!("reading the {label} label of {owner}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn settings(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        Settings::from_env_pairs(pairs)
+    }
+
+    #[test]
+    fn defaults_of_each_ip_mode() {
+        // (mode, mgmt, pods, services)
+        let table = [
+            ("ipv4", "10.192.0.0/24", "10.244.0.0/16", "10.96.0.0/12"),
+            ("ipv6", "fd00:20::/64", "fd00:40::/72", "fd00:30::/110"),
+            (
+                "dual-stack",
+                "10.192.0.0/24,fd00:20::/64",
+                "10.244.0.0/16,fd00:40::/72",
+                "10.96.0.0/12,fd00:30::/110",
+            ),
+        ];
+        for (mode, mgmt, pods, services) in table {
+            let s = settings(&[("IP_MODE", mode)]).unwrap();
+            let join = |nets: &[IpNet]| {
+                nets.iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            assert_eq!(join(&s.mgmt_cidrs), mgmt, "{mode}");
+            assert_eq!(join(&s.pod_cidrs), pods, "{mode}");
+            assert_eq!(join(&s.service_cidrs), services, "{mode}");
+            assert_eq!(
+                s.allow_aaaa_use,
+                mode == "dual-stack",
+                "AAAA use is forced on only in dual-stack"
+            );
+        }
+    }
+
+    #[test]
+    fn usage_errors_name_what_is_wrong() {
+        let table: &[(&[(&'static str, &str)], &str)] = &[
+            (&[("CLUSTER_ID", "300")], "0 to 254"),
+            (&[("CLUSTER_ID", "ten")], "0 to 254"),
+            (&[("IP_MODE", "ipv5")], "unknown IP mode"),
+            (&[("CNI_PLUGIN", "cilium")], "unknown CNI plugin"),
+            (
+                &[("IP_MODE", "ipv6"), ("CNI_PLUGIN", "flannel")],
+                "cannot give pods IPv6",
+            ),
+            (&[("DIND_LABEL", "Foo_Bar")], "invalid label"),
+            (&[("MGMT_CIDRS", "fd00:20::/64")], "expected one IPv4 CIDR"),
+            (&[("DNS64_PREFIX", "fd00:10:64::/64")], "/96"),
+            (&[("NUM_NODES", "-1")], "number of nodes"),
+            (&[("APISERVER_PORT", "70000")], "API server port"),
+        ];
+        for (pairs, needle) in table {
+            let err = settings(pairs).unwrap_err();
+            assert_eq!(crate::error::exit_code(&err), 2, "{pairs:?}");
+            assert!(err.to_string().contains(needle), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn component_args_come_from_every_layer() {
+        let env = Layer::from_env([
+            ("APISERVER_AUDIT_LOG_PATH".to_string(), "-".to_string()),
+            ("APISERVER_PORT".to_string(), "6443".to_string()),
+            ("SCHEDULER_V".to_string(), "2".to_string()),
+            ("DIND_ALLOW_AAAA_USE".to_string(), String::new()),
+        ]);
+        assert_eq!(
+            env.values.get("APISERVER_PORT").map(String::as_str),
+            Some("6443")
+        );
+        assert!(
+            !env.values.contains_key("DIND_ALLOW_AAAA_USE"),
+            "an empty switch is off"
+        );
+        let file = Layer::from_yaml(
+            "scheduler-args:\n  v: 1\n  leader-elect: false\ncluster-id: 4\nnodes: [1]\n",
+            Path::new("config.yaml"),
+        )
+        .unwrap();
+        let r = ResolvedSettings::resolve(&Layer::default(), &env, &file, None);
+        let s = Settings::from_resolved(&r).unwrap();
+        assert_eq!(
+            s.component_args[&Component::Apiserver]["audit-log-path"],
+            "-"
+        );
+        assert_eq!(s.component_args[&Component::Scheduler]["v"], "2");
+        assert_eq!(
+            s.component_args[&Component::Scheduler]["leader-elect"],
+            "false"
+        );
+        assert!(!s.component_args[&Component::Apiserver].contains_key("port"));
+        assert_eq!(s.identity.id(), 4);
+    }
+
+    #[test]
+    fn the_settings_label_carries_its_version() {
+        let s = settings(&[("CLUSTER_ID", "3")]).unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            json.starts_with(&format!("{{\"version\":{SETTINGS_VERSION},")),
+            "{json}"
+        );
+        assert_eq!(Settings::from_label("kube-master-3", &json).unwrap(), s);
+    }
+
+    #[test]
+    fn a_label_of_another_version_is_a_one_line_error() {
+        let json = serde_json::to_value(settings(&[]).unwrap()).unwrap();
+        let with = |version: Option<serde_json::Value>| {
+            let mut label = json.clone();
+            let map = label.as_object_mut().unwrap();
+            match version {
+                Some(v) => map.insert("version".into(), v),
+                None => map.remove("version"),
+            };
+            label.to_string()
+        };
+        // (label, what the error must say)
+        let table = [
+            (
+                with(None),
+                "has no settings version, older than this dind's 1",
+            ),
+            (
+                with(Some(0.into())),
+                "has settings version 0, older than this dind's 1",
+            ),
+            (
+                with(Some(2.into())),
+                "has settings version 2, newer than this dind's 1",
+            ),
+            (with(Some("1".into())), "invalid settings version \"1\""),
+            ("{".to_string(), "is not JSON"),
+        ];
+        for (label, needle) in table {
+            let err = format!(
+                "{:#}",
+                Settings::from_label("kube-master", &label).unwrap_err()
+            );
+            assert!(
+                err.starts_with("the dind.settings label of kube-master "),
+                "{err}"
+            );
+            assert!(err.contains(needle), "{needle}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn a_node_build_gets_the_download_url_and_the_proxies() {
+        let s = settings(&[
+            ("DIND_KUBE_DOWNLOAD_URL", "https://mirror.example/release/"),
+            ("DIND_HTTP_PROXY", "http://p:3128"),
+            ("DIND_NO_PROXY", "example.com"),
+        ])
+        .unwrap();
+        assert_eq!(
+            NodeBuild::from(&s),
+            NodeBuild {
+                kube_download_url: "https://mirror.example/release".into(),
+                http_proxy: Some("http://p:3128".into()),
+                https_proxy: None,
+                no_proxy: Some("example.com".into()),
+            }
+        );
+    }
+}
