@@ -38,8 +38,26 @@ pub struct E2eCommon {
     pub settings: SettingsFlags,
 }
 
+/// `e2e`.
+pub async fn e2e(args: &E2eArgs, ctx: &CommandContext) -> anyhow::Result<()> {
+    let (focus, skip) = (args.focus.as_deref(), args.skip.as_deref());
+    run(Suite::Parallel, focus, skip, &args.common, ctx).await
+}
+
+/// `e2e-serial`.
+pub async fn e2e_serial(args: &E2eSerialArgs, ctx: &CommandContext) -> anyhow::Result<()> {
+    run(
+        Suite::Serial,
+        args.focus.as_deref(),
+        None,
+        &args.common,
+        ctx,
+    )
+    .await
+}
+
 /// Runs the suite; fails (exit code 1) when the tests did not pass.
-pub async fn run(
+async fn run(
     suite: Suite,
     focus: Option<&str>,
     skip: Option<&str>,

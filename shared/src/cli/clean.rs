@@ -1,0 +1,18 @@
+//! `clean`: remove everything of a cluster, with its kubeconfig entries.
+
+use super::{print, CommandContext, SelectArgs};
+use crate::cluster;
+
+/// `clean`: also removes the cluster's kubeconfig entries.
+pub async fn clean(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
+    args.refuse_all("clean")?;
+    let settings = args.settings.settings()?;
+    let removed = cluster::clean(
+        &ctx.engine,
+        &settings,
+        ctx.kubeconfig.as_deref(),
+        &ctx.progress,
+    )
+    .await?;
+    print(&removed, args.output, String::new)
+}

@@ -1,0 +1,299 @@
+//! The flags several commands share: the settings flags (generated from
+//! [`crate::settings::VARIABLES`], so a new setting is one table row), the cluster
+//! selection of `down`/`clean`/`nodes`/..., the node-creation group of `up` and `join`,
+//! and the duration parser their timeouts use.
+
+use super::{CommandContext, Output};
+use crate::cluster::UpOptions;
+use crate::error::usage;
+use crate::settings::{read_config_file, Component, Layer, ResolvedSettings, Settings, VARIABLES};
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The settings given as flags: one flag per [`VARIABLES`] row, plus the repeatable
+/// component-argument flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsFlags(pub Layer);
+
+impl FromArgMatches for SettingsFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut layer = Layer::default();
+        for v in VARIABLES {
+            if v.switch {
+                if matches.get_flag(v.flag) {
+                    layer.values.insert(v.env, "true".into());
+                }
+            } else if v.repeatable {
+                if let Some(values) = matches.get_many::<String>(v.flag) {
+                    let values: Vec<&str> = values.map(String::as_str).collect();
+                    layer.values.insert(v.env, values.join(","));
+                }
+            } else if let Some(value) = matches.get_one::<String>(v.flag) {
+                layer.values.insert(v.env, value.clone());
+            }
+        }
+        for component in Component::ALL {
+            for pair in matches
+                .get_many::<String>(component.flag())
+                .into_iter()
+                .flatten()
+            {
+                let (arg, value) = pair.split_once('=').ok_or_else(|| {
+                    clap::Error::raw(
+                        clap::error::ErrorKind::ValueValidation,
+                        format!("--{} expects NAME=VALUE, got {pair:?}\n", component.flag()),
+                    )
+                })?;
+                layer
+                    .component_args
+                    .entry(component)
+                    .or_default()
+                    .insert(arg.to_string(), value.to_string());
+            }
+        }
+        Ok(SettingsFlags(layer))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for SettingsFlags {
+    fn augment_args(cmd: Command) -> Command {
+        let cmd =
+            cmd.next_help_heading("Cluster settings (flag > environment > config file > default)");
+        let cmd = VARIABLES.iter().fold(cmd, |cmd, v| {
+            let arg = Arg::new(v.flag)
+                .long(v.flag)
+                .help(format!("{} [env: {}]", v.help, v.env));
+            let arg = match v.alias {
+                Some(alias) => arg.alias(alias),
+                None => arg,
+            };
+            cmd.arg(if v.switch {
+                arg.action(ArgAction::SetTrue)
+            } else if v.repeatable {
+                arg.value_name("VALUE").action(ArgAction::Append)
+            } else {
+                arg.value_name("VALUE")
+            })
+        });
+        Component::ALL.iter().fold(cmd, |cmd, c| {
+            cmd.arg(
+                Arg::new(c.flag())
+                    .long(c.flag())
+                    .value_name("NAME=VALUE")
+                    .action(ArgAction::Append)
+                    .help(format!(
+                        "extra argument for the component, repeatable [env: {}NAME]",
+                        c.env_prefix()
+                    )),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl SettingsFlags {
+    /// Resolves these flags against the process environment and the config file.
+    pub fn resolve(&self) -> anyhow::Result<ResolvedSettings> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let (file, path) = read_config_file(&env)?;
+        Ok(ResolvedSettings::resolve(
+            &self.0,
+            &Layer::from_env(env),
+            &file,
+            path,
+        ))
+    }
+
+    /// Resolved and typed; the warnings of ignored kubeadm-dind-cluster variables go to stderr.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let settings = Settings::from_resolved(&self.resolve()?)?;
+        for warning in &settings.kdc.warnings {
+            eprintln!("Warning: {warning}");
+        }
+        Ok(settings)
+    }
+}
+
+/// `down`, `clean`, `nodes`, `snapshot`, `pause`, ...: which cluster.
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    #[command(flatten)]
+    pub settings: SettingsFlags,
+    /// Every dind cluster (nodes and support only).
+    #[arg(long)]
+    pub all: bool,
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+impl SelectArgs {
+    /// The key of the one cluster `command` works on; `--all` is a usage error.
+    pub fn one_cluster(&self, command: &str) -> anyhow::Result<String> {
+        self.refuse_all(command)?;
+        self.cluster_key()
+    }
+
+    /// `--all` is a usage error for `command`, which works on one cluster.
+    pub fn refuse_all(&self, command: &str) -> anyhow::Result<()> {
+        if self.all {
+            return Err(usage(format!(
+                "{command} takes one cluster: --cluster-id or --label, not --all"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The selected cluster's key (ignoring `--all`).
+    pub fn cluster_key(&self) -> anyhow::Result<String> {
+        Ok(self.settings.settings()?.identity.key())
+    }
+}
+
+/// How `up` and `join` create nodes. The help texts are `up`'s; `join` words some of
+/// them for one node (see [`super::join::JoinArgs`]).
+#[derive(Debug, Clone, Args)]
+pub struct NodeOptions {
+    /// Stop once the node containers are ready, before Kubernetes is set up.
+    #[arg(long)]
+    pub nodes_only: bool,
+    /// Keep what was created when `up` fails, for debugging.
+    #[arg(long)]
+    pub retain: bool,
+    /// How long to wait for every node to be Ready and CoreDNS to be available.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub wait: Duration,
+    /// How long each node container may take to boot.
+    #[arg(long, value_parser = parse_duration, default_value = "3m")]
+    pub node_timeout: Duration,
+}
+
+impl NodeOptions {
+    /// The library's options for these flags, in the plugin's context.
+    pub fn up_options(&self, dedicated_master: bool, ctx: &CommandContext) -> UpOptions {
+        UpOptions {
+            nodes_only: self.nodes_only,
+            retain: self.retain,
+            wait: self.wait,
+            node_timeout: self.node_timeout,
+            dedicated_master,
+            kubeconfig: ctx.kubeconfig.clone(),
+            daemon: ctx.daemon.clone(),
+        }
+    }
+}
+
+/// Parses `90s`, `5m`, `1h` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: use e.g. 90s, 5m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("invalid duration {text:?}: use e.g. 90s, 5m or 1h")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser, Debug)]
+    struct Probe {
+        #[command(flatten)]
+        settings: SettingsFlags,
+    }
+
+    #[test]
+    fn settings_flags_cover_every_variable() {
+        let p = Probe::try_parse_from([
+            "probe",
+            "--cluster-id",
+            "10",
+            "--ip-mode",
+            "ipv6",
+            "--skip-snapshot",
+            "--apiserver-arg",
+            "v=2",
+            "--apiserver-arg",
+            "audit-log-path=-",
+        ])
+        .unwrap();
+        assert_eq!(p.settings.0.values["CLUSTER_ID"], "10");
+        assert_eq!(p.settings.0.values["IP_MODE"], "ipv6");
+        assert_eq!(p.settings.0.values["SKIP_SNAPSHOT"], "true");
+        assert_eq!(
+            p.settings.0.component_args[&Component::Apiserver]["audit-log-path"],
+            "-"
+        );
+        assert!(Probe::try_parse_from(["probe", "--apiserver-arg", "novalue"]).is_err());
+        let help = Probe::command().render_long_help().to_string();
+        for v in VARIABLES {
+            assert!(
+                help.contains(&format!("--{}", v.flag)),
+                "--{} missing from help",
+                v.flag
+            );
+            assert!(help.contains(v.env), "{} missing from help", v.env);
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let table = [
+            ("90s", Some(90)),
+            ("5m", Some(300)),
+            ("1h", Some(3600)),
+            ("42", Some(42)),
+            ("5x", None),
+            ("", None),
+        ];
+        for (text, secs) in table {
+            assert_eq!(
+                parse_duration(text).ok().map(|d| d.as_secs()),
+                secs,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn publish_repeats_and_extra_ports_still_works() {
+        let p = Probe::try_parse_from([
+            "probe",
+            "--publish",
+            "127.0.0.1:18080:80",
+            "--extra-ports",
+            "8443:443/tcp",
+        ])
+        .unwrap();
+        assert_eq!(
+            p.settings.0.values["EXTRA_PORTS"],
+            "127.0.0.1:18080:80,8443:443/tcp"
+        );
+        let file = Layer::from_yaml(
+            "extra-ports: [\"1:2\"]\nno-storage: true\n",
+            std::path::Path::new("c.yaml"),
+        )
+        .unwrap();
+        assert_eq!(file.values["EXTRA_PORTS"], "1:2");
+        assert_eq!(file.values["DIND_NO_STORAGE"], "true");
+    }
+}

@@ -1,0 +1,37 @@
+//! `join`: one more worker.
+
+use super::{print, CommandContext, NodeOptions, Output, SettingsFlags};
+use crate::cluster::join;
+use clap::Args;
+
+/// `join`: one more worker. It shares `up`'s node flags, worded for one node.
+#[derive(Debug, Clone, Args)]
+#[command(
+    mut_arg("nodes_only", |arg| arg.help("The cluster has no Kubernetes: only create and boot the node")),
+    mut_arg("retain", |arg| arg.help("Keep what was created when `join` fails, for debugging")),
+    mut_arg("wait", |arg| arg.help("How long to wait for every node to be Ready")),
+    mut_arg("node_timeout", |arg| arg.help("How long the node container may take to boot")),
+)]
+pub struct JoinArgs {
+    #[command(flatten)]
+    pub settings: SettingsFlags,
+    #[command(flatten)]
+    pub nodes: NodeOptions,
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `join`.
+pub async fn join(args: &JoinArgs, ctx: &CommandContext) -> anyhow::Result<()> {
+    let key = args.settings.settings()?.identity.key();
+    let options = args.nodes.up_options(true, ctx);
+    let joined = join::join(&ctx.engine, &key, &options, &ctx.progress).await?;
+    print(&joined, args.output, || {
+        let address = joined
+            .ipv4
+            .clone()
+            .or(joined.ipv6.clone())
+            .unwrap_or_default();
+        format!("{} joined {} at {address}\n", joined.node, joined.cluster)
+    })
+}

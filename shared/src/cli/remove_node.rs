@@ -1,0 +1,33 @@
+//! `remove-node NAME`: drain and delete a worker, then remove its container and volume.
+
+use super::{print, CommandContext, Output, SettingsFlags};
+use crate::cluster::remove_node;
+use clap::Args;
+
+/// `remove-node NAME`.
+#[derive(Debug, Clone, Args)]
+pub struct RemoveNodeArgs {
+    /// The worker to remove, e.g. kube-node-2.
+    pub name: String,
+    #[command(flatten)]
+    pub settings: SettingsFlags,
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `remove-node`.
+pub async fn remove_node(args: &RemoveNodeArgs, ctx: &CommandContext) -> anyhow::Result<()> {
+    let settings = args.settings.settings()?;
+    let removed = remove_node::remove_node(
+        &ctx.engine,
+        &settings.identity.key(),
+        &args.name,
+        ctx.kubeconfig.as_deref(),
+        &settings.identity.context_name(),
+        &ctx.progress,
+    )
+    .await?;
+    print(&removed, args.output, || {
+        format!("Removed {}\n", removed.node)
+    })
+}

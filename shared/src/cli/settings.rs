@@ -1,0 +1,74 @@
+//! `settings`: the effective settings and where each value came from.
+
+use super::{print, render_table, Output, SettingsFlags};
+use crate::settings::Settings;
+use clap::Args;
+use std::collections::BTreeMap;
+
+/// `settings`: show the effective settings.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    #[command(flatten)]
+    pub settings: SettingsFlags,
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `settings`: every setting, its value and where it came from.
+pub fn show_settings(args: &SettingsArgs) -> anyhow::Result<()> {
+    let resolved = args.settings.resolve()?;
+    // Validate too, so `settings` is a cheap way to check a config; the table still
+    // shows first, so a refused kubeadm-dind-cluster variable is seen with its fate.
+    let checked = Settings::from_resolved(&resolved);
+    let rows = resolved.rows();
+    let kdc_rows = crate::settings::kdc::fate_rows(&resolved.kdc);
+    let mut json: Vec<BTreeMap<&str, String>> = rows
+        .iter()
+        .map(|(env, flag, value, source)| {
+            BTreeMap::from([
+                ("name", env.clone()),
+                ("flag", flag.clone()),
+                ("value", value.clone()),
+                ("source", source.to_string()),
+            ])
+        })
+        .collect();
+    for [name, value, fate, detail] in &kdc_rows {
+        let row = BTreeMap::from([
+            ("name", name.clone()),
+            ("value", value.clone()),
+            ("source", "environment".to_string()),
+            ("kdc_fate", fate.clone()),
+            ("detail", detail.clone()),
+        ]);
+        match json.iter_mut().find(|r| r.get("name") == Some(name)) {
+            Some(existing) => {
+                existing.insert("kdc_fate", fate.clone());
+            }
+            None => json.push(row),
+        }
+    }
+    print(&json, args.output, || {
+        let mut table = vec![["NAME", "FLAG", "VALUE", "SOURCE"]
+            .map(String::from)
+            .to_vec()];
+        table.extend(
+            rows.iter()
+                .map(|(e, f, v, s)| vec![e.clone(), f.clone(), v.clone(), s.to_string()]),
+        );
+        let mut text = render_table(&table);
+        if let Some(path) = &resolved.config_file {
+            text.push_str(&format!("config file: {}\n", path.display()));
+        }
+        if !kdc_rows.is_empty() {
+            text.push_str(
+                "\nkubeadm-dind-cluster variables (docs/from-kubeadm-dind-cluster.md):\n",
+            );
+            let mut table = vec![["NAME", "VALUE", "FATE", "WHY"].map(String::from).to_vec()];
+            table.extend(kdc_rows.iter().map(|row| row.to_vec()));
+            text.push_str(&render_table(&table));
+        }
+        text
+    })?;
+    checked.map(|_| ())
+}

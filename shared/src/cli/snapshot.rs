@@ -1,0 +1,40 @@
+//! `snapshot` and `restore` (and `down`'s snapshot): keep a cluster's nodes and bring
+//! them back.
+
+use super::{print, up::UpArgs, CommandContext, SelectArgs};
+use crate::cluster::snapshot;
+use crate::error::usage;
+
+/// `snapshot`: commit every node of a running cluster, for a later `restore`/`up`.
+pub async fn take_snapshot(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
+    let key = args.one_cluster("snapshot")?;
+    let images = snapshot::take(&ctx.engine, &key, &ctx.progress).await?;
+    if images.is_empty() {
+        anyhow::bail!("cluster {key} has no node containers to snapshot; is it up?");
+    }
+    print(&images, args.output, || format!("{}\n", images.join("\n")))
+}
+
+/// `down`'s first half: keep the nodes' state unless SKIP_SNAPSHOT.
+pub async fn snapshot_before_down(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
+    let settings = args.settings.settings()?;
+    if !args.all && !settings.skip_snapshot {
+        snapshot::take(&ctx.engine, &settings.identity.key(), &ctx.progress).await?;
+    }
+    Ok(())
+}
+
+/// `restore`: `up` from the snapshot of a cluster that is down; fails without one.
+pub async fn restore(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> {
+    let settings = args.settings.settings()?;
+    if settings.skip_snapshot {
+        return Err(usage(
+            "restore cannot --skip-snapshot; use `up --skip-snapshot` for a full up",
+        ));
+    }
+    let key = settings.identity.key();
+    if !snapshot::exists(&ctx.engine, &key).await? {
+        anyhow::bail!("cluster {key} has no snapshot to restore; `down` or `snapshot` makes one, `up` starts afresh");
+    }
+    super::up::up(args, ctx).await
+}

@@ -1,0 +1,47 @@
+//! `up` (and its `--dry-run`): create a cluster, or print its plan.
+
+use super::{print, CommandContext, NodeOptions, Output, SettingsFlags};
+use crate::cluster;
+use crate::plan::ClusterPlan;
+use clap::Args;
+
+/// `up`: create a cluster.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub settings: SettingsFlags,
+    /// Print the plan (names, addresses, subnets, context) and create nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format of --dry-run and of the result.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub nodes: NodeOptions,
+    /// Let workloads run on the master even when there are workers.
+    #[arg(long)]
+    pub no_dedicated: bool,
+}
+
+/// `up --dry-run`: the plan, with no Docker at all.
+pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
+    let mut settings = args.settings.settings()?;
+    cluster::kube_binaries::pin_local_image(&mut settings)?;
+    let plan = ClusterPlan::new(&settings)?;
+    // The plan is structured data; text would only be a worse YAML.
+    let output = if args.output == Output::Json {
+        Output::Json
+    } else {
+        Output::Yaml
+    };
+    print(&plan, output, String::new)
+}
+
+/// `up`.
+pub async fn up(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> {
+    let mut settings = args.settings.settings()?;
+    cluster::kube_binaries::pin_local_image(&mut settings)?;
+    let options = args.nodes.up_options(!args.no_dedicated, ctx);
+    let report = cluster::up(&ctx.engine, &settings, &options, &ctx.progress).await?;
+    print(&report, args.output, || report.summary())
+}
