@@ -49,7 +49,7 @@ fi
 # kubectl, of the Kubernetes release dind sets up by default.
 if ! command -v kubectl >/dev/null 2>&1; then
   command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
-  version="$(sed -n 's/^pub const DEFAULT_KUBERNETES_VERSION: &str = "\(.*\)";/\1/p' shared/src/settings.rs)"
+  version="$(sed -n 's/^pub const DEFAULT_KUBERNETES_VERSION: &str = "\(.*\)";/\1/p' shared/src/settings/table.rs)"
   arch="$(dpkg --print-architecture 2>/dev/null || echo amd64)"
   url="${DIND_KUBE_DOWNLOAD_URL:-https://dl.k8s.io/release}/$version/bin/linux/$arch/kubectl"
   tmp="$(mktemp -d)"

@@ -23,14 +23,8 @@ pub fn bin(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(workspace())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "kubectl-dind",
-                "-p",
-                "docker-dind",
-            ])
+            // --workspace: the feature set of scripts/test's build, so nothing recompiles.
+            .args(["build", "--quiet", "--workspace"])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the plugins failed");
