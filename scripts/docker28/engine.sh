@@ -6,8 +6,8 @@
 #                                         D28_VERSION
 #   d28_stop NAME                         remove it, its volumes and its socket directory
 #
-# The image (D28_IMAGE, default dind-d28:forky) is built from dind-node:bare when missing
-# and kept, so the next run reuses its layers. `containerd` turns on Docker's containerd
+# The image (D28_IMAGE, default dind-d28:forky) is built on dind-node:bare and kept, so
+# the next run reuses its layers. `containerd` turns on Docker's containerd
 # image store ("features": {"containerd-snapshotter": true}), the default of Docker 29.
 
 D28_IMAGE=${D28_IMAGE:-dind-d28:forky}
@@ -22,8 +22,8 @@ d28_start() {
     containerd) echo '{"features": {"containerd-snapshotter": true}}' >"$D28_DIR/daemon.json" ;;
     *) echo "d28_start: unknown image store $store (classic or containerd)" >&2; return 2 ;;
   esac
-  docker image inspect "$D28_IMAGE" >/dev/null 2>&1 \
-    || docker build -q -t "$D28_IMAGE" "$here" >/dev/null
+  # Rebuilt from the current dind-node:bare every time; unchanged layers come from the cache.
+  docker build -q -t "$D28_IMAGE" "$here" >/dev/null
   docker rm -f -v "$name" >/dev/null 2>&1 || true
   # The node capability set (environment.md, "Privileges of node containers"), volumes for
   # the inner engine's state (overlay on overlay fails) and the socket directory.
