@@ -155,37 +155,41 @@ mod tests {
     const STEP: &str = r#"{"stream":"Step 1/1 : FROM scratch\n"}"#;
     const TAGGED: &str = r#"{"stream":"Successfully tagged dind-test:stream\n"}"#;
 
+    /// One row: the shape's name, its chunks, the recipe of the image under TAG, the
+    /// result (`Err` holds a needle of the error) and whether the image was asked about.
+    type Case = (
+        &'static str,
+        Vec<&'static str>,
+        Option<&'static str>,
+        Result<BuildEnd, &'static str>,
+        bool,
+    );
+
     #[tokio::test]
     async fn build_streams_judged_by_their_shape_and_the_image() {
         // (shape, image under TAG with this recipe, expected: Ok(end) or Err(needle),
         // whether the image was asked about)
         let ok_judged = Ok(BuildEnd::JudgedByImage);
-        let table: Vec<(
-            &str,
-            Vec<&'static str>,
-            Option<&'static str>,
-            Result<BuildEnd, &str>,
-            bool,
-        )> = vec![
+        let table: Vec<Case> = vec![
             (
                 "CRLF split from the last message",
                 vec![STEP, "\r\n", TAGGED, "\r\n"],
                 Some("r1"),
-                ok_judged.clone(),
+                ok_judged,
                 true,
             ),
             (
                 "blank line after the last message",
                 vec![STEP, "\r\n", TAGGED, "\r\n\r\n"],
                 Some("r1"),
-                ok_judged.clone(),
+                ok_judged,
                 true,
             ),
             (
                 "blank line in its own chunk",
                 vec![TAGGED, "\r\n", "\r\n"],
                 Some("r1"),
-                ok_judged.clone(),
+                ok_judged,
                 true,
             ),
             (
@@ -264,7 +268,12 @@ mod tests {
             ("a".to_string(), "1".to_string()),
             ("b".to_string(), "2".to_string()),
         ]);
-        let table: [(&[(&str, &str)], &[&str]); 4] = [
+        // (labels the image has, labels it lacks)
+        type Row = (
+            &'static [(&'static str, &'static str)],
+            &'static [&'static str],
+        );
+        let table: [Row; 4] = [
             (&[("a", "1"), ("b", "2"), ("c", "3")], &[]),
             (&[("a", "1")], &["b"]),
             (&[("a", "1"), ("b", "3")], &["b"]),
