@@ -473,8 +473,9 @@ fn control_plane_endpoint(plan: &ClusterPlan) -> String {
 
 /// Names the API server certificate must hold: loopback in both families (kubectl on the
 /// host through a published port, and tools inside the master), the master's name and
-/// addresses, and the host address the API server is published on.
-fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
+/// addresses, the host address the API server is published on, and the host the
+/// kubeconfig reaches it by (`apiserver_names`: a remote daemon's name).
+pub(crate) fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
     let master = plan.master();
     let mut sans: Vec<String> = vec![
         "localhost".into(),
@@ -484,6 +485,7 @@ fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
     ];
     sans.extend(node_ips(plan, master).iter().map(IpAddr::to_string));
     sans.push(plan.apiserver_address.to_string());
+    sans.extend(plan.apiserver_names.iter().cloned());
     let mut seen = std::collections::BTreeSet::new();
     sans.retain(|san| seen.insert(san.clone()));
     sans
