@@ -157,8 +157,12 @@ pub fn kubeconfig_server(
 pub fn kubeconfig_host(published: IpAddr, daemon: &DaemonLocation) -> String {
     let (server, _) = kubeconfig_server(published, 1, daemon);
     let authority = server.trim_start_matches("https://");
-    let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
-    host.trim_start_matches('[').trim_end_matches(']').to_string()
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
 }
 
 /// `plan` with the API server published on `address:port` and its certificate naming
@@ -188,7 +192,11 @@ const FREE_PORTS: std::ops::RangeInclusive<u16> = 32768..=60999;
 /// start of the container (moby#31926), which breaks the kubeconfig after a restart.
 /// kind does the same: `common.PortOrGetFreePort` picks a free port at create time
 /// (kind pkg/cluster/internal/providers/docker/provision.go).
-pub fn free_port(cluster_key: &str, address: IpAddr, listening: &[Listener]) -> anyhow::Result<u16> {
+pub fn free_port(
+    cluster_key: &str,
+    address: IpAddr,
+    listening: &[Listener],
+) -> anyhow::Result<u16> {
     let (first, last) = (*FREE_PORTS.start(), *FREE_PORTS.end());
     let size = u32::from(last - first) + 1;
     // FNV-1a: stable across runs and platforms, unlike the std hasher.
@@ -205,7 +213,9 @@ pub fn free_port(cluster_key: &str, address: IpAddr, listening: &[Listener]) -> 
     (0..size)
         .map(|step| first + ((hash + step) % size) as u16)
         .find(|port| !taken(*port))
-        .ok_or_else(|| anyhow::anyhow!("no free port for the API server on {address} in {first}-{last}"))
+        .ok_or_else(|| {
+            anyhow::anyhow!("no free port for the API server on {address} in {first}-{last}")
+        })
 }
 
 /// The URL kubectl uses: the published address, or loopback when the API server is
@@ -450,8 +460,8 @@ mod tests {
 
     #[test]
     fn cert_sans_hold_the_kubeconfig_host_for_every_daemon_and_address() {
-        let plan = ClusterPlan::new(&crate::settings::Settings::from_env_pairs(&[]).unwrap())
-            .unwrap();
+        let plan =
+            ClusterPlan::new(&crate::settings::Settings::from_env_pairs(&[]).unwrap()).unwrap();
         let daemons = [
             DaemonLocation::Local,
             remote(),
@@ -497,11 +507,19 @@ mod tests {
         let loopback: IpAddr = "127.0.0.1".parse().unwrap();
         let first = free_port("cluster-191", loopback, &[]).unwrap();
         assert!(FREE_PORTS.contains(&first));
-        assert_eq!(free_port("cluster-191", loopback, &[]).unwrap(), first, "stable");
+        assert_eq!(
+            free_port("cluster-191", loopback, &[]).unwrap(),
+            first,
+            "stable"
+        );
         assert_ne!(free_port("cluster-192", loopback, &[]).unwrap(), first);
         // (listener on the first candidate, address asked for, the first candidate stays free)
         let table = [
-            (listener(Some("127.0.0.1"), first, false), "127.0.0.1", false),
+            (
+                listener(Some("127.0.0.1"), first, false),
+                "127.0.0.1",
+                false,
+            ),
             (listener(None, first, false), "127.0.0.1", false),
             (listener(Some("10.0.0.1"), first, false), "127.0.0.1", true),
             (listener(Some("10.0.0.1"), first, false), "0.0.0.0", false),

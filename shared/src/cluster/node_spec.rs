@@ -117,7 +117,10 @@ pub fn node_container(
     // arp_ignore), so `default`, which veths created later take, is 0 too.
     let mut sysctls = BTreeMap::from([
         ("net.ipv4.conf.all.arp_ignore".to_string(), "0".to_string()),
-        ("net.ipv4.conf.default.arp_ignore".to_string(), "0".to_string()),
+        (
+            "net.ipv4.conf.default.arp_ignore".to_string(),
+            "0".to_string(),
+        ),
     ]);
     if plan.ip_mode.has_ipv6() {
         sysctls.insert("net.ipv6.conf.all.disable_ipv6".into(), "0".into());

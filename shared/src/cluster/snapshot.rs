@@ -363,7 +363,10 @@ mod tests {
     #[test]
     fn the_pinned_port_comes_from_the_settings_label() {
         let with = |json: &str| HashMap::from([(labels::SETTINGS.to_string(), json.to_string())]);
-        assert_eq!(pinned_port(&with(r#"{"apiserver_port":41234}"#)), Some(41234));
+        assert_eq!(
+            pinned_port(&with(r#"{"apiserver_port":41234}"#)),
+            Some(41234)
+        );
         assert_eq!(pinned_port(&with(r#"{"apiserver_port":null}"#)), None);
         assert_eq!(pinned_port(&with("not json")), None);
         assert_eq!(pinned_port(&HashMap::new()), None);

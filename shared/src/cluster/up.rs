@@ -268,11 +268,9 @@ fn decide_api_endpoint(
         .or(snapshot.and_then(|s| s.apiserver_port))
     {
         Some(port) => port,
-        None => super::api_address::free_port(
-            &run.plan.cluster_key,
-            publish.address,
-            &facts.listening,
-        )?,
+        None => {
+            super::api_address::free_port(&run.plan.cluster_key, publish.address, &facts.listening)?
+        }
     };
     Ok(super::api_address::with_endpoint(
         run.plan,

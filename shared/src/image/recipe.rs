@@ -433,9 +433,7 @@ mod tests {
             assert!(!r.dockerfile.contains("skopeo"), "nothing is downloaded");
         }
         assert!(!without.dockerfile.contains("kube-images/"));
-        assert!(with
-            .dockerfile
-            .contains("COPY kube-images/ /dind/images/"));
+        assert!(with.dockerfile.contains("COPY kube-images/ /dind/images/"));
         let bare = Recipe::node(&NodeKubernetes::Bare);
         assert!(!bare.dockerfile.contains("/dind/images"));
     }
