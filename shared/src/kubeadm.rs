@@ -108,20 +108,23 @@ pub fn render_join(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<St
     to_documents(&[doc])
 }
 
-/// The kubeadm preflight checks that cannot pass inside a container and say nothing
-/// about it, by their names in kubeadm (cmd/kubeadm/app/preflight/checks.go):
+/// The kubeadm preflight checks that cannot pass inside a container, or that stop a
+/// throwaway cluster on a small machine, by their names in kubeadm
+/// (cmd/kubeadm/app/preflight/checks.go):
 /// - `SystemVerification`: its KernelValidator reads the kernel's config and modules,
 ///   which a container does not see (cgroup v1 hosts also fail it from 1.31);
-/// - `Swap`: the host's swap, which the kubelet is told to tolerate (`failSwapOn: false`).
+/// - `Swap`: the host's swap, which the kubelet is told to tolerate (`failSwapOn: false`);
+/// - `NumCPU` and `Mem` (`NumCPUCheck`, `MemCheck`: 2 CPUs, 1700 MB): every node sees the
+///   whole host, and a laptop or CI runner below that still runs a local cluster.
 ///
-/// Every other check runs and stops kubeadm when it fails; in particular
-/// `FileContent--proc-sys-net-bridge-bridge-nf-call-iptables`, which the bridge CNI needs.
-/// (kind skips the whole preflight phase, `--skip-phases=preflight`, in
-/// pkg/cluster/internal/create/actions/kubeadminit/init.go; `--ignore-preflight-errors=all`
-/// hid exactly the br_netfilter failure this keeps visible.)
-pub const IGNORED_PREFLIGHT_CHECKS: [&str; 2] = ["SystemVerification", "Swap"];
+/// Every other check runs and stops kubeadm when it fails. (kind skips the whole preflight
+/// phase, `--skip-phases=preflight`, in pkg/cluster/internal/create/actions/kubeadminit/init.go;
+/// dind's own pre-flight gate checks `br_netfilter` on the host, which kubeadm stopped
+/// checking in 1.30, kubernetes PR #123464.)
+pub const IGNORED_PREFLIGHT_CHECKS: [&str; 4] = ["SystemVerification", "Swap", "NumCPU", "Mem"];
 
-const IGNORE_PREFLIGHT_ERRORS: &str = "--ignore-preflight-errors=SystemVerification,Swap";
+const IGNORE_PREFLIGHT_ERRORS: &str =
+    "--ignore-preflight-errors=SystemVerification,Swap,NumCPU,Mem";
 
 /// The argv that initializes the master, run inside it.
 pub fn init_command() -> Vec<String> {
@@ -276,7 +279,9 @@ fn kubelet_configuration(inputs: &KubeadmInputs) -> anyhow::Result<Value> {
     }
     set("failSwapOn", false.into());
     // The nodes share the host's disk: a kubelet that sees it fill up would delete images
-    // and evict pods to free space that other nodes and the host are using.
+    // and evict pods to free space that other nodes and the host are using. Memory
+    // eviction stays at the kubelet's default, as in kind (kind
+    // pkg/cluster/internal/kubeadm/config.go: evictionHard holds nodefs and imagefs only).
     set("imageGCHighThresholdPercent", 100u8.into());
     set(
         "evictionHard",
@@ -284,7 +289,6 @@ fn kubelet_configuration(inputs: &KubeadmInputs) -> anyhow::Result<Value> {
             ("nodefs.available", "0%".into()),
             ("nodefs.inodesFree", "0%".into()),
             ("imagefs.available", "0%".into()),
-            ("memory.available", "0%".into()),
         ]),
     );
     // The CoreDNS service kubeadm creates is single-stack, on the tenth address of the

@@ -257,14 +257,14 @@ fn golden_renders_for_each_version_and_ip_mode() {
             assert_eq!(kubelet["cgroupDriver"], "systemd", "{label}");
             assert_eq!(kubelet["failSwapOn"], false, "{label}");
             assert_eq!(kubelet["imageGCHighThresholdPercent"], 100, "{label}");
-            for signal in [
-                "nodefs.available",
-                "nodefs.inodesFree",
-                "imagefs.available",
-                "memory.available",
-            ] {
+            for signal in ["nodefs.available", "nodefs.inodesFree", "imagefs.available"] {
                 assert_eq!(kubelet["evictionHard"][signal], "0%", "{label} {signal}");
             }
+            // Memory eviction keeps the kubelet's default, as in kind.
+            assert!(
+                kubelet["evictionHard"].get("memory.available").is_none(),
+                "{label}"
+            );
             assert_eq!(
                 kubelet["containerRuntimeEndpoint"], "unix:///run/containerd/containerd.sock",
                 "{label}"
