@@ -14,15 +14,18 @@ fn dind(args: &[&str]) -> String {
     run_ok("docker-dind", args, &[])
 }
 
-/// A shell command in a node; asserts success, returns stdout.
-fn sh(node: &str, script: &str) -> String {
-    let out = docker_cli(&["exec", node, "sh", "-c", script]);
-    assert!(
-        out.status.success(),
-        "{node}: {script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// A nodes-only cluster of the bare image with `workers` workers.
+fn up_bare(cluster_id: &str, workers: &str) {
+    dind(&[
+        "up",
+        "--nodes-only",
+        "--nodes",
+        workers,
+        "--image",
+        BARE_IMAGE,
+        "--cluster-id",
+        cluster_id,
+    ]);
 }
 
 fn inspect(container: &str, format: &str) -> String {
@@ -50,16 +53,7 @@ async fn nodes_keep_their_var_their_api_port_and_get_the_host_fixes() {
     ensure_images();
     let id = ["--cluster-id", "191"];
     let _clean = CleanOnDrop::cluster(&id);
-    dind(&[
-        "up",
-        "--nodes-only",
-        "--nodes",
-        "1",
-        "--image",
-        BARE_IMAGE,
-        "--cluster-id",
-        "191",
-    ]);
+    up_bare("191", "1");
     let (master, worker) = ("kube-master-cluster-191", "kube-node-1-cluster-191");
 
     // /var is the node's volume.
@@ -76,7 +70,7 @@ async fn nodes_keep_their_var_their_api_port_and_get_the_host_fixes() {
 
     // containerd restricts oom_score_adj exactly where nodes lack CAP_SYS_RESOURCE.
     let privileged = inspect(master, "{{.HostConfig.Privileged}}") == "true";
-    let dump = sh(
+    let dump = in_container(
         master,
         "containerd config dump | grep restrict_oom_score_adj",
     );
@@ -89,18 +83,22 @@ async fn nodes_keep_their_var_their_api_port_and_get_the_host_fixes() {
     // arp_ignore 0 whatever the host says; a product_uuid per node, shown over DMI where
     // the host has DMI (this machine has none).
     for node in [master, worker] {
-        let arp = sh(
+        let arp = in_container(
             node,
             "cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/default/arp_ignore",
         );
         assert_eq!(arp, "0\n0\n", "{node}");
     }
-    let uuid = |node: &str| sh(node, "cat /etc/dind/product_uuid").trim().to_string();
+    let uuid = |node: &str| {
+        in_container(node, "cat /etc/dind/product_uuid")
+            .trim()
+            .to_string()
+    };
     let (master_uuid, worker_uuid) = (uuid(master), uuid(worker));
     assert_eq!(master_uuid.len(), 36, "{master_uuid}");
     assert_ne!(master_uuid, worker_uuid, "two nodes share a product_uuid");
     for node in [master, worker] {
-        let shown = sh(
+        let shown = in_container(
             node,
             "if [ -f /sys/class/dmi/id/product_uuid ]; then cat /sys/class/dmi/id/product_uuid; else cat /etc/dind/product_uuid; fi",
         );
@@ -116,22 +114,13 @@ async fn nodes_keep_their_var_their_api_port_and_get_the_host_fixes() {
 
     // A file under /var/lib/etcd lives in the volume: `down` (snapshot) and `up` (restore)
     // keep it, and the port with it.
-    sh(
+    in_container(
         master,
         "mkdir -p /var/lib/etcd && echo i19 > /var/lib/etcd/i19-kept",
     );
     dind(&["down", "--cluster-id", "191"]);
-    dind(&[
-        "up",
-        "--nodes-only",
-        "--nodes",
-        "1",
-        "--image",
-        BARE_IMAGE,
-        "--cluster-id",
-        "191",
-    ]);
-    assert_eq!(sh(master, "cat /var/lib/etcd/i19-kept"), "i19\n");
+    up_bare("191", "1");
+    assert_eq!(in_container(master, "cat /var/lib/etcd/i19-kept"), "i19\n");
     assert_eq!(dind(&["apiserver-port", "--cluster-id", "191"]), port);
 
     // `clean` removes the volumes with everything else.
@@ -142,7 +131,7 @@ async fn nodes_keep_their_var_their_api_port_and_get_the_host_fixes() {
 
 /// The route lines `ip route` shows for the pod subnets of the cluster.
 fn pod_routes(node: &str) -> String {
-    sh(node, "ip -4 route | grep '^10.244.' || true")
+    in_container(node, "ip -4 route | grep '^10.244.' || true")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,16 +140,7 @@ async fn join_after_remove_node_plans_the_nodes_there_are_and_every_node_routes_
     ensure_images();
     let id = ["--cluster-id", "192"];
     let _clean = CleanOnDrop::cluster(&id);
-    dind(&[
-        "up",
-        "--nodes-only",
-        "--nodes",
-        "2",
-        "--image",
-        BARE_IMAGE,
-        "--cluster-id",
-        "192",
-    ]);
+    up_bare("192", "2");
     let master = "kube-master-cluster-192";
     let node2 = "kube-node-2-cluster-192";
     let node3 = "kube-node-3-cluster-192";
@@ -176,7 +156,7 @@ async fn join_after_remove_node_plans_the_nodes_there_are_and_every_node_routes_
     for node in [master, node2] {
         let routes = pod_routes(node);
         assert!(!routes.contains("10.244.3.0/24"), "{node}:\n{routes}");
-        let file = sh(node, "cat /etc/dind/pod-network");
+        let file = in_container(node, "cat /etc/dind/pod-network");
         assert!(!file.contains("10.244.3.0/24"), "{node}:\n{file}");
     }
 
@@ -195,7 +175,7 @@ async fn join_after_remove_node_plans_the_nodes_there_are_and_every_node_routes_
     for node in [master, node2] {
         let routes = pod_routes(node);
         assert!(routes.contains(route), "{node}:\n{routes}");
-        let file = sh(node, "cat /etc/dind/pod-network");
+        let file = in_container(node, "cat /etc/dind/pod-network");
         assert!(
             file.contains("route 10.244.5.0/24 10.192.192.5"),
             "{node}:\n{file}"
@@ -226,19 +206,10 @@ async fn reup_loads_the_trees_release_images_and_points_the_manifests_at_them() 
     let id = ["--cluster-id", "193"];
     let _clean = CleanOnDrop::cluster(&id);
     let mut cleanup = RemoveOnDrop::default();
-    dind(&[
-        "up",
-        "--nodes-only",
-        "--nodes",
-        "1",
-        "--image",
-        BARE_IMAGE,
-        "--cluster-id",
-        "193",
-    ]);
+    up_bare("193", "1");
     let (master, worker) = ("kube-master-cluster-193", "kube-node-1-cluster-193");
     // The manifest kubeadm init would have written.
-    sh(
+    in_container(
         master,
         "mkdir -p /etc/kubernetes/manifests && printf 'spec:\\n  containers:\\n  - image: registry.k8s.io/kube-apiserver:v1.37.0\\n    name: kube-apiserver\\n' > /etc/kubernetes/manifests/kube-apiserver.yaml",
     );
@@ -272,11 +243,11 @@ async fn reup_loads_the_trees_release_images_and_points_the_manifests_at_them() 
     let tag = "registry.k8s.io/kube-apiserver:v1.99.0-i19";
     assert_eq!(report["images"], serde_json::json!([tag]));
     for node in [master, worker] {
-        let listed = sh(node, "ctr -n k8s.io images ls -q");
+        let listed = in_container(node, "ctr -n k8s.io images ls -q");
         assert!(listed.lines().any(|l| l == tag), "{node}:\n{listed}");
-        assert_eq!(sh(node, "kubeadm"), "stand-in i19 kubeadm\n");
+        assert_eq!(in_container(node, "kubeadm"), "stand-in i19 kubeadm\n");
     }
-    let manifest = sh(master, "cat /etc/kubernetes/manifests/kube-apiserver.yaml");
+    let manifest = in_container(master, "cat /etc/kubernetes/manifests/kube-apiserver.yaml");
     assert!(
         manifest.contains(&format!("  - image: {tag}\n")),
         "{manifest}"

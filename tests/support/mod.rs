@@ -448,3 +448,14 @@ pub fn image_archive(reference: &str, path: &std::path::Path, cleanup: &mut Remo
         String::from_utf8_lossy(&saved.stderr)
     );
 }
+
+/// `sh -c SCRIPT` in a container; its stdout.
+pub fn in_container(container: &str, script: &str) -> String {
+    let out = docker_cli(&["exec", container, "sh", "-c", script]);
+    assert!(
+        out.status.success(),
+        "{container}: {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
