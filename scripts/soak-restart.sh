@@ -17,7 +17,7 @@ set -euo pipefail
 # the daemon restart, nor its two clusters. -o: the lock stays with flock itself, not with
 # the daemon this script starts.
 if [ -z "${DIND_SOAK_LOCKED:-}" ]; then
-  (cd "$(dirname "$0")/.." && cargo build --quiet -p kubectl-dind -p docker-dind)
+  (cd "$(dirname "$0")/.." && cargo build --quiet --workspace)
   DIND_SOAK_LOCKED=1 exec flock -x -o /tmp/dind-daemon.lock "$0" "$@"
 fi
 cd "$(dirname "$0")/.."

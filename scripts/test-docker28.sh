@@ -36,7 +36,8 @@ cleanup_first
 
 log() { echo "test-docker28: $*" >&2; }
 
-cargo build --quiet -p docker-dind -p kubectl-dind
+# --workspace everywhere: the same feature set as scripts/test's build, so nothing recompiles.
+cargo build --quiet --workspace
 # The engine image starts from the node image this checkout builds.
 target/debug/docker-dind build-image --bare >/dev/null
 log "building $image (forky's docker.io on dind-node:bare)"
@@ -74,15 +75,15 @@ docker save debian:trixie-slim | inner docker load -q >/dev/null
 # this IPv6-less host can (DIND_TEST_EXPECT_NO_IPV6 makes that case required). The last
 # two use distinct cluster IDs and run side by side; the nodes-only test lists every
 # cluster (--all), so it runs alone. Each cleans its clusters; then nothing may be left.
-inner cargo test -p dind-tests --test docker_nodes --test dns64 --test remote_endpoints --no-run -q
+inner cargo test --workspace --test docker_nodes --test dns64 --test remote_endpoints --no-run -q
 log "build-image --bare on Docker 28"
 inner target/debug/docker-dind build-image --bare >/dev/null
-inner cargo test -p dind-tests --test docker_nodes -- --exact \
+inner cargo test --workspace --test docker_nodes -- --exact \
   two_clusters_boot_side_by_side_and_stay_isolated
 logs=$(mktemp -d /tmp/dind-d28-logs.XXXXXX)
-inner cargo test -p dind-tests --test dns64 >"$logs/dns64" 2>&1 &
+inner cargo test --workspace --test dns64 >"$logs/dns64" 2>&1 &
 dns64=$!
-DIND_TEST_EXPECT_NO_IPV6=1 inner cargo test -p dind-tests --test remote_endpoints -- \
+DIND_TEST_EXPECT_NO_IPV6=1 inner cargo test --workspace --test remote_endpoints -- \
   ipv6_cluster_on_a_host_without_ipv6 >"$logs/ipv6" 2>&1 &
 ipv6=$!
 failed=0
