@@ -108,20 +108,23 @@ pub fn render_join(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<St
     to_documents(&[doc])
 }
 
-/// The kubeadm preflight checks that cannot pass inside a container and say nothing
-/// about it, by their names in kubeadm (cmd/kubeadm/app/preflight/checks.go):
+/// The kubeadm preflight checks that cannot pass inside a container, or that stop a
+/// throwaway cluster on a small machine, by their names in kubeadm
+/// (cmd/kubeadm/app/preflight/checks.go):
 /// - `SystemVerification`: its KernelValidator reads the kernel's config and modules,
 ///   which a container does not see (cgroup v1 hosts also fail it from 1.31);
-/// - `Swap`: the host's swap, which the kubelet is told to tolerate (`failSwapOn: false`).
+/// - `Swap`: the host's swap, which the kubelet is told to tolerate (`failSwapOn: false`);
+/// - `NumCPU` and `Mem` (`NumCPUCheck`, `MemCheck`: 2 CPUs, 1700 MB): every node sees the
+///   whole host, and a laptop or CI runner below that still runs a local cluster.
 ///
-/// Every other check runs and stops kubeadm when it fails; in particular
-/// `FileContent--proc-sys-net-bridge-bridge-nf-call-iptables`, which the bridge CNI needs.
-/// (kind skips the whole preflight phase, `--skip-phases=preflight`, in
-/// pkg/cluster/internal/create/actions/kubeadminit/init.go; `--ignore-preflight-errors=all`
-/// hid exactly the br_netfilter failure this keeps visible.)
-pub const IGNORED_PREFLIGHT_CHECKS: [&str; 2] = ["SystemVerification", "Swap"];
+/// Every other check runs and stops kubeadm when it fails. (kind skips the whole preflight
+/// phase, `--skip-phases=preflight`, in pkg/cluster/internal/create/actions/kubeadminit/init.go;
+/// dind's own pre-flight gate checks `br_netfilter` on the host, which kubeadm stopped
+/// checking in 1.30, kubernetes PR #123464.)
+pub const IGNORED_PREFLIGHT_CHECKS: [&str; 4] = ["SystemVerification", "Swap", "NumCPU", "Mem"];
 
-const IGNORE_PREFLIGHT_ERRORS: &str = "--ignore-preflight-errors=SystemVerification,Swap";
+const IGNORE_PREFLIGHT_ERRORS: &str =
+    "--ignore-preflight-errors=SystemVerification,Swap,NumCPU,Mem";
 
 /// The argv that initializes the master, run inside it.
 pub fn init_command() -> Vec<String> {
@@ -217,12 +220,19 @@ fn init_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Result<
 fn cluster_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Result<Value> {
     let plan = inputs.plan;
     let settings = inputs.settings;
+    // bridge and ptp get each node's pod subnet from dind's plan. The controller-manager's
+    // allocator would hand out other ranges, in registration order, as spec.podCIDR; kubeadm
+    // turns the allocator on only when podSubnet is set (cmd/kubeadm/app/phases/controlplane/
+    // manifests.go, `allocate-node-cidrs` under `PodSubnet != ""`), so it is left out for
+    // them, as kubeadm-dind-cluster did. kube-proxy's clusterCIDR still covers the pods.
+    let allocates_pod_cidrs = crate::cni::manifest(settings.cni).is_some();
     let apiserver = component_args(settings, Component::Apiserver, BTreeMap::new())?;
-    let controller_manager = component_args(
-        settings,
-        Component::ControllerManager,
-        node_cidr_mask_sizes(plan),
-    )?;
+    let mask_sizes = if allocates_pod_cidrs {
+        node_cidr_mask_sizes(plan)
+    } else {
+        BTreeMap::new()
+    };
+    let controller_manager = component_args(settings, Component::ControllerManager, mask_sizes)?;
     let scheduler = component_args(settings, Component::Scheduler, BTreeMap::new())?;
     let with_args = |args: &BTreeMap<String, String>| {
         let mut component = Mapping::new();
@@ -236,19 +246,21 @@ fn cluster_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Resu
         "certSANs".into(),
         Value::Sequence(cert_sans(plan).into_iter().map(Value::from).collect()),
     );
+    let mut networking = Mapping::new();
+    if allocates_pod_cidrs {
+        networking.insert("podSubnet".into(), join_nets(&plan.pod_cidrs).into());
+    }
+    networking.insert(
+        "serviceSubnet".into(),
+        join_nets(&plan.service_cidrs).into(),
+    );
+    networking.insert("dnsDomain".into(), DNS_DOMAIN.into());
     Ok(mapping([
         ("apiVersion", schema.api_version().into()),
         ("kind", "ClusterConfiguration".into()),
         ("kubernetesVersion", inputs.version.to_string().into()),
         ("controlPlaneEndpoint", control_plane_endpoint(plan).into()),
-        (
-            "networking",
-            mapping([
-                ("podSubnet", join_nets(&plan.pod_cidrs).into()),
-                ("serviceSubnet", join_nets(&plan.service_cidrs).into()),
-                ("dnsDomain", DNS_DOMAIN.into()),
-            ]),
-        ),
+        ("networking", Value::Mapping(networking)),
         ("apiServer", Value::Mapping(apiserver_section)),
         (
             "controllerManager",
@@ -276,7 +288,9 @@ fn kubelet_configuration(inputs: &KubeadmInputs) -> anyhow::Result<Value> {
     }
     set("failSwapOn", false.into());
     // The nodes share the host's disk: a kubelet that sees it fill up would delete images
-    // and evict pods to free space that other nodes and the host are using.
+    // and evict pods to free space that other nodes and the host are using. Memory
+    // eviction stays at the kubelet's default, as in kind (kind
+    // pkg/cluster/internal/kubeadm/config.go: evictionHard holds nodefs and imagefs only).
     set("imageGCHighThresholdPercent", 100u8.into());
     set(
         "evictionHard",
@@ -284,7 +298,6 @@ fn kubelet_configuration(inputs: &KubeadmInputs) -> anyhow::Result<Value> {
             ("nodefs.available", "0%".into()),
             ("nodefs.inodesFree", "0%".into()),
             ("imagefs.available", "0%".into()),
-            ("memory.available", "0%".into()),
         ]),
     );
     // The CoreDNS service kubeadm creates is single-stack, on the tenth address of the
@@ -473,8 +486,9 @@ fn control_plane_endpoint(plan: &ClusterPlan) -> String {
 
 /// Names the API server certificate must hold: loopback in both families (kubectl on the
 /// host through a published port, and tools inside the master), the master's name and
-/// addresses, and the host address the API server is published on.
-fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
+/// addresses, the host address the API server is published on, and the host the
+/// kubeconfig reaches it by (`apiserver_names`: a remote daemon's name).
+pub(crate) fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
     let master = plan.master();
     let mut sans: Vec<String> = vec![
         "localhost".into(),
@@ -484,6 +498,7 @@ fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
     ];
     sans.extend(node_ips(plan, master).iter().map(IpAddr::to_string));
     sans.push(plan.apiserver_address.to_string());
+    sans.extend(plan.apiserver_names.iter().cloned());
     let mut seen = std::collections::BTreeSet::new();
     sans.retain(|san| seen.insert(san.clone()));
     sans
@@ -738,40 +753,66 @@ mod tests {
     #[test]
     fn controller_manager_mask_sizes_match_the_plan() {
         type Args = &'static [(&'static str, &'static str)];
-        // (mode, pod cidr, expected args)
-        let table: [(&str, &str, Args); 3] = [
+        // (mode, pod cidr, CNI, expected args): only manifest CNIs, which dind offers in
+        // IPv4 only, have the controller-manager allocate node ranges.
+        let table: [(&str, &str, &str, Args); 3] = [
             (
                 "ipv4",
                 "10.244.0.0/16",
+                "flannel",
                 &[("node-cidr-mask-size-ipv4", "24")],
             ),
-            (
-                "ipv6",
-                "fd00:40::/64",
-                &[("node-cidr-mask-size-ipv6", "72")],
-            ),
-            (
-                "dual-stack",
-                "10.244.0.0/16,fd00:40::/72",
-                &[
-                    ("node-cidr-mask-size-ipv4", "24"),
-                    ("node-cidr-mask-size-ipv6", "80"),
-                ],
-            ),
+            ("ipv6", "fd00:40::/64", "bridge", &[]),
+            ("dual-stack", "10.244.0.0/16,fd00:40::/72", "ptp", &[]),
         ];
-        for (mode, pods, expected) in table {
+        for (mode, pods, cni, expected) in table {
             let docs = render(
-                &[("IP_MODE", mode), ("POD_NETWORK_CIDR", pods)],
+                &[
+                    ("IP_MODE", mode),
+                    ("POD_NETWORK_CIDR", pods),
+                    ("CNI_PLUGIN", cni),
+                ],
                 "v1.33.0",
                 false,
                 true,
             );
-            let args = &kind(&docs, "ClusterConfiguration")["controllerManager"]["extraArgs"];
+            let manager = &kind(&docs, "ClusterConfiguration")["controllerManager"];
+            if expected.is_empty() {
+                assert!(manager.get("extraArgs").is_none(), "{mode}");
+                continue;
+            }
             let expected: Vec<Value> = expected
                 .iter()
                 .map(|(k, v)| mapping([("name", (*k).into()), ("value", (*v).into())]))
                 .collect();
-            assert_eq!(*args, Value::Sequence(expected), "{mode}");
+            assert_eq!(manager["extraArgs"], Value::Sequence(expected), "{mode}");
+        }
+    }
+
+    #[test]
+    fn only_manifest_cnis_have_the_controller_manager_allocate_pod_cidrs() {
+        // (CNI, podSubnet and mask sizes rendered)
+        for (cni, allocates) in [
+            ("bridge", false),
+            ("ptp", false),
+            ("flannel", true),
+            ("calico", true),
+        ] {
+            let docs = render(&[("CNI_PLUGIN", cni)], "v1.37.0", false, true);
+            let cluster = kind(&docs, "ClusterConfiguration");
+            assert_eq!(
+                cluster["networking"].get("podSubnet").is_some(),
+                allocates,
+                "{cni}"
+            );
+            assert_eq!(
+                cluster["controllerManager"].get("extraArgs").is_some(),
+                allocates,
+                "{cni}"
+            );
+            // kube-proxy still knows the pods' range either way.
+            let proxy = kind(&docs, "KubeProxyConfiguration");
+            assert_eq!(proxy["clusterCIDR"], Value::from("10.244.0.0/16"), "{cni}");
         }
     }
 

@@ -112,6 +112,10 @@ pub struct ClusterPlan {
     /// Where the API server is published on the Docker host.
     pub apiserver_address: IpAddr,
     pub apiserver_port: Option<u16>,
+    /// Further names the API server's certificate holds: the host the kubeconfig reaches
+    /// it by, known once `up` has decided where it is published.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apiserver_names: Vec<String>,
     pub net64: Option<Net64Plan>,
     pub image: String,
     /// `MASTER_EXTRA_OPTS`: extra container options of the master.
@@ -159,6 +163,7 @@ impl ClusterPlan {
                 .collect(),
             apiserver_address: default_apiserver_address(settings),
             apiserver_port: settings.apiserver_port,
+            apiserver_names: Vec::new(),
             net64,
             image: settings.node_image(),
             master_extra_opts: settings.kdc.master_extra_opts.clone(),

@@ -209,7 +209,8 @@ fn golden_renders_for_each_version_and_ip_mode() {
                 cluster["controlPlaneEndpoint"], "kube-master:6443",
                 "{label}"
             );
-            assert_eq!(cluster["networking"]["podSubnet"], case.pods, "{label}");
+            // The default CNI (bridge) takes node ranges from dind's plan: no allocator.
+            assert!(cluster["networking"].get("podSubnet").is_none(), "{label}");
             assert_eq!(
                 cluster["networking"]["serviceSubnet"], case.services,
                 "{label}"
@@ -233,19 +234,9 @@ fn golden_renders_for_each_version_and_ip_mode() {
                     "{label}: certSANs {sans:?} lack {want}"
                 );
             }
-            let controller = args(&cluster["controllerManager"]["extraArgs"], api);
-            assert_eq!(
-                controller
-                    .get("node-cidr-mask-size-ipv4")
-                    .map(String::as_str),
-                case.mode.ne("ipv6").then_some("24"),
-                "{label}"
-            );
-            assert_eq!(
-                controller
-                    .get("node-cidr-mask-size-ipv6")
-                    .map(String::as_str),
-                case.mode.ne("ipv4").then_some("80"),
+            // No allocator for the default CNI, so no allocator sizes either.
+            assert!(
+                cluster["controllerManager"].get("extraArgs").is_none(),
                 "{label}"
             );
 
@@ -257,14 +248,14 @@ fn golden_renders_for_each_version_and_ip_mode() {
             assert_eq!(kubelet["cgroupDriver"], "systemd", "{label}");
             assert_eq!(kubelet["failSwapOn"], false, "{label}");
             assert_eq!(kubelet["imageGCHighThresholdPercent"], 100, "{label}");
-            for signal in [
-                "nodefs.available",
-                "nodefs.inodesFree",
-                "imagefs.available",
-                "memory.available",
-            ] {
+            for signal in ["nodefs.available", "nodefs.inodesFree", "imagefs.available"] {
                 assert_eq!(kubelet["evictionHard"][signal], "0%", "{label} {signal}");
             }
+            // Memory eviction keeps the kubelet's default, as in kind.
+            assert!(
+                kubelet["evictionHard"].get("memory.available").is_none(),
+                "{label}"
+            );
             assert_eq!(
                 kubelet["containerRuntimeEndpoint"], "unix:///run/containerd/containerd.sock",
                 "{label}"

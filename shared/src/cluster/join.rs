@@ -15,7 +15,7 @@ use crate::engine::{Engine, NetworkInfo};
 use crate::kubeadm::{self, KubeadmInputs};
 use crate::names::labels;
 use crate::node::{Node, NodeFile};
-use crate::plan::{ClusterPlan, NodePlan};
+use crate::plan::NodePlan;
 use crate::progress::Progress;
 use crate::settings::Settings;
 use anyhow::{anyhow, bail, Context};
@@ -84,10 +84,17 @@ pub async fn join(
         .filter_map(|c| c.labels.get(labels::NODE_INDEX)?.parse().ok())
         .collect();
     let index = next_index(&indices);
-    // The plan with one more worker: its address limits give the same error as `up`.
+    // The plan of the nodes there are, and one more worker: its address limits give the
+    // same error as `up`, and numbers freed by `remove-node` are not waited for.
+    let existing = super::membership::plan_of(&settings, &indices)?;
+    let plan = super::membership::plan_of(&settings, &[indices.as_slice(), &[index]].concat())?;
     settings.num_nodes = index;
-    let plan = ClusterPlan::new(&settings)?;
-    let node_plan = plan.nodes[usize::from(index)].clone();
+    let node_plan = plan
+        .nodes
+        .iter()
+        .find(|node| node.index == index)
+        .cloned()
+        .ok_or_else(|| anyhow!("the plan has no node {index}"))?;
     let host_info = engine.host_info().await?;
     // The worker gets the same registry, CA and proxy files and custom networks as the
     // nodes `up` made, from the settings recorded on the cluster.
@@ -111,6 +118,9 @@ pub async fn join(
         if let Some(net64) = &plan.net64 {
             configure_node(&node, &plan, net64).await?;
         }
+        // The other nodes route to the new node's pods before any pod can run there.
+        super::membership::sync_routes(engine, &settings, &existing, &plan, Some(&node.name))
+            .await?;
         if !options.nodes_only {
             join_kubernetes(&run, &node, &node_plan).await?;
         }
@@ -277,6 +287,7 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::ClusterPlan;
 
     #[test]
     fn next_numbers() {

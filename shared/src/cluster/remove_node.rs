@@ -76,12 +76,38 @@ pub async fn remove_node(
         None => false,
     };
     step.done();
+    if master.is_some() {
+        let step = progress.step(format!("Removing the routes to {name}'s pods"));
+        step.finish(forget_routes(engine, cluster_key, &nodes, name).await)?;
+    }
     Ok(RemovedNode {
         node: name.to_string(),
         container,
         volume,
         kubernetes: has_kubernetes,
     })
+}
+
+/// Takes the removed node's pod subnets out of every remaining node's routes and
+/// pod-network file. `nodes` are the cluster's node containers before the removal.
+async fn forget_routes(
+    engine: &Engine,
+    cluster_key: &str,
+    nodes: &[crate::engine::ContainerInfo],
+    removed: &str,
+) -> anyhow::Result<()> {
+    let (settings, _) = super::join::cluster_settings(engine, cluster_key).await?;
+    let index_of =
+        |c: &crate::engine::ContainerInfo| c.labels.get(labels::NODE_INDEX)?.parse::<u16>().ok();
+    let before: Vec<u16> = nodes.iter().filter_map(index_of).collect();
+    let after: Vec<u16> = nodes
+        .iter()
+        .filter(|c| c.name != removed)
+        .filter_map(index_of)
+        .collect();
+    let before = super::membership::plan_of(&settings, &before)?;
+    let after = super::membership::plan_of(&settings, &after)?;
+    super::membership::sync_routes(engine, &settings, &before, &after, None).await
 }
 
 /// What `kubectl drain --ignore-daemonsets --delete-emptydir-data` then `kubectl delete

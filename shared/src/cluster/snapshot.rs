@@ -1,17 +1,15 @@
 //! Snapshots: what a cluster's nodes were, kept across `down` so the next `up` restores
 //! them instead of starting again.
 //!
-//! A node's state lives in two places: its volume (`/var/lib/containerd`, kept by `down`
-//! anyway) and its container filesystem (`/etc/kubernetes`, `/var/lib/etcd`,
-//! `/var/lib/kubelet`, the CNI state, `/etc/machine-id`, whatever a user wrote). The
-//! second is kept by committing each node to an image, `dind-snapshot:<node name>`,
-//! when the cluster is taken `down` (or on `snapshot`). Committing only copies the
-//! container's own layer: ~0.15 s per node measured here for a booted bare node, run
-//! concurrently, and nothing at all during `up`. Putting `/etc` and `/var/lib` on volumes
-//! instead would make every first `up` copy the image's `/etc` and `/var/lib` into fresh
-//! volumes (measured: ~0.4 s per node for `/var`), and would hide a newer node image's
-//! `/etc` behind old volumes. A restore creates each node from its snapshot image with
-//! the volume it had, at the plan's address; no probe, no network, no kubeadm.
+//! A node's state lives in two places: its volume (all of `/var`: containerd's data,
+//! etcd, the kubelet's state, pod logs; kept by `down` anyway) and its container
+//! filesystem (`/etc/kubernetes`, the CNI configuration, `/etc/machine-id`, whatever a
+//! user wrote outside `/var`). The second is kept by committing each node to an image,
+//! `dind-snapshot:<node name>`, when the cluster is taken `down` (or on `snapshot`).
+//! Committing only copies the container's own layer, run concurrently, and nothing at
+//! all during `up`. A restore creates each node from its snapshot image with the volume
+//! it had, at the plan's address; no kubeadm. Without a snapshot to restore, `up` removes
+//! leftover node volumes first (their etcd data would stop `kubeadm init`).
 //!
 //! Each snapshot image carries [`SnapshotMeta`] as labels. A snapshot made for another
 //! Kubernetes version, node image, IP mode or node count is stale: `up` discards it (and
@@ -132,6 +130,9 @@ impl SnapshotMeta {
 pub struct Snapshot {
     /// Node name → snapshot image, for every node of the plan.
     pub images: BTreeMap<String, String>,
+    /// The API server's host port the master was pinned to, from its settings label, so
+    /// a restored kubeconfig keeps working.
+    pub apiserver_port: Option<u16>,
 }
 
 /// One snapshot image of a cluster.
@@ -216,13 +217,24 @@ pub async fn prepare(
         }
         return Ok(None);
     }
+    let apiserver_port = by_node
+        .get(plan.master().name.as_str())
+        .and_then(|master| pinned_port(&master.labels));
     Ok(Some(Snapshot {
         images: plan
             .nodes
             .iter()
             .map(|n| (n.name.clone(), snapshot_image(&n.name)))
             .collect(),
+        apiserver_port,
     }))
+}
+
+/// The `apiserver_port` recorded in a node's settings label (the commit keeps the
+/// container's labels). Read as plain JSON: only this one field matters here.
+fn pinned_port(labels: &HashMap<String, String>) -> Option<u16> {
+    let settings: serde_json::Value = serde_json::from_str(labels.get(labels::SETTINGS)?).ok()?;
+    settings.get("apiserver_port")?.as_u64()?.try_into().ok()
 }
 
 /// Removes every snapshot image of the cluster; returns their tags.
@@ -346,6 +358,18 @@ mod tests {
                 Some(r) => assert!(got.as_deref().unwrap_or("").contains(r), "{got:?} vs {r}"),
             }
         }
+    }
+
+    #[test]
+    fn the_pinned_port_comes_from_the_settings_label() {
+        let with = |json: &str| HashMap::from([(labels::SETTINGS.to_string(), json.to_string())]);
+        assert_eq!(
+            pinned_port(&with(r#"{"apiserver_port":41234}"#)),
+            Some(41234)
+        );
+        assert_eq!(pinned_port(&with(r#"{"apiserver_port":null}"#)), None);
+        assert_eq!(pinned_port(&with("not json")), None);
+        assert_eq!(pinned_port(&HashMap::new()), None);
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub async fn up(
     }
     ensure_node_image(engine, settings, &plan, progress).await?;
     let snapshot = super::snapshot::prepare(engine, settings, &plan, progress).await?;
+    if snapshot.is_none() {
+        remove_leftover_volumes(engine, &plan, progress).await?;
+    }
 
     let ledger = Ledger::default();
     let run = Run {
@@ -108,6 +111,36 @@ pub async fn up(
     }
 }
 
+/// Node volumes that `down` kept without a snapshot to restore them with. They hold all of
+/// an earlier cluster's `/var`: its etcd data, which `kubeadm init` refuses
+/// (`DirAvailable--var-lib-etcd`), its kubelet state and the old image's package state.
+/// A full `up` starts from fresh ones.
+async fn remove_leftover_volumes(
+    engine: &Engine,
+    plan: &ClusterPlan,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let existing = super::nodes::cluster_volumes(engine, plan).await?;
+    let leftover: Vec<&str> = plan
+        .nodes
+        .iter()
+        .map(|node| node.volume.as_str())
+        .filter(|volume| existing.iter().any(|e| e == volume))
+        .collect();
+    if leftover.is_empty() {
+        return Ok(());
+    }
+    progress.note(format!(
+        "Removing {} node volume(s) of {} that no snapshot restores, for a full up from fresh /var",
+        leftover.len(),
+        plan.cluster_key
+    ));
+    for volume in leftover {
+        engine.remove_volume(volume).await?;
+    }
+    Ok(())
+}
+
 /// Everything `up` creates; every object is recorded in the run's ledger first. With a
 /// `snapshot`, nodes come back from their snapshot images instead of the node image, and
 /// a cluster that had Kubernetes is only waited for: etcd, the certificates and kubelet
@@ -119,7 +152,7 @@ async fn provision(
     snapshot: Option<&Snapshot>,
 ) -> anyhow::Result<UpReport> {
     let (privileges, facts, network_state) = pass_gate(run, extras).await?;
-    let decided_plan = decide_api_address(run, &facts)?;
+    let decided_plan = decide_api_endpoint(run, &facts, snapshot)?;
     let run = &Run {
         plan: &decided_plan,
         ..*run
@@ -211,9 +244,15 @@ async fn pass_gate(
     Ok((privileges, facts, passed.network))
 }
 
-/// The plan with the address the master publishes the API server on, decided before
-/// anything is created.
-fn decide_api_address(run: &Run<'_>, facts: &HostFacts) -> anyhow::Result<ClusterPlan> {
+/// The plan with where the master publishes the API server, decided before anything is
+/// created: the address, the host port (`--apiserver-port`, else the one a restored
+/// snapshot was pinned to, else a free one, pinned so that restarts keep it), and the
+/// name the kubeconfig reaches it by, which its certificate must hold.
+fn decide_api_endpoint(
+    run: &Run<'_>,
+    facts: &HostFacts,
+    snapshot: Option<&Snapshot>,
+) -> anyhow::Result<ClusterPlan> {
     let publish = super::api_address::publish_address(
         run.settings.apiserver_address,
         run.plan.apiserver_address,
@@ -223,10 +262,22 @@ fn decide_api_address(run: &Run<'_>, facts: &HostFacts) -> anyhow::Result<Cluste
     for note in publish.notes {
         run.progress.note(note);
     }
-    Ok(ClusterPlan {
-        apiserver_address: publish.address,
-        ..run.plan.clone()
-    })
+    let port = match run
+        .plan
+        .apiserver_port
+        .or(snapshot.and_then(|s| s.apiserver_port))
+    {
+        Some(port) => port,
+        None => {
+            super::api_address::free_port(&run.plan.cluster_key, publish.address, &facts.listening)?
+        }
+    };
+    Ok(super::api_address::with_endpoint(
+        run.plan,
+        publish.address,
+        port,
+        &run.options.daemon,
+    ))
 }
 
 /// Creates and boots every node (from its snapshot image when restoring), with the
@@ -246,8 +297,13 @@ async fn boot_nodes(
         progress,
         ..
     } = *run;
+    // The label keeps the pinned port, for `join` and for a restore from the snapshot.
+    let labelled = Settings {
+        apiserver_port: plan.apiserver_port,
+        ..settings.clone()
+    };
     let settings_json =
-        serde_json::to_string(settings).context("serializing the settings for the node labels")?;
+        serde_json::to_string(&labelled).context("serializing the settings for the node labels")?;
     if snapshot.is_some() {
         progress.note(format!(
             "Restoring {} from its snapshot (SKIP_SNAPSHOT=true for a full up)",

@@ -94,6 +94,7 @@ const NODE_FILES: &[(&str, &[u8])] = embedded_files! {
     "rootfs/usr/local/bin/dind-pod-network" => "files/rootfs-node/usr/local/bin/dind-pod-network",
     "rootfs/etc/systemd/system/dind-images.service" => "files/rootfs-node/etc/systemd/system/dind-images.service",
     "rootfs/usr/local/bin/dind-import-images" => "files/rootfs-node/usr/local/bin/dind-import-images",
+    "rootfs/usr/local/bin/dind-entrypoint" => "files/rootfs-node/usr/local/bin/dind-entrypoint",
 };
 
 const SUPPORT_FILES: &[(&str, &[u8])] = embedded_files! {
@@ -146,7 +147,7 @@ impl Recipe {
             NodeKubernetes::Local(files) => {
                 let mut lines = vec!["COPY kube-bin/ /usr/bin/", PAUSE_PIN];
                 if files.iter().any(|f| f.path.starts_with("kube-images/")) {
-                    lines.push("COPY kube-images/ /var/lib/dind/images/");
+                    lines.push("COPY kube-images/ /dind/images/");
                 }
                 (lines.join("\n"), "local".to_string())
             }
@@ -307,11 +308,11 @@ const PAUSE_PIN: &str = r#"RUN pause="$(kubeadm config images list --kubernetes-
  && grep -qF "sandbox = '$pause'" /etc/containerd/config.toml"#;
 
 /// The control-plane images `kubeadm config images list` names, as archives in the image
-/// at `/var/lib/dind/images`, which each node imports into containerd at its first boot
+/// at `/dind/images`, which each node imports into containerd at its first boot
 /// (`dind-images.service`), so that `kubeadm init` pulls nothing. A separate stage
 /// fetches them with skopeo (no daemon needed), so the node image carries the archives
-/// but not skopeo. They stay outside the node volume's path (`/var/lib/containerd`):
-/// creating a node copies nothing, and only Kubernetes nodes import them.
+/// but not skopeo. They stay outside the node volume's path (`/var`), so creating a
+/// node does not copy them into its volume, and only Kubernetes nodes import them.
 const RELEASE_IMAGES: &str = r#"FROM debian:trixie-slim AS control-plane-images
 COPY --from=node /usr/bin/kubeadm /usr/bin/kubeadm
 RUN apt-get update && apt-get install -y --no-install-recommends skopeo ca-certificates \
@@ -322,7 +323,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends skopeo ca-certi
       || { echo "dind-download-failed: https://${image%%/*} ($image)"; exit 1; }; \
     done
 FROM node
-COPY --from=control-plane-images /images/ /var/lib/dind/images/"#;
+COPY --from=control-plane-images /images/ /dind/images/"#;
 
 #[cfg(test)]
 mod tests {
@@ -399,13 +400,13 @@ mod tests {
             "the pause pin is written into containerd's config"
         );
         assert!(d.contains("FROM debian:trixie-slim AS node"));
-        assert!(d.contains("COPY --from=control-plane-images /images/ /var/lib/dind/images/"));
+        assert!(d.contains("COPY --from=control-plane-images /images/ /dind/images/"));
         // The final stage is the node, so the image runs systemd.
         let last_from = d.rfind("\nFROM ").unwrap();
         assert!(d[last_from..].starts_with("\nFROM node\n"), "{d}");
         assert!(d
             .trim_end()
-            .ends_with("ENTRYPOINT [\"/lib/systemd/systemd\"]"));
+            .ends_with("ENTRYPOINT [\"/usr/local/bin/dind-entrypoint\"]"));
         assert_ne!(
             r.hash(),
             Recipe::node(&release("v1.37.0")).hash(),
@@ -432,11 +433,9 @@ mod tests {
             assert!(!r.dockerfile.contains("skopeo"), "nothing is downloaded");
         }
         assert!(!without.dockerfile.contains("kube-images/"));
-        assert!(with
-            .dockerfile
-            .contains("COPY kube-images/ /var/lib/dind/images/"));
+        assert!(with.dockerfile.contains("COPY kube-images/ /dind/images/"));
         let bare = Recipe::node(&NodeKubernetes::Bare);
-        assert!(!bare.dockerfile.contains("/var/lib/dind/images"));
+        assert!(!bare.dockerfile.contains("/dind/images"));
     }
 
     #[test]
