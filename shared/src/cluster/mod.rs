@@ -36,6 +36,7 @@ mod run;
 pub mod snapshot;
 pub mod support;
 mod up;
+pub mod up_lock;
 
 pub use run::{Run, UpOptions};
 pub use up::{clean, up, UpReport};
