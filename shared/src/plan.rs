@@ -775,7 +775,10 @@ mod tests {
                 "at most /118",
             ),
             (
-                &[("IP_MODE", "dual-stack"), ("MGMT_CIDRS", "10.192.0.0/24,fd00:20::/120")],
+                &[
+                    ("IP_MODE", "dual-stack"),
+                    ("MGMT_CIDRS", "10.192.0.0/24,fd00:20::/120"),
+                ],
                 "at most /118",
             ),
         ];

@@ -38,5 +38,6 @@ pub mod support;
 mod up;
 pub mod up_lock;
 
+pub use extras::check_offline;
 pub use run::{Run, UpOptions};
 pub use up::{clean, up, UpReport};
