@@ -155,3 +155,282 @@ async fn clean_of_one_cluster_leaves_a_similar_name_whole() {
     assert!(left.contains("name: dind-i20a-213"), "{left}");
     assert!(!left.contains("name: dind-i20a\n"), "{left}");
 }
+
+/// Files the malformed-config cases point `DIND_CONFIG` at.
+fn config_files(dir: &std::path::Path) -> [(String, &'static [u8]); 5] {
+    [
+        ("bad.yaml", &b"not yaml: [\n"[..]),
+        ("unknown.yaml", b"nodez: 3\n"),
+        ("nonutf8.yaml", b"\xff\xfe: 1\n"),
+        ("map.yaml", b"cluster-id: {a: 1}\n"),
+        ("notpem.pem", b"nope\n"),
+    ]
+    .map(|(name, text)| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write case file");
+        (path.to_str().expect("utf-8").to_string(), text)
+    })
+}
+
+/// (flags, environment, only for `up`: the flag belongs to `up`)
+type Case = (Vec<String>, Vec<(String, String)>, bool);
+
+fn malformed_cases(dir: &std::path::Path) -> Vec<Case> {
+    let files = config_files(dir);
+    let file = |i: usize| files[i].0.clone();
+    let long = "x".repeat(70_000);
+    let flags: Vec<Vec<&str>> = vec![
+        vec!["--cluster-id", "255"],
+        vec!["--cluster-id=-1"],
+        vec!["--cluster-id", "abc"],
+        vec!["--cluster-id", "1e3"],
+        vec!["--cluster-id", "99999999999999999999"],
+        vec!["--label", "Foo"],
+        vec!["--label=-a"],
+        vec!["--label", "a-"],
+        vec!["--label", "a_b"],
+        vec!["--label", "a.b"],
+        vec!["--label", "cluster-3"],
+        vec!["--label", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"],
+        vec!["--label", "default"],
+        vec!["--label", "foo-7"],
+        vec!["--label", "cluster", "--cluster-id", "7"],
+        vec!["--label", "a b"],
+        vec!["--label", "é"],
+        vec!["--label", &long],
+        vec!["--ip-mode", "ipv5"],
+        vec!["--ip-mode", "IPV4"],
+        vec!["--nodes=-1"],
+        vec!["--nodes", "abc"],
+        vec!["--nodes", "65536"],
+        vec!["--nodes", "253"],
+        vec!["--nodes", "1.5"],
+        vec!["--ip-mode", "ipv6", "--nodes", "254"],
+        vec!["--cni", "foo"],
+        vec!["--ip-mode", "ipv6", "--cni", "calico"],
+        vec!["--mgmt-cidrs", "10.192.0.0/16"],
+        vec!["--ip-mode", "ipv6", "--mgmt-cidrs", "fd00:20::/128"],
+        vec!["--mgmt-cidrs", "garbage"],
+        vec!["--mgmt-cidrs", "10.192.0.0/33"],
+        vec!["--ip-mode", "ipv6", "--mgmt-cidrs", "fd00:20::/120"],
+        vec!["--pod-cidr", "10.244.0.0/8"],
+        vec!["--pod-cidr", "10.244.0.1/16"],
+        vec!["--ip-mode", "ipv6", "--pod-cidr", "fd00:40::/121"],
+        vec!["--pod-cidr", "x"],
+        vec!["--service-cidr", "10.96.0.0/32"],
+        vec!["--service-cidr", "10.96.0.0/29"],
+        vec!["--ip-mode", "ipv6", "--service-cidr", "fd00:30::/128"],
+        vec!["--service-cidr", "10.0.0.0/8"],
+        vec!["--service-cidr", "10.244.0.0/16"],
+        vec!["--service-cidr", "10.96.0.0/12,10.97.0.0/16"],
+        vec!["--ip-mode", "ipv6", "--dns64-prefix", "fd00::/64"],
+        vec!["--ip-mode", "ipv6", "--dns64-prefix", "x"],
+        vec!["--ip-mode", "ipv6", "--nat64-prefix", "300.1"],
+        vec!["--ip-mode", "ipv6", "--nat64-prefix", "a.b"],
+        vec!["--ip-mode", "ipv6", "--nat64-prefix", "10.1.2"],
+        vec!["--remote-dns64-server", "::1"],
+        vec!["--remote-dns64-server", "256.1.1.1"],
+        vec!["--apiserver-port", "0"],
+        vec!["--apiserver-port", "65536"],
+        vec!["--apiserver-port", "http"],
+        vec!["--apiserver-address", "localhost"],
+        vec!["--apiserver-address", "1.2.3"],
+        vec!["--publish", "abc"],
+        vec!["--publish", "99999:80"],
+        vec!["--publish", "80:0"],
+        vec!["--publish", "80:80/sctpx"],
+        vec!["--publish", ":80"],
+        vec!["--feature-gates", "Foo"],
+        vec!["--feature-gates", "Foo=maybe"],
+        vec!["--feature-gates", "=true"],
+        vec!["--kubelet-feature-gates", "A=b"],
+        vec!["--kubernetes-version", "1.20.0"],
+        vec!["--kubernetes-version", "v1.32.0"],
+        vec!["--kubernetes-version", "latest"],
+        vec!["--kube-download-url", "ftp://x"],
+        vec!["--kube-download-url", "http://"],
+        vec!["--kube-download-url", "https://a b"],
+        vec!["--http-proxy", "http://a b"],
+        vec!["--http-proxy", "not a url"],
+        vec!["--http-proxy", "ftp://x"],
+        vec!["--https-proxy", "http://h:99999"],
+        vec!["--https-proxy", "http://"],
+        vec!["--no-proxy", "a b"],
+        vec!["--registry-mirror", "http://a b"],
+        vec!["--insecure-registries", ".."],
+        vec!["--insecure-registries", "a/b"],
+        vec!["--insecure-registries", "[\"x\""],
+        vec!["--insecure-registries", "host:99999"],
+        vec!["--ca-cert", "/no/such/file"],
+        vec!["--ca-cert", "http://example.com/ca.pem"],
+        vec!["--ca-cert", "/"],
+        vec!["--addons", "/no/such.yaml"],
+        vec!["--addons", "ftp://x"],
+        vec!["--addons", "unknown-addon"],
+        vec!["--apiserver-arg", "a b=1"],
+        vec!["--apiserver-arg", "=x"],
+        vec!["--apiserver-arg", "noequals"],
+        vec!["--scheduler-arg", "A=1"],
+        vec!["--controller-manager-arg", "a;b=1"],
+    ];
+    let mut cases: Vec<Case> = flags
+        .into_iter()
+        .map(|f| (f.into_iter().map(String::from).collect(), vec![], false))
+        .collect();
+    let ca = vec!["--ca-cert".to_string(), file(4)];
+    cases.push((ca, vec![], false));
+    for up_only in [
+        vec!["--wait", "307445734561825861m"],
+        vec!["--wait", "5x"],
+        vec!["--node-timeout=-1s"],
+        vec!["--wait", "169h"],
+    ] {
+        cases.push((
+            up_only.into_iter().map(String::from).collect(),
+            vec![],
+            true,
+        ));
+    }
+    let env: Vec<(&str, String)> = vec![
+        ("APISERVER_A B", "1".into()),
+        ("MASTER_EXTRA_OPTS", "--cpus inf".into()),
+        ("MASTER_EXTRA_OPTS", "--cpus nan".into()),
+        ("MASTER_EXTRA_OPTS", "--memory 0".into()),
+        ("MASTER_EXTRA_OPTS", "-p 99999".into()),
+        ("DIND_CONFIG", "/no/such/config.yaml".into()),
+        ("DIND_CONFIG", dir.to_str().expect("utf-8").into()),
+        ("DIND_CONFIG", file(2)),
+        ("DIND_CONFIG", file(0)),
+        ("DIND_CONFIG", file(1)),
+        ("DIND_CONFIG", file(3)),
+        ("DIND_DAEMON_JSON_FILE", "x".into()),
+        ("CLUSTER_ID", "999".into()),
+        ("NUM_NODES", "x".into()),
+        ("DIND_HTTP_PROXY", "http://user:secret@proxy:99999".into()),
+    ];
+    for (name, value) in env {
+        cases.push((vec![], vec![(name.to_string(), value)], false));
+    }
+    cases
+}
+
+/// Docker objects any of the cases could have made (all use cluster ID 211).
+fn leftovers() -> Vec<String> {
+    let mut found = labelled_objects("cluster-211");
+    for label in ["default", "foo-7", "cluster"] {
+        found.extend(labelled_objects(&format!("{label}-211")));
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_values_exit_2_with_one_line_and_create_nothing() {
+    let Some(_engine) = docker().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = malformed_cases(dir.path());
+    assert!(cases.len() >= 100, "{} cases", cases.len());
+    assert!(leftovers().is_empty(), "cluster 211 exists before the test");
+    let mut failures = Vec::new();
+    for (flags, env, up_only) in &cases {
+        let mut flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let sets_id = flags.iter().any(|f| f.starts_with("--cluster-id"))
+            || env.iter().any(|(k, _)| k == "CLUSTER_ID");
+        if !sets_id {
+            flags.extend(["--cluster-id", "211"]);
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let commands: &[&[&str]] = if *up_only {
+            &[&["up", "--dry-run"], &["up", "--nodes-only"]]
+        } else {
+            &[&["settings"], &["up", "--dry-run"], &["up", "--nodes-only"]]
+        };
+        for plugin in ["kubectl-dind", "docker-dind"] {
+            for command in commands {
+                let mut args = command.to_vec();
+                args.extend(&flags);
+                let out = run(plugin, &args, &env);
+                let text = stderr(&out);
+                // The reason: what comes before clap's usage hint, warnings aside.
+                let reason: Vec<&str> = text
+                    .lines()
+                    .take_while(|l| !l.is_empty())
+                    .filter(|l| !l.starts_with("Warning:"))
+                    .collect();
+                if out.status.code() != Some(2)
+                    || reason.len() != 1
+                    || text.contains("panicked")
+                    || text.contains("secret")
+                {
+                    let shown: Vec<String> =
+                        args.iter().map(|a| a.chars().take(40).collect()).collect();
+                    failures.push(format!(
+                        "{plugin} {shown:?} {env:?}: {:?} {}",
+                        out.status.code(),
+                        text.chars().take(300).collect::<String>()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert!(leftovers().is_empty(), "nothing created: {:?}", leftovers());
+}
+
+#[test]
+fn long_values_and_environment_arguments_show_in_settings() {
+    let long = "x".repeat(70_000);
+    for plugin in ["kubectl-dind", "docker-dind"] {
+        let out = run(
+            plugin,
+            &["settings", "--no-proxy", &long],
+            &[("APISERVER_FOO", "bar")],
+        );
+        let text = stderr(&out);
+        assert!(out.status.success(), "{plugin}: {text}");
+        let table = String::from_utf8_lossy(&out.stdout);
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("APISERVER_FOO"))
+            .unwrap_or_else(|| panic!("a row for APISERVER_FOO:\n{table}"));
+        assert!(
+            row.contains("--apiserver-arg foo=…")
+                && row.contains("bar")
+                && row.ends_with("environment"),
+            "{row}"
+        );
+        assert!(table.contains(&long));
+        let warnings: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("APISERVER_FOO"))
+            .collect();
+        assert_eq!(
+            warnings,
+            ["Warning: APISERVER_FOO=bar from the environment becomes kube-apiserver --foo=bar (kubeadm-dind-cluster's convention; unset it if it was meant for another tool)"],
+            "{plugin}"
+        );
+        let plan = run_ok(
+            plugin,
+            &["up", "--dry-run", "-o", "json"],
+            &[("APISERVER_FOO", "bar")],
+        );
+        let plan: serde_json::Value = serde_json::from_str(&plan).expect("json");
+        assert_eq!(
+            plan["component_args"],
+            serde_json::json!([{
+                "component": "kube-apiserver",
+                "name": "foo",
+                "value": "bar",
+                "source": "environment",
+                "given_as": "APISERVER_FOO"
+            }])
+        );
+    }
+}

@@ -66,10 +66,13 @@ pub fn proxy(
         .https_proxy
         .clone()
         .or_else(|| from_host("HTTPS_PROXY"));
+    let given = settings.no_proxy.clone().or_else(|| from_host("NO_PROXY"));
+    for item in given.iter().flat_map(|list| list.split(',')) {
+        check_env_value("DIND_NO_PROXY entry", item.trim())?;
+    }
     if http.is_none() && https.is_none() {
         return Ok(None);
     }
-    let given = settings.no_proxy.clone().or_else(|| from_host("NO_PROXY"));
     let mut no_proxy: Vec<String> = Vec::new();
     let mut add = |item: String| {
         if !item.is_empty() && !no_proxy.contains(&item) {
