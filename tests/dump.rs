@@ -342,6 +342,8 @@ fn split_dump_never_follows_links_out_of_its_directory() {
 
 /// Runs `kubectl-dind args` on `input`; returns its output and its peak resident memory in
 /// bytes, as the kernel counted it (`wait4`'s `ru_maxrss`).
+// wait4 reaps the child itself, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn kubectl_dind_peak_memory(
     args: &[&str],
     input: &[u8],

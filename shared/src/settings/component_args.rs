@@ -169,7 +169,10 @@ mod tests {
 
     #[test]
     fn names_kubeadm_cannot_pass_are_refused_with_their_source() {
-        let table: &[(&[(&str, &str)], &[(Component, &str, &str)], &str)] = &[
+        type Env<'a> = &'a [(&'a str, &'a str)];
+        type Flags<'a> = &'a [(Component, &'a str, &'a str)];
+        // (environment, flags, the source the error names)
+        let table: &[(Env, Flags, &str)] = &[
             (
                 &[],
                 &[(Component::Apiserver, "a b", "1")],
