@@ -46,6 +46,7 @@ async fn kubeadm_configs_land_where_kubeadm_reads_them_and_the_api_port_is_loopb
         version: &version,
         host_cgroup_v1: host.cgroup_version == dind::engine::CgroupVersion::V1,
         dedicated_master: true,
+        bootstrap_token: &dind::bootstrap_token::BootstrapToken::random().expect("a token"),
     };
     let nodes: Vec<dind::node::Node> = plan
         .nodes

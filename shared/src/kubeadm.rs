@@ -1,12 +1,15 @@
 //! The kubeadm configuration of a cluster: one multi-document file for `kubeadm init` on
 //! the master, one `JoinConfiguration` per worker, and the commands that use them.
 //!
-//! The recipe is kind's, which is proven to run kubeadm inside containers: a fixed
-//! bootstrap token, containerd's socket, the systemd cgroup driver, no swap check, and
+//! The recipe is kind's, which is proven to run kubeadm inside containers, except for
+//! kind's fixed bootstrap token: here each cluster has its own random one
+//! ([`BootstrapToken`]), since a fixed one lets anyone who reaches the API port join a
+//! node and get a certificate approved. Then containerd's socket, the systemd cgroup driver, no swap check, and
 //! no disk-based garbage collection or eviction because every node sees the host's disk.
 //! Documents are built as YAML values and serialized, never templated, so the output
 //! always parses and values are always quoted correctly.
 
+use crate::bootstrap_token::BootstrapToken;
 use crate::error::usage;
 use crate::plan::{ClusterPlan, NodePlan, Role};
 use crate::settings::{Component, Settings};
@@ -23,10 +26,6 @@ pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 
 /// Where the configuration file goes inside a node; kubeadm reads it through `--config`.
 pub const CONFIG_PATH: &str = "/dind/kubeadm.conf";
-
-/// The bootstrap token of every cluster. Fixed, as in kind, so workers can join without
-/// reading anything back from the master; kubeadm still expires it after 24 hours.
-pub const BOOTSTRAP_TOKEN: &str = "abcdef.0123456789abcdef";
 
 /// The port the API server listens on inside the master.
 pub const API_SERVER_PORT: u16 = 6443;
@@ -47,6 +46,8 @@ pub struct KubeadmInputs<'a> {
     pub host_cgroup_v1: bool,
     /// Whether the master keeps kubeadm's control-plane taint, so ordinary pods avoid it.
     pub dedicated_master: bool,
+    /// The token `kubeadm init` creates and workers join with: random per cluster.
+    pub bootstrap_token: &'a BootstrapToken,
 }
 
 /// The kubeadm configuration schema: `kubeadm.k8s.io/v1beta4` (kubeadm has it from 1.31;
@@ -90,7 +91,7 @@ pub fn render_join(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<St
                 "apiServerEndpoint",
                 Value::from(control_plane_endpoint(plan)),
             ),
-            ("token", BOOTSTRAP_TOKEN.into()),
+            ("token", inputs.bootstrap_token.secret().into()),
             // The token authenticates the API server well enough for a throwaway local
             // cluster; pinning the CA would need a round trip to the master first.
             ("unsafeSkipCAVerification", true.into()),
@@ -201,7 +202,10 @@ fn init_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Result<
         ("kind", "InitConfiguration".into()),
         (
             "bootstrapTokens",
-            Value::Sequence(vec![mapping([("token", BOOTSTRAP_TOKEN.into())])]),
+            Value::Sequence(vec![mapping([(
+                "token",
+                inputs.bootstrap_token.secret().into(),
+            )])]),
         ),
         (
             "localAPIEndpoint",
@@ -536,6 +540,62 @@ mod tests {
         Settings::from_env_pairs(pairs).unwrap()
     }
 
+    pub(super) fn test_token() -> BootstrapToken {
+        BootstrapToken::parse("x1y2z3.a1b2c3d4e5f6g7h8").unwrap()
+    }
+
+    /// The token of the rendered `InitConfiguration` and of a worker's `JoinConfiguration`.
+    fn rendered_tokens(s: &Settings, token: &BootstrapToken) -> (String, String) {
+        let plan = ClusterPlan::new(s).unwrap();
+        let version = KubeVersion::parse("v1.37.0").unwrap();
+        let inputs = KubeadmInputs {
+            plan: &plan,
+            settings: s,
+            version: &version,
+            host_cgroup_v1: false,
+            dedicated_master: true,
+            bootstrap_token: token,
+        };
+        let init = docs(&render_init(&inputs).unwrap());
+        let join = docs(&render_join(&inputs, &plan.workers()[0]).unwrap());
+        let text = |v: &Value| v.as_str().unwrap().to_string();
+        (
+            text(&init[0]["bootstrapTokens"][0]["token"]),
+            text(&join[0]["discovery"]["bootstrapToken"]["token"]),
+        )
+    }
+
+    #[test]
+    fn every_cluster_gets_its_own_bootstrap_token() {
+        let (a, b) = (
+            BootstrapToken::random().unwrap(),
+            BootstrapToken::random().unwrap(),
+        );
+        let (init_a, join_a) = rendered_tokens(&settings(&[]), &a);
+        let (init_b, join_b) = rendered_tokens(&settings(&[("CLUSTER_ID", "10")]), &b);
+        assert_eq!((init_a.as_str(), join_a.as_str()), (a.secret(), a.secret()));
+        assert_eq!((init_b.as_str(), join_b.as_str()), (b.secret(), b.secret()));
+        assert_ne!(init_a, init_b);
+        // kind's fixed token, spelled so this test does not hold it whole.
+        let fixed = format!("{}.{}", "abcdef", "0123456789abcdef");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut pending = vec![src];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if let Ok(text) = std::fs::read_to_string(&path) {
+                    assert!(
+                        !text.contains(&fixed),
+                        "{} holds a fixed token",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+
     fn docs(text: &str) -> Vec<Value> {
         serde_yaml::Deserializer::from_str(text)
             .map(|d| serde::Deserialize::deserialize(d).unwrap())
@@ -552,6 +612,7 @@ mod tests {
             version: &version,
             host_cgroup_v1: false,
             dedicated_master: true,
+            bootstrap_token: &test_token(),
         })
     }
 
@@ -584,6 +645,7 @@ mod tests {
             version: &version,
             host_cgroup_v1: cgroup_v1,
             dedicated_master: dedicated,
+            bootstrap_token: &test_token(),
         };
         docs(&render_init(&inputs).unwrap())
     }
@@ -693,6 +755,7 @@ mod tests {
             version: &version,
             host_cgroup_v1: false,
             dedicated_master: true,
+            bootstrap_token: &test_token(),
         };
         assert_eq!(
             crate::error::exit_code(&render_init(&inputs).unwrap_err()),
@@ -855,6 +918,7 @@ mod tests {
             version: &version,
             host_cgroup_v1: false,
             dedicated_master: true,
+            bootstrap_token: &test_token(),
         };
         assert!(render_join(&inputs, plan.master()).is_err());
         assert!(render_join(&inputs, &plan.workers()[0]).is_ok());
@@ -885,6 +949,7 @@ mod kdc_tests {
             version: &version,
             host_cgroup_v1: false,
             dedicated_master: true,
+            bootstrap_token: &super::tests::test_token(),
         };
         let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&render_init(&inputs).unwrap())
             .map(|d| serde::Deserialize::deserialize(d).unwrap())

@@ -22,6 +22,13 @@ struct Rendered {
     joins: Vec<(String, String)>,
 }
 
+/// A fixed token, so the golden files do not move; real clusters get random ones.
+const GOLDEN_TOKEN: &str = "g0ld3n.t0k3nf0rg0ld3nf1";
+
+fn golden_token() -> dind::bootstrap_token::BootstrapToken {
+    dind::bootstrap_token::BootstrapToken::parse(GOLDEN_TOKEN).unwrap()
+}
+
 fn render(env: &[(&str, &str)], version: &str) -> Rendered {
     let settings = settings(env);
     let plan = ClusterPlan::new(&settings).unwrap();
@@ -33,6 +40,7 @@ fn render(env: &[(&str, &str)], version: &str) -> Rendered {
         // This project's machines mount cgroup v1, so that is the variant worth pinning.
         host_cgroup_v1: true,
         dedicated_master: true,
+        bootstrap_token: &golden_token(),
     };
     Rendered {
         init: kubeadm::render_init(&inputs).unwrap(),
@@ -176,11 +184,7 @@ fn golden_renders_for_each_version_and_ip_mode() {
 
             let init = only(&docs, "InitConfiguration");
             assert_eq!(init["apiVersion"], api, "{label}");
-            assert_eq!(
-                init["bootstrapTokens"][0]["token"],
-                kubeadm::BOOTSTRAP_TOKEN,
-                "{label}"
-            );
+            assert_eq!(init["bootstrapTokens"][0]["token"], GOLDEN_TOKEN, "{label}");
             assert_eq!(
                 init["localAPIEndpoint"]["advertiseAddress"], case.master_addresses[0],
                 "{label}"
@@ -288,7 +292,7 @@ fn golden_renders_for_each_version_and_ip_mode() {
                     bootstrap["apiServerEndpoint"], "kube-master:6443",
                     "{label}"
                 );
-                assert_eq!(bootstrap["token"], kubeadm::BOOTSTRAP_TOKEN, "{label}");
+                assert_eq!(bootstrap["token"], GOLDEN_TOKEN, "{label}");
                 assert_eq!(bootstrap["unsafeSkipCAVerification"], true, "{label}");
                 let registration = &join["nodeRegistration"];
                 assert_eq!(

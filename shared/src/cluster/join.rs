@@ -11,6 +11,7 @@ use super::nodes::{cluster_volumes, create_node, pod_network_files, NewNode};
 use super::preflight::{self, Gate, Intent, Purpose};
 use super::run::{Run, UpOptions};
 use super::support::configure_node;
+use crate::bootstrap_token::BootstrapToken;
 use crate::engine::{Engine, NetworkInfo};
 use crate::kubeadm::{self, KubeadmInputs};
 use crate::names::labels;
@@ -54,21 +55,6 @@ pub async fn cluster_settings(
 /// The number the next worker gets: one past the highest in use.
 pub fn next_index(indices: &[u16]) -> u16 {
     indices.iter().max().map_or(1, |m| m + 1)
-}
-
-/// A rendered kubeadm join configuration with `token` instead of the cluster's fixed one.
-pub fn with_token(join_config: &str, token: &str) -> String {
-    join_config.replace(kubeadm::BOOTSTRAP_TOKEN, token)
-}
-
-/// Whether a token printed by `kubeadm token create` has kubeadm's form `[a-z0-9]{6}.[a-z0-9]{16}`.
-pub fn is_bootstrap_token(text: &str) -> bool {
-    let ok = |s: &str, n: usize| {
-        s.len() == n
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-    };
-    matches!(text.split_once('.'), Some((id, secret)) if ok(id, 6) && ok(secret, 16))
 }
 
 /// Adds a worker. A failure removes the container and volume it created.
@@ -255,25 +241,25 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
     let plan = run.plan;
     let master = Node::new(run.engine, &plan.master().name);
     let version = super::kubernetes::require_kubeadm(&master, &plan.image).await?;
-    let token = master
+    let printed = master
         .run(&["kubeadm", "token", "create", "--ttl", "1h"])
-        .await?
-        .trim()
-        .to_string();
-    if !is_bootstrap_token(&token) {
+        .await?;
+    let Some(token) = BootstrapToken::parse(printed.trim()) else {
         bail!(
-            "`kubeadm token create` on {} printed {token:?}, not a token",
-            master.name
+            "`kubeadm token create` on {} printed {} characters that are not a token",
+            master.name,
+            printed.trim().len()
         );
-    }
+    };
     let inputs = KubeadmInputs {
         plan,
         settings: run.settings,
         version: &version,
         host_cgroup_v1: run.cgroup == crate::engine::CgroupVersion::V1,
         dedicated_master: run.options.dedicated_master,
+        bootstrap_token: &token,
     };
-    let config = with_token(&kubeadm::render_join(&inputs, node_plan)?, &token);
+    let config = kubeadm::render_join(&inputs, node_plan)?;
     node.write_files(&[NodeFile::new(kubeadm::CONFIG_PATH, config)])
         .await?;
     let step = run.progress.step(format!("Joining {}", node.name));
@@ -295,25 +281,6 @@ mod tests {
         for (indices, next) in table {
             assert_eq!(next_index(indices), next, "{indices:?}");
         }
-    }
-
-    #[test]
-    fn tokens() {
-        let table = [
-            ("abcdef.0123456789abcdef", true),
-            ("x1y2z3.a1b2c3d4e5f6g7h8", true),
-            ("ABCDEF.0123456789abcdef", false),
-            ("abcdef0123456789abcdef", false),
-            ("", false),
-        ];
-        for (token, ok) in table {
-            assert_eq!(is_bootstrap_token(token), ok, "{token}");
-        }
-        let rendered = format!("token: {}\n", kubeadm::BOOTSTRAP_TOKEN);
-        assert_eq!(
-            with_token(&rendered, "x1y2z3.a1b2c3d4e5f6g7h8"),
-            "token: x1y2z3.a1b2c3d4e5f6g7h8\n"
-        );
     }
 
     #[test]

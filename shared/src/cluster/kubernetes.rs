@@ -4,6 +4,7 @@
 //! `DIND_PORT_FORWARDER`, and the wait for Ready.
 
 use super::run::Run;
+use crate::bootstrap_token::BootstrapToken;
 use crate::cni;
 use crate::cni::flannel;
 use crate::engine::CgroupVersion;
@@ -114,12 +115,14 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
     } = *run;
     let master = &nodes[0];
     let version = require_kubeadm(master, &plan.image).await?;
+    let bootstrap_token = BootstrapToken::random()?;
     let inputs = KubeadmInputs {
         plan,
         settings,
         version: &version,
         host_cgroup_v1: cgroup == CgroupVersion::V1,
         dedicated_master: options.dedicated_master && nodes.len() > 1,
+        bootstrap_token: &bootstrap_token,
     };
     if cgroup == CgroupVersion::V1 {
         progress.note(

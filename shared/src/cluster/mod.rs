@@ -38,6 +38,8 @@ mod run;
 pub mod snapshot;
 pub mod support;
 mod up;
+pub mod up_lock;
 
+pub use extras::check_offline;
 pub use run::{Run, UpOptions};
 pub use up::{clean, up, UpReport};

@@ -11,6 +11,7 @@ use super::preflight::{self, Gate, Intent, Purpose};
 use super::run::{Run, UpOptions};
 use super::snapshot::Snapshot;
 use super::support::{configure_node, ensure_support};
+use super::up_lock::UpLock;
 use crate::engine::{CgroupVersion, Engine};
 use crate::error::usage;
 use crate::image::{ensure_image, node_recipe, KubeSource};
@@ -58,35 +59,62 @@ pub async fn up(
     progress: &Progress,
 ) -> anyhow::Result<UpReport> {
     let plan = ClusterPlan::new(settings)?;
-    let host = engine.host_info().await?;
     let extras = NodeExtras::prepare(settings, &plan)?;
-    if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
-        .await?
-        .is_empty()
-    {
-        return Err(usage(format!(
-            "cluster {} already has node containers; run `down` (or `clean`) for it first",
-            plan.cluster_key
-        )));
+    // Everything from the first look at Docker on runs under the cluster's lock, so two
+    // runs never both find the cluster absent and roll back each other's objects.
+    let lock = UpLock::take(engine, &plan.cluster).await?;
+    let result = up_locked(engine, settings, options, progress, &plan, &extras).await;
+    if let Err(error) = lock.release(engine).await {
+        progress.note(format!("Warning: the cluster's `up` lock stays: {error:#}"));
     }
-    ensure_node_image(engine, settings, &plan, progress).await?;
-    let snapshot = super::snapshot::prepare(engine, settings, &plan, progress).await?;
+    result
+}
+
+/// `up` once the cluster's lock is held.
+async fn up_locked(
+    engine: &Engine,
+    settings: &Settings,
+    options: &UpOptions,
+    progress: &Progress,
+    plan: &ClusterPlan,
+    extras: &NodeExtras,
+) -> anyhow::Result<UpReport> {
+    let prepared = async {
+        let host = engine.host_info().await?;
+        if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
+            .await?
+            .is_empty()
+        {
+            return Err(usage(format!(
+                "cluster {} already has node containers; run `down` (or `clean`) for it first",
+                plan.cluster_key
+            )));
+        }
+        ensure_node_image(engine, settings, plan, progress).await?;
+        let snapshot = super::snapshot::prepare(engine, settings, plan, progress).await?;
+        Ok((host, snapshot))
+    };
+    // Nothing is created yet: an interrupt only has to give the lock back.
+    let (host, snapshot) = tokio::select! {
+        prepared = prepared => prepared?,
+        () = crate::interrupt::interrupted() => return Err(anyhow!("interrupted")),
+    };
     if snapshot.is_none() {
-        remove_leftover_volumes(engine, &plan, progress).await?;
+        remove_leftover_volumes(engine, plan, progress).await?;
     }
 
     let ledger = Ledger::default();
     let run = Run {
         engine,
         settings,
-        plan: &plan,
+        plan,
         options,
         cgroup: host.cgroup_version,
         host: &host,
         ledger: &ledger,
         progress,
     };
-    let provisioned = provision(&run, &extras, snapshot.as_ref());
+    let provisioned = provision(&run, extras, snapshot.as_ref());
     let result = tokio::select! {
         result = provisioned => result,
         () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
