@@ -10,6 +10,7 @@
 //! files and logs of running containers) and [`state`](self::state) (commit, pause,
 //! snapshot images).
 
+mod attach;
 mod exec;
 mod images;
 mod lifecycle;
