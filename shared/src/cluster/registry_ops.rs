@@ -354,6 +354,13 @@ async fn registry(engine: &Engine, name: &str) -> anyhow::Result<Option<Containe
         .find(|c| c.name == name))
 }
 
+/// The host port of the running local registry, if one runs.
+pub async fn local_registry_port(engine: &Engine) -> anyhow::Result<Option<u16>> {
+    Ok(local_registry(engine)
+        .await?
+        .and_then(|r| published_port(&r.ports)))
+}
+
 /// The running local registry (not a pull-through one), if any.
 async fn local_registry(engine: &Engine) -> anyhow::Result<Option<ContainerInfo>> {
     Ok(registries(engine)

@@ -14,6 +14,7 @@ mod attach;
 mod exec;
 mod images;
 mod lifecycle;
+mod push;
 mod resources;
 mod state;
 

@@ -1,0 +1,269 @@
+//! `docker dind registry` on the real Docker engine: Debian's distribution registry,
+//! pushed to from the host's docker CLI on `127.0.0.1:5001`, pulled from inside IPv4 and
+//! IPv6 nodes with `ctr` through the `hosts.toml` dind writes, kept across `down`/`up`,
+//! gone after `clean`; and a pull-through mirror of a second local registry.
+//!
+//! Cluster IDs 231 and 232; registry names `dind-registry` (the default, as the
+//! acceptance asks) and `i22-*`. Run alone per the lock rules (it publishes host ports
+//! 5001-5003).
+
+mod support;
+
+use dind::engine::Engine;
+use std::process::Output;
+use support::*;
+
+const IMAGE: &str = "dind-test/busybox:1";
+const HOST_REF: &str = "127.0.0.1:5001/dind-test/busybox:1";
+const NODE_REF: &str = "localhost:5001/dind-test/busybox:1";
+
+/// Removes a registry and its volume (`registry clean`) when dropped.
+struct RegistryGuard(&'static str);
+
+impl Drop for RegistryGuard {
+    fn drop(&mut self) {
+        let _ = run("docker-dind", &["registry", "clean", "--name", self.0], &[]);
+    }
+}
+
+fn ok(output: Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+fn node_names(cluster_id: &str) -> Vec<String> {
+    let listed = run_ok(
+        "docker-dind",
+        &["nodes", "-o", "json", "--cluster-id", cluster_id],
+        &[],
+    );
+    let nodes: Vec<serde_json::Value> = serde_json::from_str(&listed).expect("nodes JSON");
+    nodes
+        .iter()
+        .filter(|n| matches!(n["role"].as_str(), Some("master" | "worker")))
+        .map(|n| n["name"].as_str().expect("a name").to_string())
+        .collect()
+}
+
+/// Pulls the image in the node through its hosts.toml, then runs a nested container
+/// from it.
+async fn pull_and_run(engine: &Engine, node: &str) {
+    let pulled = exec(
+        engine,
+        node,
+        &[
+            "ctr",
+            "-n",
+            "k8s.io",
+            "images",
+            "pull",
+            "--hosts-dir",
+            "/etc/containerd/certs.d",
+            NODE_REF,
+        ],
+    )
+    .await;
+    assert!(pulled.contains("done"), "pull in {node}:\n{pulled}");
+    let out = exec(
+        engine,
+        node,
+        &[
+            "ctr",
+            "-n",
+            "k8s.io",
+            "run",
+            "--rm",
+            NODE_REF,
+            "i22-hello",
+            "/bin/busybox",
+            "echo",
+            "pulled from the registry",
+        ],
+    )
+    .await;
+    assert_eq!(out.trim(), "pulled from the registry", "{node}");
+    exec(
+        engine,
+        node,
+        &["ctr", "-n", "k8s.io", "images", "rm", NODE_REF],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_pull_what_the_host_pushed() {
+    let Some(engine) = docker().await else { return };
+    ensure_images();
+    let mut cleanup = RemoveOnDrop::default();
+    build_busybox_image(IMAGE, &mut cleanup);
+    cleanup.images.push(HOST_REF.into());
+    let _before = CleanOnDrop::cluster(&["--cluster-id", "231"]);
+    let _after = CleanOnDrop::cluster(&["--cluster-id", "232"]);
+    let _registry = RegistryGuard("dind-registry");
+
+    // A cluster that exists before the registry is updated live.
+    run_ok(
+        "docker-dind",
+        &[
+            "up",
+            "--nodes-only",
+            "--nodes",
+            "1",
+            "--image",
+            BARE_IMAGE,
+            "--cluster-id",
+            "231",
+        ],
+        &[],
+    );
+    let up = ok(run("docker-dind", &["registry", "up"], &[]), "registry up");
+    assert!(
+        up.contains("joined cluster cluster-231 at 10.192.231.254"),
+        "{up}"
+    );
+    ok(docker_cli(&["tag", IMAGE, HOST_REF]), "docker tag");
+    ok(docker_cli(&["push", HOST_REF]), "docker push");
+    let before = node_names("231");
+    assert_eq!(before.len(), 2, "{before:?}");
+    for node in &before {
+        pull_and_run(&engine, node).await;
+    }
+
+    // An IPv6 cluster created while the registry runs joins it without any flag, and
+    // reaches it over IPv6.
+    let up6 = ok(
+        run(
+            "docker-dind",
+            &[
+                "up",
+                "--nodes-only",
+                "--nodes",
+                "1",
+                "--image",
+                BARE_IMAGE,
+                "--cluster-id",
+                "232",
+                "--ip-mode",
+                "ipv6",
+            ],
+            &[],
+        ),
+        "up of an IPv6 cluster",
+    );
+    assert!(
+        up6.contains("joined cluster cluster-232 at fd00:20:232::5001"),
+        "{up6}"
+    );
+    let after = node_names("232");
+    for node in &after {
+        let hosts = exec(
+            &engine,
+            node,
+            &["cat", "/etc/containerd/certs.d/localhost:5001/hosts.toml"],
+        )
+        .await;
+        assert!(hosts.contains("http://[fd00:20:232::5001]:5000"), "{hosts}");
+        pull_and_run(&engine, node).await;
+    }
+    let status = run_ok("docker-dind", &["registry", "status", "-o", "json"], &[]);
+    let status: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
+    let clusters = status[0]["clusters"].as_array().expect("clusters").clone();
+    assert!(
+        clusters.contains(&"cluster-231".into()) && clusters.contains(&"cluster-232".into()),
+        "{status}"
+    );
+
+    // The images live in the volume: down and up keep them.
+    let down = ok(
+        run("docker-dind", &["registry", "down"], &[]),
+        "registry down",
+    );
+    assert!(
+        down.contains("Warning: removing registry dind-registry while cluster(s)"),
+        "{down}"
+    );
+    ok(
+        run("docker-dind", &["registry", "up"], &[]),
+        "registry up again",
+    );
+    pull_and_run(&engine, &before[0]).await;
+
+    // A cluster can be cleaned while the registry is on its network.
+    run_ok("docker-dind", &["clean", "--cluster-id", "232"], &[]);
+
+    // clean leaves neither container nor volume.
+    ok(
+        run("docker-dind", &["registry", "clean"], &[]),
+        "registry clean",
+    );
+    let left = docker_cli(&["ps", "-aq", "--filter", "label=dind.registry"]);
+    assert!(left.stdout.is_empty(), "containers left");
+    let volumes = docker_cli(&["volume", "ls", "-q", "--filter", "label=dind.registry"]);
+    assert!(volumes.stdout.is_empty(), "volumes left");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_refused_before_anything_is_created() {
+    let Some(_engine) = docker().await else {
+        return;
+    };
+    let mut cleanup = RemoveOnDrop::default();
+    // A container that is no registry holds the name and port 5003.
+    cleanup.containers.push("i22-squatter".into());
+    ok(
+        docker_cli(&[
+            "run",
+            "-d",
+            "--name",
+            "i22-squatter",
+            "-p",
+            "127.0.0.1:5003:80",
+            "--entrypoint",
+            "/bin/sleep",
+            BARE_IMAGE,
+            "300",
+        ]),
+        "a squatter",
+    );
+    // (flags, what the one-line error names)
+    let table: [(&[&str], &str); 4] = [
+        (
+            &["--name", "i22-squatter", "--port", "5004"],
+            "--name i22-squatter",
+        ),
+        (&["--name", "i22-x", "--port", "5003"], "--port 5003"),
+        (
+            &["--name", "i22-x", "--proxy", "ftp://example.org"],
+            "--proxy",
+        ),
+        (
+            &[
+                "--name",
+                "i22-x",
+                "--proxy",
+                "https://x",
+                "--proxy-credentials",
+                "/no/such/file",
+            ],
+            "--proxy-credentials",
+        ),
+    ];
+    for (flags, names) in table {
+        let mut args = vec!["registry", "up"];
+        args.extend_from_slice(flags);
+        let output = run("docker-dind", &args, &[]);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(names), "{flags:?}: {stderr}");
+    }
+    let left = docker_cli(&["ps", "-aq", "--filter", "name=i22-x"]);
+    assert!(left.stdout.is_empty(), "nothing was created");
+    let volumes = docker_cli(&["volume", "ls", "-q", "--filter", "name=i22-x"]);
+    assert!(volumes.stdout.is_empty(), "no volume was created");
+}
