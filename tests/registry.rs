@@ -179,6 +179,34 @@ async fn nodes_pull_what_the_host_pushed() {
         "{status}"
     );
 
+    // load --via-registry: pushed once, pulled by every node under its own name.
+    let loaded = run_ok(
+        "docker-dind",
+        &[
+            "load",
+            "--via-registry",
+            IMAGE,
+            "--cluster-id",
+            "231",
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    assert!(loaded.contains("kube-node-1-cluster-231"), "{loaded}");
+    for node in &before {
+        let listed = exec(
+            &engine,
+            node,
+            &["ctr", "-n", "k8s.io", "images", "ls", "-q"],
+        )
+        .await;
+        assert!(
+            listed.lines().any(|l| l == "docker.io/dind-test/busybox:1"),
+            "{node}: {listed}"
+        );
+    }
+
     // The images live in the volume: down and up keep them.
     let down = ok(
         run("docker-dind", &["registry", "down"], &[]),
@@ -266,4 +294,116 @@ async fn bad_input_is_refused_before_anything_is_created() {
     assert!(left.stdout.is_empty(), "nothing was created");
     let volumes = docker_cli(&["volume", "ls", "-q", "--filter", "name=i22-x"]);
     assert!(volumes.stdout.is_empty(), "no volume was created");
+}
+
+/// How many blob fetches the upstream's access log shows.
+fn blob_fetches(container: &str) -> usize {
+    let logs = docker_cli(&["logs", container]);
+    let text =
+        String::from_utf8_lossy(&logs.stdout).into_owned() + &String::from_utf8_lossy(&logs.stderr);
+    text.lines()
+        .filter(|l| l.contains("\"GET /v2/dind-test/only-upstream/blobs/"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_through_mirror_serves_what_only_its_upstream_has() {
+    let Some(engine) = docker().await else { return };
+    ensure_images();
+    let mut cleanup = RemoveOnDrop::default();
+    let _mirror = RegistryGuard("i22-mirror");
+    build_busybox_image("i22-only-upstream:1", &mut cleanup);
+    let upstream_ref = "127.0.0.1:5002/dind-test/only-upstream:1";
+    let mirror_ref = "127.0.0.1:5005/dind-test/only-upstream:1";
+    cleanup
+        .images
+        .extend([upstream_ref.to_string(), mirror_ref.to_string()]);
+
+    // The upstream: a plain distribution registry from the same Debian package.
+    let recipe = dind::image::Recipe::registry();
+    dind::image::ensure_image(&engine, &recipe, &dind::progress::Progress::quiet())
+        .await
+        .expect("the registry image");
+    cleanup.containers.push("i22-upstream".into());
+    ok(
+        docker_cli(&[
+            "create",
+            "--name",
+            "i22-upstream",
+            "-p",
+            "127.0.0.1:5002:5000",
+            &recipe.tag,
+        ]),
+        "create the upstream",
+    );
+    dind::node::Node::new(&engine, "i22-upstream")
+        .write_files(&[dind::node::NodeFile::new(
+            dind::cluster::local_registry::CONFIG_PATH,
+            dind::cluster::local_registry::registry_config(None),
+        )])
+        .await
+        .expect("upstream config");
+    ok(docker_cli(&["start", "i22-upstream"]), "start the upstream");
+    ok(
+        docker_cli(&["tag", "i22-only-upstream:1", upstream_ref]),
+        "tag",
+    );
+    ok(docker_cli(&["push", upstream_ref]), "push to the upstream");
+    let address = ok(
+        docker_cli(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.IPAddress}}",
+            "i22-upstream",
+        ]),
+        "upstream address",
+    );
+    let address = address.trim();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = dir.path().join("upstream.creds");
+    std::fs::write(&credentials, "username=i22\npassword=not-in-argv\n").expect("write");
+    let up = ok(
+        run(
+            "docker-dind",
+            &[
+                "registry",
+                "up",
+                "--name",
+                "i22-mirror",
+                "--port",
+                "5005",
+                "--proxy",
+                &format!("http://{address}:5000"),
+                "--proxy-credentials",
+                credentials.to_str().expect("utf-8"),
+            ],
+            &[],
+        ),
+        "registry up --proxy",
+    );
+    assert!(up.contains("i22-mirror"), "{up}");
+    let inspect = ok(docker_cli(&["inspect", "i22-mirror"]), "inspect the mirror");
+    assert!(
+        !inspect.contains("not-in-argv"),
+        "the password stays out of argv, env and labels"
+    );
+
+    let before = blob_fetches("i22-upstream");
+    ok(
+        docker_cli(&["pull", mirror_ref]),
+        "first pull through the mirror",
+    );
+    let first = blob_fetches("i22-upstream");
+    assert!(first > before, "the first pull fetched from the upstream");
+    ok(docker_cli(&["rmi", mirror_ref]), "forget the pulled image");
+    ok(
+        docker_cli(&["pull", mirror_ref]),
+        "second pull through the mirror",
+    );
+    assert_eq!(
+        blob_fetches("i22-upstream"),
+        first,
+        "the second pull came from the mirror's cache"
+    );
 }
