@@ -51,6 +51,22 @@ fn node_names(cluster_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// `up --nodes-only` of a master and one worker from the bare image.
+fn up_nodes_only(cluster_id: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "up",
+        "--nodes-only",
+        "--nodes",
+        "1",
+        "--image",
+        BARE_IMAGE,
+        "--cluster-id",
+        cluster_id,
+    ];
+    args.extend_from_slice(extra);
+    run("docker-dind", &args, &[])
+}
+
 /// Pulls the image in the node through its hosts.toml, then runs a nested container
 /// from it.
 async fn pull_and_run(engine: &Engine, node: &str) {
@@ -108,20 +124,7 @@ async fn nodes_pull_what_the_host_pushed() {
     let _registry = RegistryGuard("dind-registry");
 
     // A cluster that exists before the registry is updated live.
-    run_ok(
-        "docker-dind",
-        &[
-            "up",
-            "--nodes-only",
-            "--nodes",
-            "1",
-            "--image",
-            BARE_IMAGE,
-            "--cluster-id",
-            "231",
-        ],
-        &[],
-    );
+    ok(up_nodes_only("231", &[]), "up of cluster 231");
     let up = ok(run("docker-dind", &["registry", "up"], &[]), "registry up");
     assert!(
         up.contains("joined cluster cluster-231 at 10.192.231.254"),
@@ -138,22 +141,7 @@ async fn nodes_pull_what_the_host_pushed() {
     // An IPv6 cluster created while the registry runs joins it without any flag, and
     // reaches it over IPv6.
     let up6 = ok(
-        run(
-            "docker-dind",
-            &[
-                "up",
-                "--nodes-only",
-                "--nodes",
-                "1",
-                "--image",
-                BARE_IMAGE,
-                "--cluster-id",
-                "232",
-                "--ip-mode",
-                "ipv6",
-            ],
-            &[],
-        ),
+        up_nodes_only("232", &["--ip-mode", "ipv6"]),
         "up of an IPv6 cluster",
     );
     assert!(
