@@ -55,12 +55,17 @@ pub async fn up(
     } else if engine.container_running(&options.name).await? == Some(false) {
         engine.start_container(&options.name).await?;
     }
+    // A registry that ran already keeps the port it was started with.
+    let port = registry(engine, &options.name)
+        .await?
+        .and_then(|r| published_port(&r.ports))
+        .unwrap_or(options.port);
     if options.proxy.is_none() {
         for network in cluster_networks(engine).await? {
             attach(
                 engine,
                 &options.name,
-                options.port,
+                port,
                 &network,
                 kubeconfig,
                 progress,
