@@ -346,6 +346,11 @@ async fn a_pull_through_mirror_serves_what_only_its_upstream_has() {
         .await
         .expect("upstream config");
     ok(docker_cli(&["start", "i22-upstream"]), "start the upstream");
+    // The distribution registry logs this line once it accepts connections.
+    dind::node::Node::new(&engine, "i22-upstream")
+        .wait_for_output("listening on")
+        .await
+        .expect("the upstream listens");
     ok(
         docker_cli(&["tag", "i22-only-upstream:1", upstream_ref]),
         "tag",

@@ -62,15 +62,7 @@ pub async fn up(
         .unwrap_or(options.port);
     if options.proxy.is_none() {
         for network in cluster_networks(engine).await? {
-            attach(
-                engine,
-                &options.name,
-                port,
-                &network,
-                kubeconfig,
-                progress,
-            )
-            .await?;
+            attach(engine, &options.name, port, &network, kubeconfig, progress).await?;
         }
     }
     status_of(engine, &options.name).await
