@@ -126,6 +126,14 @@ pub async fn join(
         }
         return Err(error);
     }
+    // The new worker pulls localhost:PORT/... from the local registry as the others do.
+    super::registry_ops::join_new_cluster(
+        engine,
+        cluster_key,
+        options.kubeconfig.as_deref(),
+        progress,
+    )
+    .await;
     Ok(Joined {
         cluster: cluster_key.to_string(),
         node: node_plan.name.clone(),

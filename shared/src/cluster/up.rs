@@ -120,7 +120,16 @@ async fn up_locked(
         () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
     };
     match result {
-        Ok(report) => Ok(report),
+        Ok(report) => {
+            super::registry_ops::join_new_cluster(
+                engine,
+                &plan.cluster_key,
+                options.kubeconfig.as_deref(),
+                progress,
+            )
+            .await;
+            Ok(report)
+        }
         Err(error) if options.retain => {
             progress.note(format!(
                 "--retain: keeping {} object(s) this run created",

@@ -11,10 +11,12 @@
 //! files and logs of running containers) and [`state`](self::state) (commit, pause,
 //! snapshot images).
 
+mod attach;
 mod exec;
 mod images;
 mod json_stream;
 mod lifecycle;
+mod push;
 mod resources;
 mod state;
 

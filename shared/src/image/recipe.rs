@@ -104,6 +104,7 @@ const SUPPORT_FILES: &[(&str, &[u8])] = embedded_files! {
 
 const NODE_DOCKERFILE: &str = include_str!("files/node.Dockerfile");
 const SUPPORT_DOCKERFILE: &str = include_str!("files/support.Dockerfile");
+const REGISTRY_DOCKERFILE: &str = include_str!("files/registry.Dockerfile");
 const KUBE_BINARIES_MARKER: &str = "KUBE_BINARIES";
 
 /// The Kubernetes part of a node recipe, with local files already read.
@@ -215,6 +216,22 @@ impl Recipe {
         };
         let hash = recipe.hash();
         recipe.tag = format!("dind-support:{}", &hash[..12]);
+        recipe.labels.insert(labels::IMAGE_RECIPE.to_string(), hash);
+        recipe
+    }
+
+    /// The image of `docker dind registry`: Debian's distribution registry, configured
+    /// by a file dind writes into each container.
+    pub fn registry() -> Recipe {
+        let mut recipe = Recipe {
+            tag: String::new(),
+            dockerfile: REGISTRY_DOCKERFILE.to_string(),
+            files: Vec::new(),
+            labels: BTreeMap::new(),
+            build_args: BTreeMap::new(),
+        };
+        let hash = recipe.hash();
+        recipe.tag = format!("dind-registry:{}", &hash[..12]);
         recipe.labels.insert(labels::IMAGE_RECIPE.to_string(), hash);
         recipe
     }
@@ -447,6 +464,10 @@ mod tests {
         changed.files[0].contents.push(b'\n');
         assert_ne!(a.hash(), changed.hash());
         assert_ne!(Recipe::support().hash(), a.hash());
+        let registry = Recipe::registry();
+        assert!(registry.tag.starts_with("dind-registry:"));
+        assert!(registry.dockerfile.contains("docker-registry"));
+        assert_ne!(registry.hash(), Recipe::support().hash());
     }
 
     #[test]
