@@ -187,6 +187,7 @@ impl NodeOptions {
             dedicated_master,
             kubeconfig: ctx.kubeconfig.clone(),
             daemon: ctx.daemon.clone(),
+            restoring: false,
         }
     }
 }

@@ -27,6 +27,7 @@ pub struct UpArgs {
 pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
     let mut settings = args.settings.settings()?;
     cluster::kube_binaries::pin_local_image(&mut settings)?;
+    cluster::node_image::choose_for_nodes_only(&mut settings, args.nodes.nodes_only);
     let plan = ClusterPlan::new(&settings)?;
     // The plan is structured data; text would only be a worse YAML.
     let output = if args.output == Output::Json {
@@ -41,6 +42,7 @@ pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
 pub async fn up(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     let mut settings = args.settings.settings()?;
     cluster::kube_binaries::pin_local_image(&mut settings)?;
+    cluster::node_image::choose_for_nodes_only(&mut settings, args.nodes.nodes_only);
     let options = args.nodes.up_options(!args.no_dedicated, ctx);
     let report = cluster::up(&ctx.engine, &settings, &options, &ctx.progress).await?;
     print(&report, args.output, || report.summary())

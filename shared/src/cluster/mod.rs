@@ -24,6 +24,7 @@ pub mod load;
 pub mod master_opts;
 pub mod net64;
 pub mod network;
+pub mod node_image;
 pub mod node_spec;
 pub mod nodes;
 pub mod pause;

@@ -70,7 +70,10 @@ pub async fn up(
         )));
     }
     ensure_node_image(engine, settings, &plan, progress).await?;
-    let snapshot = super::snapshot::prepare(engine, settings, &plan, progress).await?;
+    let image_labels = engine.image_labels(&plan.image).await?.unwrap_or_default();
+    super::node_image::check_labels(&plan.image, &image_labels, options.nodes_only)?;
+    let snapshot =
+        super::snapshot::prepare(engine, settings, &plan, options.restoring, progress).await?;
 
     let ledger = Ledger::default();
     let run = Run {

@@ -16,7 +16,7 @@ mod lifecycle;
 mod resources;
 mod state;
 
-pub use state::{ContainerDetails, ImageRow};
+pub use state::{ContainerDetails, FileChange, ImageRow};
 
 use anyhow::Context;
 use bollard::models::SystemInfoCgroupVersionEnum;
