@@ -233,6 +233,13 @@ pub fn labelled_objects(cluster_key: &str) -> Vec<String> {
             "--format",
             "network {{.Name}}",
         ],
+        vec![
+            "images",
+            "--filter",
+            filter.as_str(),
+            "--format",
+            "image {{.Repository}}:{{.Tag}} {{.ID}}",
+        ],
     ] {
         let out = docker_cli(&args);
         names.extend(

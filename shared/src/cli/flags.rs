@@ -200,6 +200,7 @@ impl NodeOptions {
             dedicated_master,
             kubeconfig: ctx.kubeconfig.clone(),
             daemon: ctx.daemon.clone(),
+            restoring: false,
         }
     }
 }

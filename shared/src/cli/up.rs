@@ -30,6 +30,7 @@ pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
     let resolved = args.settings.resolve()?;
     let mut settings = args.settings.settings()?;
     cluster::kube_binaries::pin_local_image(&mut settings)?;
+    cluster::node_image::choose_for_nodes_only(&mut settings, args.nodes.nodes_only);
     let plan = cluster::check_offline(&settings)?;
     let shown = DryRun {
         plan: &plan,
@@ -58,6 +59,7 @@ struct DryRun<'a> {
 pub async fn up(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     let mut settings = args.settings.settings()?;
     cluster::kube_binaries::pin_local_image(&mut settings)?;
+    cluster::node_image::choose_for_nodes_only(&mut settings, args.nodes.nodes_only);
     let options = args.nodes.up_options(!args.no_dedicated, ctx);
     let report = cluster::up(&ctx.engine, &settings, &options, &ctx.progress).await?;
     print(&report, args.output, || report.summary())

@@ -27,6 +27,7 @@ pub mod master_opts;
 pub mod membership;
 pub mod net64;
 pub mod network;
+pub mod node_image;
 pub mod node_spec;
 pub mod nodes;
 pub mod pause;

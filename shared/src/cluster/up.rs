@@ -91,7 +91,10 @@ async fn up_locked(
             )));
         }
         ensure_node_image(engine, settings, plan, progress).await?;
-        let snapshot = super::snapshot::prepare(engine, settings, plan, progress).await?;
+        let image_labels = engine.image_labels(&plan.image).await?.unwrap_or_default();
+        super::node_image::check_labels(&plan.image, &image_labels, options.nodes_only)?;
+        let snapshot =
+            super::snapshot::prepare(engine, settings, plan, options.restoring, progress).await?;
         Ok((host, snapshot))
     };
     // Nothing is created yet: an interrupt only has to give the lock back.

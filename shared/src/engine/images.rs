@@ -39,6 +39,24 @@ impl Engine {
         }
     }
 
+    /// An image's `ENTRYPOINT` and `CMD`, empty when unset.
+    pub async fn image_entrypoint_and_cmd(
+        &self,
+        image: &str,
+    ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        let config = self
+            .docker
+            .inspect_image(image)
+            .await
+            .with_context(|| format!("inspecting image {image}"))?
+            .config
+            .unwrap_or_default();
+        Ok((
+            config.entrypoint.unwrap_or_default(),
+            config.cmd.unwrap_or_default(),
+        ))
+    }
+
     /// Pulls an image from its registry.
     pub async fn pull_image(&self, image: &str) -> anyhow::Result<()> {
         let options = CreateImageOptionsBuilder::default()

@@ -21,7 +21,7 @@ mod resources;
 mod state;
 
 pub use images::{BuildEnd, RAGGED_END};
-pub use state::{ContainerDetails, ImageRow};
+pub use state::{ContainerDetails, FileChange, ImageRow};
 
 use anyhow::Context;
 use bollard::models::SystemInfoCgroupVersionEnum;
