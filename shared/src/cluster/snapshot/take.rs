@@ -171,7 +171,9 @@ async fn stage_and_commit(
             Some(("", _)) | None => "/",
             Some((parent, _)) => parent,
         };
-        engine.upload_tar_into(stage, parent, tar).await?;
+        // Unpacked at `/`: Docker refuses a relative symlink (`/etc/mtab ->
+        // ../proc/self/mounts`) that would leave the directory it unpacks into.
+        engine.upload_tar(stage, under(&tar, parent)?).await?;
     }
     let (entrypoint, cmd) = engine.image_entrypoint_and_cmd(node_image).await?;
     let as_json = |list: &Vec<String>| serde_json::to_string(list).unwrap_or_default();
@@ -183,4 +185,38 @@ async fn stage_and_commit(
         .commit_container_with(stage, image, image_labels, &instructions)
         .await?;
     Ok(())
+}
+
+/// The archive of one path (entries relative to its `parent`) with every entry named from
+/// the root instead; hard-link targets too, symlink targets as they are.
+fn under(tar: &[u8], parent: &str) -> anyhow::Result<Vec<u8>> {
+    let prefix = std::path::Path::new(parent.trim_start_matches('/'));
+    let mut out = tar::Builder::new(Vec::new());
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().context("reading a node's archive")? {
+        let mut entry = entry.context("reading a node's archive")?;
+        let path = prefix.join(entry.path().context("reading a node's archive")?);
+        let mut header = entry.header().clone();
+        if header.entry_type().is_hard_link() {
+            let target = entry
+                .link_name()
+                .context("reading a node's archive")?
+                .map(|t| prefix.join(t))
+                .unwrap_or_default();
+            out.append_link(&mut header, &path, &target)
+                .context("writing a snapshot archive")?;
+        } else if header.entry_type().is_symlink() {
+            let target = entry
+                .link_name()
+                .context("reading a node's archive")?
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
+            out.append_link(&mut header, &path, &target)
+                .context("writing a snapshot archive")?;
+        } else {
+            out.append_data(&mut header, &path, &mut entry)
+                .context("writing a snapshot archive")?;
+        }
+    }
+    out.into_inner().context("writing a snapshot archive")
 }
