@@ -35,6 +35,7 @@ pub mod ports;
 pub mod preflight;
 pub mod registries;
 pub mod registry_hosting;
+pub mod registry_leave;
 pub mod registry_ops;
 pub mod remove_node;
 pub mod reup;

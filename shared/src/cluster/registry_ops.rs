@@ -1,7 +1,7 @@
 //! `docker dind registry up|down|clean|status`, and the two places clusters meet the
 //! registry: a new cluster joins a running registry at the end of `up`
 //! ([`join_new_cluster`]), and `clean` detaches it before removing a cluster network
-//! ([`leave_network`]). What is rendered lives in [`super::local_registry`].
+//! ([`super::registry_leave::leave_network`]). What is rendered lives in [`super::local_registry`].
 
 use super::inventory::{self, Selector};
 use super::local_registry::REGISTRY_PORT;
@@ -258,22 +258,6 @@ pub async fn join_new_cluster(
             "The local registry did not join {cluster_key}: {error:#}"
         ));
     }
-}
-
-/// Before a cluster network is removed: every dind registry leaves it, or Docker
-/// refuses to remove a network with a container on it.
-pub async fn leave_network(engine: &Engine, network: &str) -> anyhow::Result<()> {
-    for registry in registries(engine).await? {
-        if engine
-            .container_networks(&registry.name)
-            .await?
-            .iter()
-            .any(|n| n == network)
-        {
-            engine.disconnect_network(network, &registry.name).await?;
-        }
-    }
-    Ok(())
 }
 
 /// Removes the registry container (`clean`: its volume too). Clusters using it keep

@@ -19,13 +19,7 @@ use std::time::{Duration, Instant};
 /// /usr/bin/`).
 pub const NODE_BIN_DIR: &str = "/usr/bin";
 
-/// The control-plane components kubeadm runs as static pods, restarted by `reup`. etcd is
-/// left running: it is not built from the binaries and holds the cluster's state.
-pub const CONTROL_PLANE: [&str; 3] = [
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-];
+pub use super::reup_images::CONTROL_PLANE;
 
 /// How `reup` runs.
 #[derive(Debug, Clone)]

@@ -7,12 +7,19 @@
 //! reup loaded the rebuilt images too (`dind-cluster.sh`, `dind::update-cluster` /
 //! `dind::push-binaries`).
 
-use super::reup::CONTROL_PLANE;
 use crate::image::local::{kube_arch, read_image_archives};
 use crate::node::{Node, NodeFile};
 use anyhow::{anyhow, Context};
 use std::io::Read;
 use std::path::Path;
+
+/// The control-plane components kubeadm runs as static pods, restarted by `reup`. etcd is
+/// left running: it is not built from the binaries and holds the cluster's state.
+pub const CONTROL_PLANE: [&str; 3] = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
 
 /// Where the archives are put in a node for the import, and removed from after it.
 const NODE_DIR: &str = "/dind/images/reup";
