@@ -130,7 +130,8 @@ mod tests {
         ])
         .unwrap();
         // (flags, env, lines naming)
-        let table: [(&[(&'static str, &str)], &[(&str, &str)], &[&str]); 6] = [
+        type Pairs<'a> = &'a [(&'static str, &'a str)];
+        let table: [(Pairs, Pairs, &[&str]); 6] = [
             // Nothing but the selector: the snapshot's settings, no question.
             (&[("CLUSTER_ID", "121")], &[], &[]),
             // Repeating the original flags agrees.
