@@ -31,7 +31,12 @@ pub fn check_labels(
             labels::IMAGE_RECIPE
         )));
     }
-    if !nodes_only && !labels.contains_key(labels::IMAGE_KUBERNETES_VERSION) {
+    // The bare image says `none` (image/recipe.rs); an image without the label has no
+    // Kubernetes either.
+    let has_kubernetes = labels
+        .get(labels::IMAGE_KUBERNETES_VERSION)
+        .is_some_and(|version| version != "none");
+    if !nodes_only && !has_kubernetes {
         return Err(usage(format!(
             "{image} has no Kubernetes (it is a bare node image): add --nodes-only, or \
              use a Kubernetes node image (`docker dind build-image --kubernetes-version V`)"
@@ -63,7 +68,15 @@ mod tests {
 
     #[test]
     fn images_that_cannot_serve_are_refused_with_the_way_out() {
-        let bare = HashMap::from([(labels::IMAGE_RECIPE.to_string(), "h".to_string())]);
+        // What `build-image --bare` labels, and an image with the recipe label alone.
+        let bare = HashMap::from([
+            (labels::IMAGE_RECIPE.to_string(), "h".to_string()),
+            (
+                labels::IMAGE_KUBERNETES_VERSION.to_string(),
+                "none".to_string(),
+            ),
+        ]);
+        let unversioned = HashMap::from([(labels::IMAGE_RECIPE.to_string(), "h".to_string())]);
         let mut kube = bare.clone();
         kube.insert(labels::IMAGE_KUBERNETES_VERSION.into(), "v1.37.0".into());
         let debian = HashMap::new();
@@ -73,6 +86,7 @@ mod tests {
             (&kube, true, None),
             (&kube, false, None),
             (&bare, false, Some("has no Kubernetes")),
+            (&unversioned, false, Some("has no Kubernetes")),
             (&debian, true, Some("not a dind node image")),
             (&debian, false, Some("not a dind node image")),
         ];

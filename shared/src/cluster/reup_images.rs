@@ -98,7 +98,7 @@ pub fn component(reference: &str) -> &str {
 /// master runs that component (each manifest has one container, one `image:` line).
 pub fn manifest_script(component: &str, reference: &str) -> String {
     format!(
-        "f={MANIFESTS_DIR}/{component}.yaml; if [ -f \"$f\" ]; then sed -i 's#^\\( *image: \\).*#\\1{reference}#' \"$f\"; fi"
+        "f={MANIFESTS_DIR}/{component}.yaml; if [ -f \"$f\" ]; then sed -i 's#^\\( *\\(- *\\)\\{{0,1\\}}image: \\).*#\\1{reference}#' \"$f\"; fi"
     )
 }
 
