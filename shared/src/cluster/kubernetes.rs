@@ -6,7 +6,6 @@
 use super::run::Run;
 use crate::bootstrap_token::BootstrapToken;
 use crate::cni;
-use crate::cni::flannel;
 use crate::engine::CgroupVersion;
 use crate::kubeadm::{self, KubeadmInputs, ADMIN_CONF};
 use crate::kubeconfig::{self, ContextEntries};
@@ -19,8 +18,10 @@ use crate::version::KubeVersion;
 use anyhow::{anyhow, bail, Context};
 use std::path::{Path, PathBuf};
 
-/// Where the master keeps the flannel manifest it applies.
-const FLANNEL_MANIFEST: &str = "/dind/kube-flannel.yml";
+/// Where the master keeps an upstream manifest it patches before applying it.
+fn patched_manifest_path(manifest: &cni::Manifest) -> String {
+    format!("/dind/{}-{}.yaml", manifest.name, manifest.version)
+}
 
 /// Fails unless the master has kubeadm, with a message that says how to get an image
 /// that has it. Returns kubeadm's version.
@@ -60,26 +61,29 @@ pub async fn write_kubeadm_configs(
     Ok(())
 }
 
-/// Where `kubectl apply -f` reads a CNI manifest from: its URL, or for flannel a copy
-/// downloaded into the master and patched to the cluster's pod range ([`flannel::patch`]).
+/// Where `kubectl apply -f` reads a CNI manifest from: its URL, or for the plugins whose
+/// manifest hardcodes a pod range ([`cni::manifest_patch`]: flannel, weave) a copy
+/// downloaded into the master (where the user's proxy and network apply, as for
+/// `kubectl apply -f URL`) and patched to the cluster's pod range.
 async fn manifest_source(
     master: &Node,
     cni: Cni,
-    url: &str,
+    manifest: &cni::Manifest,
     plan: &ClusterPlan,
 ) -> anyhow::Result<String> {
-    if cni != Cni::Flannel {
-        return Ok(url.to_string());
-    }
+    let Some(patch) = cni::manifest_patch(cni) else {
+        return Ok(manifest.url.to_string());
+    };
+    let path = patched_manifest_path(manifest);
+    let url = manifest.url;
     master
-        .run(&["curl", "-fsSL", "--retry", "3", "-o", FLANNEL_MANIFEST, url])
+        .run(&["curl", "-fsSL", "--retry", "3", "-o", &path, url])
         .await
         .with_context(|| format!("downloading {url} in {}", master.name))?;
-    let patched = flannel::patch(&master.read_file(FLANNEL_MANIFEST).await?, plan)?;
-    master
-        .write_files(&[NodeFile::new(FLANNEL_MANIFEST, patched)])
-        .await?;
-    Ok(FLANNEL_MANIFEST.to_string())
+    let patched = patch(&master.read_file(&path).await?, plan)
+        .with_context(|| format!("patching {url} to the cluster's pod range"))?;
+    master.write_files(&[NodeFile::new(&path, patched)]).await?;
+    Ok(path)
 }
 
 async fn run_step(
@@ -146,8 +150,11 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
         .iter()
         .map(|worker| run_step(progress, format!("Joining {}", worker.name), worker, &join));
     futures::future::try_join_all(joins).await?;
-    if let Some(manifest) = cni::manifest(settings.cni) {
-        let source = manifest_source(master, settings.cni, manifest.url, plan).await?;
+    if let Some((manifest, untested)) = cni::release_for(settings.cni, &version) {
+        if let Some(note) = untested {
+            progress.note(note);
+        }
+        let source = manifest_source(master, settings.cni, manifest, plan).await?;
         let apply = [
             "kubectl",
             "--kubeconfig",

@@ -10,15 +10,31 @@
 //! those plugins route by themselves.
 //!
 //! [`manifests`] says how each plugin is set up (one row a plugin), [`config`] renders
-//! the config lists of dind's own, [`flannel`] patches flannel's manifest; this module
-//! holds the routes and the masquerade of dind's own plugins.
+//! the config lists of dind's own, [`flannel`] and [`weave`] patch those plugins'
+//! manifests to the cluster's pod range; this module holds the routes and the masquerade
+//! of dind's own plugins.
 
 pub mod config;
 pub mod flannel;
 pub mod manifests;
+pub mod weave;
 
 pub use config::{node_config_files, set_hairpin, CONFIG_DIR, CONFIG_FILE};
-pub use manifests::{manifest, Manifest, Setup, MANIFESTS};
+pub use manifests::{manifest, release_for, Manifest, Setup, MANIFESTS};
+
+/// Rewrites an upstream manifest for a cluster's plan.
+pub type ManifestPatch = fn(&str, &ClusterPlan) -> anyhow::Result<String>;
+
+/// How a plugin's upstream manifest is patched before it is applied: flannel and weave
+/// hardcode a pod range of their own, which must be the cluster's. `None` for a manifest
+/// applied as published.
+pub fn manifest_patch(cni: Cni) -> Option<ManifestPatch> {
+    match cni {
+        Cni::Flannel => Some(flannel::patch),
+        Cni::Weave => Some(weave::patch),
+        _ => None,
+    }
+}
 
 use crate::plan::{ClusterPlan, NodePlan};
 use crate::settings::Cni;
