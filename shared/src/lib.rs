@@ -44,6 +44,7 @@ pub mod progress;
 pub mod publish;
 pub mod ready;
 pub mod settings;
+pub mod static_pods;
 pub mod text_table;
 pub mod version;
 pub mod yaml11;

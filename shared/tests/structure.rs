@@ -53,6 +53,7 @@ const LAYERS: &[&[&str]] = &[
         "kubeconfig",
         "contexts",
         "ready",
+        "static_pods",
     ],
     // The cluster's steps, its dumps and conformance runs.
     &["cluster", "dump", "e2e"],

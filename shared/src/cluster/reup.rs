@@ -1,15 +1,18 @@
 //! `reup`: the edit–build–test loop of Kubernetes developers, as kubeadm-dind-cluster had
 //! it. New kubeadm, kubelet and kubectl go into every node of a running cluster; for a
 //! Kubernetes cluster the kubelets and the control-plane static pods restart and `reup`
-//! waits until the nodes are Ready again. No container is recreated, so the cluster keeps
+//! waits until the control-plane pods run again, on the new images when the tree had
+//! them ([`crate::static_pods`]), and the nodes are Ready. No container is recreated, so the cluster keeps
 //! its state (etcd, certificates, workloads, files written in the nodes), and it takes
 //! seconds, not a new `up`.
 
 use super::inventory::{self, Selector};
+use super::reup_images::ReleaseImage;
 use crate::error::usage;
 use crate::node::{Node, NodeFile};
 use crate::progress::Progress;
 use crate::settings::Settings;
+use crate::static_pods::{wait_for_static_pods, ExpectedPod, StaticPodProgress};
 use anyhow::{anyhow, Context};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -55,7 +58,7 @@ impl ReupReport {
             self.cluster,
             self.seconds,
             if self.restarted {
-                "; kubelet and the control plane restarted, nodes Ready"
+                "; kubelet and the control plane restarted, control-plane pods and nodes Ready"
             } else {
                 ""
             }
@@ -170,18 +173,35 @@ pub async fn reup(
         seconds: 0.0,
     };
     if !options.nodes_only {
-        restart(settings, &rows, &nodes, options, progress).await?;
+        restart(settings, &rows, &nodes, &images, options, progress).await?;
         report.restarted = true;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// Restarts kubelet everywhere and the control plane on the master, then waits for Ready.
+/// The control-plane pods the wait expects after a restart: every component, on the image
+/// `reup` loaded for it, if any.
+pub fn expected_pods(images: &[ReleaseImage]) -> Vec<ExpectedPod> {
+    CONTROL_PLANE
+        .iter()
+        .map(|component| ExpectedPod {
+            component: component.to_string(),
+            image: images
+                .iter()
+                .find(|image| super::reup_images::component(&image.reference) == *component)
+                .map(|image| image.reference.clone()),
+        })
+        .collect()
+}
+
+/// Restarts kubelet everywhere and the control plane on the master, then waits for the
+/// control-plane pods and for Ready.
 async fn restart(
     settings: &Settings,
     rows: &[inventory::ContainerRow],
     nodes: &[Node],
+    images: &[ReleaseImage],
     options: &ReupOptions,
     progress: &Progress,
 ) -> anyhow::Result<()> {
@@ -205,6 +225,13 @@ async fn restart(
         .find(|(row, _)| row.role == "master")
         .map(|(_, node)| node)
         .ok_or_else(|| anyhow!("cluster {} has no master node", settings.identity.key()))?;
+    // The master's clock, not this host's: the kubelet stamps `startedAt` with it, and a
+    // remote daemon's machine may disagree with this one.
+    let since = master.run(&["date", "+%s"]).await?;
+    let since: i64 = since
+        .trim()
+        .parse()
+        .with_context(|| format!("reading the time in {}: {since:?}", master.name))?;
     let step = progress.step(format!("Restarting the control plane on {}", master.name));
     let script = restart_control_plane_script();
     let result = master.run(&["sh", "-c", &script]).await;
@@ -214,11 +241,33 @@ async fn restart(
     let target = target
         .ok_or_else(|| anyhow!("cannot tell which kubeconfig file to read: no home directory"))?;
     let context = settings.identity.context_name();
+    let client = crate::ready::client_for_context(&target, &context).await?;
+    let step = progress.step(format!(
+        "Waiting up to {}s for {} to run again{}",
+        options.wait.as_secs(),
+        CONTROL_PLANE.join(", "),
+        if images.is_empty() {
+            ""
+        } else {
+            " on the new images"
+        }
+    ));
+    let mut detail = |p: &StaticPodProgress| step.detail(p.to_string());
+    let waited = wait_for_static_pods(
+        client.clone(),
+        &master.name,
+        &expected_pods(images),
+        since,
+        options.wait,
+        &mut detail,
+    )
+    .await;
+    step.finish(waited)?;
+
     let step = progress.step(format!(
         "Waiting up to {}s for nodes to be Ready",
         options.wait.as_secs()
     ));
-    let client = crate::ready::client_for_context(&target, &context).await?;
     let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
     let mut detail = |p: &crate::ready::ReadyProgress| step.detail(p.to_string());
     let waited = crate::ready::wait_until_ready(client, &names, options.wait, &mut detail).await;
@@ -246,6 +295,45 @@ mod tests {
         std::fs::remove_file(dir.path().join("kubelet")).unwrap();
         let err = node_files(dir.path()).unwrap_err();
         assert_eq!(crate::error::exit_code(&err), 2);
+    }
+
+    #[test]
+    fn the_wait_expects_every_component_on_its_loaded_image() {
+        let image = |reference: &str| ReleaseImage {
+            file: "x.tar".into(),
+            contents: Vec::new(),
+            archived_as: reference.into(),
+            reference: reference.into(),
+        };
+        // (images reup loaded, expected image of each component in CONTROL_PLANE order)
+        let table: [(Vec<ReleaseImage>, [Option<&str>; 3]); 3] = [
+            (Vec::new(), [None, None, None]),
+            (
+                vec![
+                    image("registry.k8s.io/kube-apiserver:v1.99.0"),
+                    image("registry.k8s.io/kube-proxy:v1.99.0"),
+                ],
+                [Some("registry.k8s.io/kube-apiserver:v1.99.0"), None, None],
+            ),
+            (
+                vec![
+                    image("registry.k8s.io/kube-scheduler:v1.99.0"),
+                    image("registry.k8s.io/kube-controller-manager:v1.99.0"),
+                ],
+                [
+                    None,
+                    Some("registry.k8s.io/kube-controller-manager:v1.99.0"),
+                    Some("registry.k8s.io/kube-scheduler:v1.99.0"),
+                ],
+            ),
+        ];
+        for (images, expected) in table {
+            let pods = expected_pods(&images);
+            let components: Vec<&str> = pods.iter().map(|p| p.component.as_str()).collect();
+            assert_eq!(components, CONTROL_PLANE);
+            let got: Vec<Option<&str>> = pods.iter().map(|p| p.image.as_deref()).collect();
+            assert_eq!(got, expected);
+        }
     }
 
     #[test]

@@ -105,10 +105,7 @@ fn releases(cni: Cni) -> Option<&'static [Manifest]> {
 /// The release a cluster of Kubernetes `version` gets: the newest whose support matrix
 /// lists its minor, else the newest with a note that says the matrix does not list it.
 /// `None` for the plugins dind configures itself.
-pub fn release_for(
-    cni: Cni,
-    version: &KubeVersion,
-) -> Option<(&'static Manifest, Option<String>)> {
+pub fn release_for(cni: Cni, version: &KubeVersion) -> Option<(&'static Manifest, Option<String>)> {
     let releases = releases(cni)?;
     let listed = |m: &&Manifest| match m.tested_minors {
         Some((first, last)) => version.major == 1 && (first..=last).contains(&version.minor),

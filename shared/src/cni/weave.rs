@@ -141,11 +141,17 @@ items:
         let table: [(Pairs, &str); 3] = [
             (&[("CNI_PLUGIN", "weave")], "10.244.0.0/16"),
             (
-                &[("CNI_PLUGIN", "weave"), ("POD_NETWORK_CIDR", "10.50.0.0/16")],
+                &[
+                    ("CNI_PLUGIN", "weave"),
+                    ("POD_NETWORK_CIDR", "10.50.0.0/16"),
+                ],
                 "10.50.0.0/16",
             ),
             (
-                &[("CNI_PLUGIN", "weave"), ("POD_NETWORK_CIDR", "172.30.0.0/16")],
+                &[
+                    ("CNI_PLUGIN", "weave"),
+                    ("POD_NETWORK_CIDR", "172.30.0.0/16"),
+                ],
                 "172.30.0.0/16",
             ),
         ];
