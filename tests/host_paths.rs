@@ -1,7 +1,7 @@
 //! Issue 19: the paths around the default `up`, on real node containers (cluster IDs
-//! 191–199): routes that follow `join` and `remove-node`, a `join` after a removal, an API
-//! server port that stays across restarts, `/var` as the node volume through snapshot and
-//! restore, and what the capability-set mode and every host need of a node (containerd's
+//! 191–199): routes that follow `join` and `remove-node` (and a failed `join`'s rollback),
+//! a `join` after a removal, an API server port that stays across restarts, `/var` as the
+//! node volume through snapshot and restore, and what the capability-set mode and every host need of a node (containerd's
 //! `restrict_oom_score_adj`, a `product_uuid` per node, `arp_ignore`).
 
 mod support;
@@ -197,6 +197,53 @@ async fn join_after_remove_node_plans_the_nodes_there_are_and_every_node_routes_
     let routes = pod_routes(master);
     assert!(routes.contains(route), "{routes}");
     assert!(!routes.contains("10.244.3.0/24"), "{routes}");
+}
+
+/// A `join` that fails after the other nodes were given routes to the new node takes
+/// them back. The failure is a real one: a Kubernetes join (no `--nodes-only`) into a
+/// cluster of the bare image, which has no kubeadm, fails on the master after the new
+/// worker booted and the routes were synced.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_join_takes_its_routes_back_from_the_other_nodes() {
+    let Some(_engine) = docker().await else {
+        return;
+    };
+    ensure_images();
+    let id = ["--cluster-id", "194"];
+    let _clean = CleanOnDrop::cluster(&id);
+    up_bare("194", "1");
+    let (master, node1) = ("kube-master-cluster-194", "kube-node-1-cluster-194");
+    let before: Vec<(String, String)> = [master, node1]
+        .iter()
+        .map(|node| {
+            (
+                pod_routes(node),
+                in_container(node, "cat /etc/dind/pod-network"),
+            )
+        })
+        .collect();
+    assert!(before[0].0.contains("10.244.3.0/24 via 10.192.194.3"));
+
+    let failed = run("docker-dind", &["join", "--cluster-id", "194"], &[]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(stderr.contains("has no kubeadm"), "{stderr}");
+    // The routes had been synced (the rollback step runs only then) and are taken back.
+    assert!(
+        stderr.contains("Removing the routes to kube-node-2-cluster-194 from the other nodes"),
+        "{stderr}"
+    );
+    for (node, (routes, file)) in [master, node1].iter().zip(&before) {
+        assert_eq!(&pod_routes(node), routes, "{node}");
+        assert!(!routes.contains("10.244.4.0/24"), "{node}:\n{routes}");
+        assert_eq!(
+            &in_container(node, "cat /etc/dind/pod-network"),
+            file,
+            "{node}"
+        );
+    }
+    let left = labelled_objects("cluster-194");
+    assert!(!left.iter().any(|o| o.contains("kube-node-2")), "{left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

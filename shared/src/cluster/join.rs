@@ -21,6 +21,7 @@ use crate::progress::Progress;
 use crate::settings::Settings;
 use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What `join` added.
 #[derive(Debug, Clone, Serialize)]
@@ -57,7 +58,8 @@ pub fn next_index(indices: &[u16]) -> u16 {
     indices.iter().max().map_or(1, |m| m + 1)
 }
 
-/// Adds a worker. A failure removes the container and volume it created.
+/// Adds a worker. A failure removes the container and volume it created, and takes the
+/// other nodes' routes and pod-network files back to the cluster without it.
 pub async fn join(
     engine: &Engine,
     cluster_key: &str,
@@ -96,6 +98,8 @@ pub async fn join(
         ledger: &ledger,
         progress,
     };
+    // Set once the other nodes route to the new one, so a failure takes that back.
+    let routes_synced = AtomicBool::new(false);
     let joined = async {
         pass_gate(&run, &extras, index).await?;
         let node = create_worker(&run, &extras, &node_plan).await?;
@@ -105,6 +109,7 @@ pub async fn join(
             configure_node(&node, &plan, net64).await?;
         }
         // The other nodes route to the new node's pods before any pod can run there.
+        routes_synced.store(true, Ordering::SeqCst);
         super::membership::sync_routes(engine, &settings, &existing, &plan, Some(&node.name))
             .await?;
         if !options.nodes_only {
@@ -118,7 +123,26 @@ pub async fn join(
     };
     if let Err(error) = result {
         if !options.retain {
-            if let Err(rollback) = ledger.roll_back(engine, progress).await {
+            let unrouted = if routes_synced.load(Ordering::SeqCst) {
+                let step = progress.step(format!(
+                    "Removing the routes to {} from the other nodes",
+                    node_plan.name
+                ));
+                step.finish(
+                    super::membership::sync_routes(
+                        engine,
+                        &settings,
+                        &plan,
+                        &existing,
+                        Some(&node_plan.name),
+                    )
+                    .await,
+                )
+            } else {
+                Ok(())
+            };
+            let removed = ledger.roll_back(engine, progress).await;
+            if let Err(rollback) = unrouted.and(removed) {
                 return Err(error.context(format!(
                     "and removing what was created failed too: {rollback:#}"
                 )));
