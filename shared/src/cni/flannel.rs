@@ -10,6 +10,7 @@
 //! URL and a version in one table, the binary carries no third-party manifests, and the
 //! patch works on whatever a mirror serves as long as it has a `net-conf.json`.
 
+use super::{indent, splice};
 use crate::plan::ClusterPlan;
 use anyhow::{anyhow, Context};
 use ipnet::IpNet;
@@ -60,20 +61,8 @@ pub fn patch(manifest: &str, plan: &ClusterPlan) -> anyhow::Result<String> {
     }
     let pad = " ".repeat(block_indent);
     let rendered = serde_json::to_string_pretty(&conf).context("writing net-conf.json")?;
-    let mut out: Vec<String> = lines[..=key_at].iter().map(|l| l.to_string()).collect();
-    out.extend(rendered.lines().map(|l| format!("{pad}{l}")));
-    out.extend(
-        lines[key_at + 1 + block_len..]
-            .iter()
-            .map(|l| l.to_string()),
-    );
-    let mut text = out.join("\n");
-    text.push('\n');
-    Ok(text)
-}
-
-fn indent(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
+    let block = rendered.lines().map(|l| format!("{pad}{l}")).collect();
+    Ok(splice(&lines, key_at + 1, key_at + 1 + block_len, block))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! pods with manifest plugins). Downloaded in the master and patched here, as flannel's
 //! ([`super::flannel`]).
 
+use super::{indent, splice};
 use crate::plan::ClusterPlan;
 use anyhow::{anyhow, bail};
 use ipnet::IpNet;
@@ -46,17 +47,11 @@ pub fn patch(manifest: &str, plan: &ClusterPlan) -> anyhow::Result<String> {
         .map(|l| indent(l))
         .unwrap_or(key_indent + 2);
     let pad = " ".repeat(entry_indent);
-    let mut out: Vec<String> = lines[..=env_at].iter().map(|l| l.to_string()).collect();
-    out.push(format!("{pad}- name: {RANGE_VARIABLE}"));
-    out.push(format!("{pad}  value: {range}"));
-    out.extend(lines[env_at + 1..].iter().map(|l| l.to_string()));
-    let mut text = out.join("\n");
-    text.push('\n');
-    Ok(text)
-}
-
-fn indent(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
+    let entry = vec![
+        format!("{pad}- name: {RANGE_VARIABLE}"),
+        format!("{pad}  value: {range}"),
+    ];
+    Ok(splice(&lines, env_at + 1, env_at + 1, entry))
 }
 
 #[cfg(test)]
