@@ -16,7 +16,7 @@ use crate::engine::{Engine, NetworkInfo};
 use crate::kubeadm::{self, KubeadmInputs};
 use crate::names::labels;
 use crate::node::{Node, NodeFile};
-use crate::plan::NodePlan;
+use crate::plan::{ClusterPlan, NodePlan};
 use crate::progress::Progress;
 use crate::settings::Settings;
 use anyhow::{anyhow, bail, Context};
@@ -122,33 +122,17 @@ pub async fn join(
         () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
     };
     if let Err(error) = result {
-        if !options.retain {
-            let unrouted = if routes_synced.load(Ordering::SeqCst) {
-                let step = progress.step(format!(
-                    "Removing the routes to {} from the other nodes",
-                    node_plan.name
-                ));
-                step.finish(
-                    super::membership::sync_routes(
-                        engine,
-                        &settings,
-                        &plan,
-                        &existing,
-                        Some(&node_plan.name),
-                    )
-                    .await,
-                )
-            } else {
-                Ok(())
-            };
-            let removed = ledger.roll_back(engine, progress).await;
-            if let Err(rollback) = unrouted.and(removed) {
-                return Err(error.context(format!(
-                    "and removing what was created failed too: {rollback:#}"
-                )));
-            }
+        if options.retain {
+            return Err(error);
         }
-        return Err(error);
+        let routed = routes_synced.load(Ordering::SeqCst);
+        let undone = roll_back(&run, &existing, &node_plan.name, routed).await;
+        return Err(match undone {
+            Ok(()) => error,
+            Err(rollback) => error.context(format!(
+                "and removing what was created failed too: {rollback:#}"
+            )),
+        });
     }
     // The new worker pulls localhost:PORT/... from the local registry as the others do.
     super::registry_ops::join_new_cluster(
@@ -165,6 +149,36 @@ pub async fn join(
         ipv4: node_plan.ipv4.map(|a| a.to_string()),
         ipv6: node_plan.ipv6.map(|a| a.to_string()),
     })
+}
+
+/// Undoes a failed join: the other nodes' routes and pod-network files back to the
+/// cluster without `new_node` (when they were given routes to it), then the ledger's
+/// containers and volumes.
+async fn roll_back(
+    run: &Run<'_>,
+    existing: &ClusterPlan,
+    new_node: &str,
+    routed: bool,
+) -> anyhow::Result<()> {
+    let unrouted = if routed {
+        let step = run.progress.step(format!(
+            "Removing the routes to {new_node} from the other nodes"
+        ));
+        step.finish(
+            super::membership::sync_routes(
+                run.engine,
+                run.settings,
+                run.plan,
+                existing,
+                Some(new_node),
+            )
+            .await,
+        )
+    } else {
+        Ok(())
+    };
+    let removed = run.ledger.roll_back(run.engine, run.progress).await;
+    unrouted.and(removed)
 }
 
 /// The pre-flight gate for worker `index`: the gate `up` passes, over the whole cluster
@@ -305,7 +319,6 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::ClusterPlan;
 
     #[test]
     fn next_numbers() {

@@ -10,7 +10,7 @@
 //! URL and a version in one table, the binary carries no third-party manifests, and the
 //! patch works on whatever a mirror serves as long as it has a `net-conf.json`.
 
-use super::{indent, splice};
+use super::manifest_text::{indent, splice};
 use crate::plan::ClusterPlan;
 use anyhow::{anyhow, Context};
 use ipnet::IpNet;

@@ -11,32 +11,17 @@
 //!
 //! [`manifests`] says how each plugin is set up (one row a plugin), [`config`] renders
 //! the config lists of dind's own, [`flannel`] and [`weave`] patch those plugins'
-//! manifests to the cluster's pod range; this module holds the routes and the masquerade
+//! manifests to the cluster's pod range (with [`manifest_text`]'s line helpers); this module holds the routes and the masquerade
 //! of dind's own plugins.
 
 pub mod config;
 pub mod flannel;
+mod manifest_text;
 pub mod manifests;
 pub mod weave;
 
 pub use config::{node_config_files, set_hairpin, CONFIG_DIR, CONFIG_FILE};
 pub use manifests::{manifest, release_for, Manifest, Setup, MANIFESTS};
-
-/// The indentation of a manifest's line, in spaces.
-fn indent(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
-}
-
-/// A manifest's `lines` with `lines[from..to]` replaced by `insert`, every other line as
-/// it was: the patches keep the upstream text, comments included, but for their change.
-fn splice(lines: &[&str], from: usize, to: usize, insert: Vec<String>) -> String {
-    let mut out: Vec<String> = lines[..from].iter().map(|l| l.to_string()).collect();
-    out.extend(insert);
-    out.extend(lines[to..].iter().map(|l| l.to_string()));
-    let mut text = out.join("\n");
-    text.push('\n');
-    text
-}
 
 /// Rewrites an upstream manifest for a cluster's plan.
 pub type ManifestPatch = fn(&str, &ClusterPlan) -> anyhow::Result<String>;

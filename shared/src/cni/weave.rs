@@ -10,7 +10,7 @@
 //! pods with manifest plugins). Downloaded in the master and patched here, as flannel's
 //! ([`super::flannel`]).
 
-use super::{indent, splice};
+use super::manifest_text::{indent, splice};
 use crate::plan::ClusterPlan;
 use anyhow::{anyhow, bail};
 use ipnet::IpNet;
