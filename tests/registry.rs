@@ -67,9 +67,9 @@ fn up_nodes_only(cluster_id: &str, extra: &[&str]) -> Output {
     run("docker-dind", &args, &[])
 }
 
-/// Pulls the image in the node through its hosts.toml, then runs a nested container
-/// from it.
-async fn pull_and_run(engine: &Engine, node: &str) {
+/// Pulls `reference` in the node through its hosts.toml, runs a nested container from
+/// it that echoes `message`, and removes the image again.
+async fn pull_and_run(engine: &Engine, node: &str, reference: &str, message: &str) {
     let pulled = exec(
         engine,
         node,
@@ -81,7 +81,7 @@ async fn pull_and_run(engine: &Engine, node: &str) {
             "pull",
             "--hosts-dir",
             "/etc/containerd/certs.d",
-            NODE_REF,
+            reference,
         ],
     )
     .await;
@@ -95,19 +95,19 @@ async fn pull_and_run(engine: &Engine, node: &str) {
             "k8s.io",
             "run",
             "--rm",
-            NODE_REF,
+            reference,
             "i22-hello",
             "/bin/busybox",
             "echo",
-            "pulled from the registry",
+            message,
         ],
     )
     .await;
-    assert_eq!(out.trim(), "pulled from the registry", "{node}");
+    assert_eq!(out.trim(), message, "{node}");
     exec(
         engine,
         node,
-        &["ctr", "-n", "k8s.io", "images", "rm", NODE_REF],
+        &["ctr", "-n", "k8s.io", "images", "rm", reference],
     )
     .await;
 }
@@ -135,7 +135,7 @@ async fn nodes_pull_what_the_host_pushed() {
     let before = node_names("231");
     assert_eq!(before.len(), 2, "{before:?}");
     for node in &before {
-        pull_and_run(&engine, node).await;
+        pull_and_run(&engine, node, NODE_REF, "pulled from the registry").await;
     }
 
     // An IPv6 cluster created while the registry runs joins it without any flag, and
@@ -157,7 +157,7 @@ async fn nodes_pull_what_the_host_pushed() {
         )
         .await;
         assert!(hosts.contains("http://[fd00:20:232::5001]:5000"), "{hosts}");
-        pull_and_run(&engine, node).await;
+        pull_and_run(&engine, node, NODE_REF, "pulled from the registry").await;
     }
     let status = run_ok("docker-dind", &["registry", "status", "-o", "json"], &[]);
     let status: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
@@ -216,7 +216,7 @@ async fn nodes_pull_what_the_host_pushed() {
         run("docker-dind", &["registry", "up"], &[]),
         "registry up again",
     );
-    pull_and_run(&engine, &before[0]).await;
+    pull_and_run(&engine, &before[0], NODE_REF, "pulled from the registry").await;
 
     // A cluster can be cleaned while the registry is on its network.
     run_ok("docker-dind", &["clean", "--cluster-id", "232"], &[]);
@@ -452,39 +452,7 @@ async fn a_pull_through_mirror_serves_what_only_its_upstream_has() {
             hosts.contains("[host.\"http://10.192.233.253:5000\"]"),
             "{hosts}"
         );
-        exec(
-            &engine,
-            node,
-            &[
-                "ctr",
-                "-n",
-                "k8s.io",
-                "images",
-                "pull",
-                "--hosts-dir",
-                "/etc/containerd/certs.d",
-                &node_ref,
-            ],
-        )
-        .await;
-        let out = exec(
-            &engine,
-            node,
-            &[
-                "ctr",
-                "-n",
-                "k8s.io",
-                "run",
-                "--rm",
-                &node_ref,
-                "i22-mirrored",
-                "/bin/busybox",
-                "echo",
-                "pulled through the mirror",
-            ],
-        )
-        .await;
-        assert_eq!(out.trim(), "pulled through the mirror", "{node}");
+        pull_and_run(&engine, node, &node_ref, "pulled through the mirror").await;
         let fetched = blob_fetches("i22-upstream");
         match first_fetch {
             None => {
