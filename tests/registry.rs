@@ -3,7 +3,7 @@
 //! IPv6 nodes with `ctr` through the `hosts.toml` dind writes, kept across `down`/`up`,
 //! gone after `clean`; and a pull-through mirror of a second local registry.
 //!
-//! Cluster IDs 231 to 233; registry names `dind-registry` (the default, as the
+//! Cluster IDs 231 to 233 and 235; registry names `dind-registry` (the default, as the
 //! acceptance asks) and `i22-*`; host ports 5001-5005. `registry up` joins EVERY dind
 //! cluster on the daemon, so this file runs under the team lock taken exclusively.
 
@@ -331,6 +331,7 @@ async fn a_pull_through_mirror_serves_what_only_its_upstream_has() {
     let mut cleanup = RemoveOnDrop::default();
     let _mirror = RegistryGuard("i22-mirror");
     let _cluster = CleanOnDrop::cluster(&["--cluster-id", "233"]);
+    let _cluster6 = CleanOnDrop::cluster(&["--cluster-id", "235"]);
     build_busybox_image("i22-only-upstream:1", &mut cleanup);
     let upstream_ref = "127.0.0.1:5002/dind-test/only-upstream:1";
     let mirror_ref = "127.0.0.1:5005/dind-test/only-upstream:1";
@@ -465,7 +466,42 @@ async fn a_pull_through_mirror_serves_what_only_its_upstream_has() {
             ),
         }
     }
-    let first = blob_fetches("i22-upstream");
+    let first = first_fetch.expect("a first pull");
+
+    // An IPv6 cluster reaches the mirror over IPv6, from its cache.
+    let up6 = ok(
+        up_nodes_only(
+            "235",
+            &["--ip-mode", "ipv6", "--registry-mirror", "i22-mirror"],
+        ),
+        "up of an IPv6 cluster with --registry-mirror i22-mirror",
+    );
+    assert!(
+        up6.contains("Registry i22-mirror joined cluster cluster-235 at fd00:20:235::5002"),
+        "{up6}"
+    );
+    let node6 = &node_names("235")[0];
+    let hosts6 = exec(
+        &engine,
+        node6,
+        &[
+            "cat",
+            &format!("/etc/containerd/certs.d/{upstream_host}/hosts.toml"),
+        ],
+    )
+    .await;
+    assert!(
+        hosts6.contains("[host.\"http://[fd00:20:235::5002]:5000\"]"),
+        "{hosts6}"
+    );
+    pull_and_run(&engine, node6, &node_ref, "pulled through the mirror").await;
+    assert_eq!(
+        blob_fetches("i22-upstream"),
+        first,
+        "the IPv6 node's pull came from the mirror's cache"
+    );
+    run_ok("docker-dind", &["clean", "--cluster-id", "235"], &[]);
+
     // The node asked the mirror, never the upstream (which it cannot reach).
     let mirror_log = docker_cli(&["logs", "i22-mirror"]);
     let mirror_log = String::from_utf8_lossy(&mirror_log.stderr).into_owned()
