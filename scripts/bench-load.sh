@@ -8,18 +8,21 @@
 # before each of its runs the registry is cleaned and started again (untimed), so every
 # run pushes the whole image.
 #
+# The image is debian:trixie-slim plus SIZE_MB of random data: about 318 MB by default.
+#
 # Usage: scripts/bench-load.sh   (RUNS=3, CLUSTER_ID=42, SIZE_MB=100 by default)
 set -euo pipefail
 # Under the shared daemon lock, as tests are: scripts/soak-restart.sh never restarts the
-# daemon in the middle.
-if [ -z "${DIND_LOCKED:-}" ]; then DIND_LOCKED=1 exec flock -s /tmp/dind-daemon.lock "$0" "$@"; fi
+# daemon in the middle. -o: a daemon started under the lock must not inherit it.
+if [ -z "${DIND_LOCKED:-}" ]; then DIND_LOCKED=1 exec flock -o -s /tmp/dind-daemon.lock "$0" "$@"; fi
 cd "$(dirname "$0")/.."
 runs=${RUNS:-3}
 id=${CLUSTER_ID:-42}
 size=${SIZE_MB:-100}
 image=i9-bench-load:1
 src=i9-bench-load-src
-cargo build --quiet -p kubectl-dind -p docker-dind
+# --workspace: the feature set of the test build, so nothing is compiled twice.
+cargo build --quiet --workspace
 dind=target/debug/docker-dind
 file=$(mktemp /tmp/i9-bench-load.XXXXXX.tar)
 cleanup() {
@@ -35,6 +38,7 @@ $dind build-image --bare >/dev/null
 docker run --name "$src" debian:trixie-slim dd if=/dev/urandom of=/blob bs=1M count="$size" 2>/dev/null
 docker commit "$src" "$image" >/dev/null
 $dind up --nodes-only --image dind-node:bare --cluster-id "$id" --nodes 2 >/dev/null 2>&1
+echo "image: $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}'), 3 nodes, median of $runs" >&2
 mapfile -t nodes < <($dind nodes --cluster-id "$id" -o json | jq -r '.[].name')
 ref=docker.io/library/$image
 

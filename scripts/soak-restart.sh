@@ -9,7 +9,9 @@
 #      that each master publishes the API server on the same host port as before (pinned at
 #      `up`: a port-0 publication would get a new one, moby#31926), that the DNS64 server
 #      answers a query, and that NAT64 (tayga) carries a TCP
-#      connection from an IPv6-only node to an IPv4-only listener.
+#      connection from an IPv6-only node to an IPv4-only listener;
+#   4. and that a dind registry (`registry up`, on port 5009) is running again after the
+#      restart with the image pushed to it before, pulled back by the host's docker.
 # It restarts the machine's Docker daemon: run it where nothing else needs the daemon
 # (CI runs it after `cargo test`). Usage: scripts/soak-restart.sh
 set -euo pipefail
@@ -30,9 +32,15 @@ fi
 v4=(--cluster-id 40 --nodes 1)
 v6=(--cluster-id 41 --nodes 1 --ip-mode ipv6)
 
+registry=dind-soak-registry
+marker=127.0.0.1:5009/dind-soak/marker:1
+marker_dir=
 cleanup() {
   $dind clean --cluster-id 40 >/dev/null 2>&1 || true
   $dind clean --cluster-id 41 >/dev/null 2>&1 || true
+  $dind registry clean --name "$registry" >/dev/null 2>&1 || true
+  docker rmi -f "$marker" >/dev/null 2>&1 || true
+  [ -z "$marker_dir" ] || rm -rf "$marker_dir"
 }
 trap cleanup EXIT
 fail() { echo "soak-restart: FAIL: $*" >&2; exit 1; }
@@ -56,6 +64,16 @@ plan=$($dind up --dry-run -o json "${v6[@]}")
 dns64=$(jq -r .net64.dns64_address <<<"$plan")
 prefix=$(jq -r .net64.dns64_prefix <<<"$plan")
 v6_master=kube-master-cluster-41
+
+# A registry with an image in it: a tiny one, built from a file, nothing pulled.
+$dind registry up --name "$registry" --port 5009 >/dev/null
+marker_dir=$(mktemp -d)
+echo "soak-$$" >"$marker_dir/marker"
+printf 'FROM scratch\nCOPY marker /marker\n' >"$marker_dir/Dockerfile"
+docker build -q -t "$marker" "$marker_dir" >/dev/null
+docker push -q "$marker" >/dev/null
+marker_id=$(docker image inspect -f '{{.Id}}' "$marker")
+docker rmi "$marker" >/dev/null
 
 restart_daemon() {
   local pid
@@ -130,4 +148,13 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 [ -n "$reached" ] || fail "NAT64 does not translate: no answer from $peer_v4:$port through ${prefix%%/*}$peer_v4"
-echo "soak-restart: OK: 4 nodes back with their files, addresses and API ports ($ports_after); DNS64 answers and NAT64 translates"
+
+# The registry comes back by itself (restart policy) with the image in its volume.
+pulled=
+for _ in $(seq 1 60); do
+  if docker pull -q "$marker" >/dev/null 2>&1; then pulled=yes; break; fi
+  sleep 1
+done
+[ -n "$pulled" ] || fail "the registry $registry did not serve $marker after the restart"
+[ "$(docker image inspect -f '{{.Id}}' "$marker")" = "$marker_id" ] || fail "$marker changed across the restart"
+echo "soak-restart: OK: 4 nodes back with their files, addresses and API ports ($ports_after); DNS64 answers and NAT64 translates; registry $registry serves the image pushed before"

@@ -3,7 +3,7 @@
 //! IPv6 nodes with `ctr` through the `hosts.toml` dind writes, kept across `down`/`up`,
 //! gone after `clean`; and a pull-through mirror of a second local registry.
 //!
-//! Cluster IDs 231 and 232; registry names `dind-registry` (the default, as the
+//! Cluster IDs 231 to 233 and 235; registry names `dind-registry` (the default, as the
 //! acceptance asks) and `i22-*`; host ports 5001-5005. `registry up` joins EVERY dind
 //! cluster on the daemon, so this file runs under the team lock taken exclusively.
 
@@ -67,9 +67,9 @@ fn up_nodes_only(cluster_id: &str, extra: &[&str]) -> Output {
     run("docker-dind", &args, &[])
 }
 
-/// Pulls the image in the node through its hosts.toml, then runs a nested container
-/// from it.
-async fn pull_and_run(engine: &Engine, node: &str) {
+/// Pulls `reference` in the node through its hosts.toml, runs a nested container from
+/// it that echoes `message`, and removes the image again.
+async fn pull_and_run(engine: &Engine, node: &str, reference: &str, message: &str) {
     let pulled = exec(
         engine,
         node,
@@ -81,7 +81,7 @@ async fn pull_and_run(engine: &Engine, node: &str) {
             "pull",
             "--hosts-dir",
             "/etc/containerd/certs.d",
-            NODE_REF,
+            reference,
         ],
     )
     .await;
@@ -95,19 +95,19 @@ async fn pull_and_run(engine: &Engine, node: &str) {
             "k8s.io",
             "run",
             "--rm",
-            NODE_REF,
+            reference,
             "i22-hello",
             "/bin/busybox",
             "echo",
-            "pulled from the registry",
+            message,
         ],
     )
     .await;
-    assert_eq!(out.trim(), "pulled from the registry", "{node}");
+    assert_eq!(out.trim(), message, "{node}");
     exec(
         engine,
         node,
-        &["ctr", "-n", "k8s.io", "images", "rm", NODE_REF],
+        &["ctr", "-n", "k8s.io", "images", "rm", reference],
     )
     .await;
 }
@@ -135,7 +135,7 @@ async fn nodes_pull_what_the_host_pushed() {
     let before = node_names("231");
     assert_eq!(before.len(), 2, "{before:?}");
     for node in &before {
-        pull_and_run(&engine, node).await;
+        pull_and_run(&engine, node, NODE_REF, "pulled from the registry").await;
     }
 
     // An IPv6 cluster created while the registry runs joins it without any flag, and
@@ -157,7 +157,7 @@ async fn nodes_pull_what_the_host_pushed() {
         )
         .await;
         assert!(hosts.contains("http://[fd00:20:232::5001]:5000"), "{hosts}");
-        pull_and_run(&engine, node).await;
+        pull_and_run(&engine, node, NODE_REF, "pulled from the registry").await;
     }
     let status = run_ok("docker-dind", &["registry", "status", "-o", "json"], &[]);
     let status: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
@@ -216,7 +216,7 @@ async fn nodes_pull_what_the_host_pushed() {
         run("docker-dind", &["registry", "up"], &[]),
         "registry up again",
     );
-    pull_and_run(&engine, &before[0]).await;
+    pull_and_run(&engine, &before[0], NODE_REF, "pulled from the registry").await;
 
     // A cluster can be cleaned while the registry is on its network.
     run_ok("docker-dind", &["clean", "--cluster-id", "232"], &[]);
@@ -308,17 +308,30 @@ fn blob_fetches(container: &str) -> usize {
         .count()
 }
 
-// Known failure, left visible rather than deleted: the first pull through the mirror gets
-// "connection reset" (likely `registry up --proxy` returning before the mirror listens),
-// and `--registry-mirror NAME` is not wired yet. Issue 22 stays open for it; run with
-// `cargo test --test registry -- --ignored`.
-#[ignore = "issue 22: the pull-through mirror fails its first pull (connection reset)"]
+/// `GET /v2/` on a host port: the status line.
+fn get_v2(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .expect("send");
+    let mut answer = String::new();
+    // A registry that is not listening yet behind Docker's port proxy resets here.
+    stream.read_to_string(&mut answer).expect("read the answer");
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+/// The upstream is a second local registry the nodes cannot reach (it sits on Docker's
+/// default bridge); a cluster made after the mirror, with `--registry-mirror NAME`, pulls
+/// through it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pull_through_mirror_serves_what_only_its_upstream_has() {
     let Some(engine) = docker().await else { return };
     ensure_images();
     let mut cleanup = RemoveOnDrop::default();
     let _mirror = RegistryGuard("i22-mirror");
+    let _cluster = CleanOnDrop::cluster(&["--cluster-id", "233"]);
+    let _cluster6 = CleanOnDrop::cluster(&["--cluster-id", "235"]);
     build_busybox_image("i22-only-upstream:1", &mut cleanup);
     let upstream_ref = "127.0.0.1:5002/dind-test/only-upstream:1";
     let mirror_ref = "127.0.0.1:5005/dind-test/only-upstream:1";
@@ -401,21 +414,110 @@ async fn a_pull_through_mirror_serves_what_only_its_upstream_has() {
         "the password stays out of argv, env and labels"
     );
 
+    // `registry up` returns once the mirror answers: the first request gets an answer,
+    // not a reset.
+    let status_line = get_v2(5005);
+    assert!(status_line.contains(" 200 "), "{status_line}");
+
+    // A cluster made after the mirror joins it without more ado; --registry-mirror NAME
+    // points its nodes' containerd at the mirror for the upstream's images.
+    let up = ok(
+        up_nodes_only("233", &["--registry-mirror", "i22-mirror"]),
+        "up with --registry-mirror i22-mirror",
+    );
+    assert!(
+        up.contains("Registry i22-mirror joined cluster cluster-233 at 10.192.233.253"),
+        "{up}"
+    );
+    let nodes = node_names("233");
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    let upstream_host = format!("{address}:5000");
+    let node_ref = format!("{upstream_host}/dind-test/only-upstream:1");
     let before = blob_fetches("i22-upstream");
-    ok(
-        docker_cli(&["pull", mirror_ref]),
-        "first pull through the mirror",
+    let mut first_fetch = None;
+    for node in &nodes {
+        let hosts = exec(
+            &engine,
+            node,
+            &[
+                "cat",
+                &format!("/etc/containerd/certs.d/{upstream_host}/hosts.toml"),
+            ],
+        )
+        .await;
+        assert!(
+            hosts.contains(&format!("server = \"http://{upstream_host}\"")),
+            "{hosts}"
+        );
+        assert!(
+            hosts.contains("[host.\"http://10.192.233.253:5000\"]"),
+            "{hosts}"
+        );
+        pull_and_run(&engine, node, &node_ref, "pulled through the mirror").await;
+        let fetched = blob_fetches("i22-upstream");
+        match first_fetch {
+            None => {
+                assert!(fetched > before, "the first pull fetched from the upstream");
+                first_fetch = Some(fetched);
+            }
+            Some(first) => assert_eq!(
+                fetched, first,
+                "{node}: the second pull came from the mirror's cache"
+            ),
+        }
+    }
+    let first = first_fetch.expect("a first pull");
+
+    // An IPv6 cluster reaches the mirror over IPv6, from its cache.
+    let up6 = ok(
+        up_nodes_only(
+            "235",
+            &["--ip-mode", "ipv6", "--registry-mirror", "i22-mirror"],
+        ),
+        "up of an IPv6 cluster with --registry-mirror i22-mirror",
     );
-    let first = blob_fetches("i22-upstream");
-    assert!(first > before, "the first pull fetched from the upstream");
-    ok(docker_cli(&["rmi", mirror_ref]), "forget the pulled image");
-    ok(
-        docker_cli(&["pull", mirror_ref]),
-        "second pull through the mirror",
+    assert!(
+        up6.contains("Registry i22-mirror joined cluster cluster-235 at fd00:20:235::5002"),
+        "{up6}"
     );
+    let node6 = &node_names("235")[0];
+    let hosts6 = exec(
+        &engine,
+        node6,
+        &[
+            "cat",
+            &format!("/etc/containerd/certs.d/{upstream_host}/hosts.toml"),
+        ],
+    )
+    .await;
+    assert!(
+        hosts6.contains("[host.\"http://[fd00:20:235::5002]:5000\"]"),
+        "{hosts6}"
+    );
+    pull_and_run(&engine, node6, &node_ref, "pulled through the mirror").await;
     assert_eq!(
         blob_fetches("i22-upstream"),
         first,
-        "the second pull came from the mirror's cache"
+        "the IPv6 node's pull came from the mirror's cache"
     );
+    run_ok("docker-dind", &["clean", "--cluster-id", "235"], &[]);
+
+    // The node asked the mirror, never the upstream (which it cannot reach).
+    let mirror_log = docker_cli(&["logs", "i22-mirror"]);
+    let mirror_log = String::from_utf8_lossy(&mirror_log.stderr).into_owned()
+        + &String::from_utf8_lossy(&mirror_log.stdout);
+    assert!(
+        mirror_log.contains("/v2/dind-test/only-upstream/manifests/1"),
+        "{mirror_log}"
+    );
+    // The host pulls through the mirror's published port, also from its cache.
+    ok(docker_cli(&["pull", mirror_ref]), "a pull on the host");
+    assert_eq!(
+        blob_fetches("i22-upstream"),
+        first,
+        "the host's pull came from the mirror's cache"
+    );
+    let status = run_ok("docker-dind", &["registry", "status", "-o", "json"], &[]);
+    assert!(status.contains("cluster-233"), "{status}");
+    run_ok("docker-dind", &["clean", "--cluster-id", "233"], &[]);
 }

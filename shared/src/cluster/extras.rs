@@ -29,14 +29,20 @@ pub struct NodeExtras {
 
 impl NodeExtras {
     /// Renders the extras and reads the CA certificate, before anything is created.
-    pub fn prepare(settings: &Settings, plan: &ClusterPlan) -> anyhow::Result<NodeExtras> {
+    /// `named_mirror`: [`super::registry_mirror::resolve`]'s file, when the mirror
+    /// setting names a dind pull-through registry.
+    pub fn prepare(
+        settings: &Settings,
+        plan: &ClusterPlan,
+        named_mirror: Option<NodeFile>,
+    ) -> anyhow::Result<NodeExtras> {
         let ca = match &settings.ca_cert {
             Some(source) => Some(read_ca(source)?),
             None => None,
         };
         let host_env = |name: &str| std::env::var(name).ok();
         Ok(NodeExtras {
-            files: registries::node_files(settings, plan, ca.as_deref(), &host_env)?,
+            files: registries::node_files(settings, plan, ca.as_deref(), &host_env, named_mirror)?,
             networks: settings.custom_networks.clone(),
             ports: crate::publish::parse_all(&settings.extra_ports)?,
         })
@@ -52,7 +58,7 @@ impl NodeExtras {
             }
         }
         let host_env = |name: &str| std::env::var(name).ok();
-        registries::node_files(settings, plan, None, &host_env)?;
+        registries::node_files(settings, plan, None, &host_env, None)?;
         crate::publish::parse_all(&settings.extra_ports)?;
         Ok(())
     }
@@ -156,7 +162,7 @@ mod tests {
         let settings =
             Settings::from_env_pairs(&[("DIND_CUSTOM_NETWORKS", "i11-a,i11-b")]).unwrap();
         let plan = ClusterPlan::new(&settings).unwrap();
-        let extras = NodeExtras::prepare(&settings, &plan).unwrap();
+        let extras = NodeExtras::prepare(&settings, &plan, None).unwrap();
         let net = |name: &str| NetworkInfo {
             name: name.into(),
             subnets: Vec::new(),

@@ -86,7 +86,8 @@ pub async fn join(
     let host_info = engine.host_info().await?;
     // The worker gets the same registry, CA and proxy files and custom networks as the
     // nodes `up` made, from the settings recorded on the cluster.
-    let extras = NodeExtras::prepare(&settings, &plan)?;
+    let named_mirror = super::registry_mirror::resolve(engine, &settings, &plan).await?;
+    let extras = NodeExtras::prepare(&settings, &plan, named_mirror)?;
     let ledger = Ledger::default();
     let run = Run {
         engine,
@@ -382,7 +383,7 @@ mod tests {
                 labels: [(labels::CLUSTER.to_string(), plan.cluster_key.clone())].into(),
             })
             .collect();
-        let extras = NodeExtras::prepare(&settings, &plan).unwrap();
+        let extras = NodeExtras::prepare(&settings, &plan, None).unwrap();
         let intent = Intent {
             plan: &plan,
             nodes_only: false,

@@ -7,18 +7,23 @@
 //! registry's address on the cluster network), as in kind's local-registry recipe. The
 //! I/O that applies all this is [`super::registry_ops`].
 
-use super::registries::CERTS_DIR;
+use super::registries::{registry_host, CERTS_DIR};
 use crate::engine::{ContainerSpec, PortPublication};
 use crate::error::usage;
 use crate::node::NodeFile;
 use ipnet::IpNet;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The label every registry container and volume carries: the registry's name.
 pub const REGISTRY_LABEL: &str = "dind.registry";
 /// The label that says which upstream a pull-through registry mirrors (no credentials).
 pub const PROXY_LABEL: &str = "dind.registry-proxy";
+/// The label that holds a pull-through registry's slot: which fixed address it takes on
+/// every cluster network (the local registry has slot 0 and no label).
+pub const SLOT_LABEL: &str = "dind.registry-slot";
+/// How many pull-through registries can share the cluster networks at once.
+pub const MAX_MIRRORS: u8 = 8;
 
 /// The default container name (kind's recipe calls it `kind-registry`).
 pub const DEFAULT_NAME: &str = "dind-registry";
@@ -163,11 +168,17 @@ pub fn registry_config(proxy: Option<&Upstream>) -> String {
 }
 
 /// The registry's container: published on the host, storage on its volume, restarted
-/// with the daemon like the nodes, and IPv6 enabled so IPv6 clusters reach it.
-pub fn registry_container(options: &RegistryOptions, image: &str) -> (ContainerSpec, NodeFile) {
+/// with the daemon like the nodes, and IPv6 enabled so IPv6 clusters reach it. `slot`
+/// places a pull-through registry on the cluster networks ([`addresses_on`]).
+pub fn registry_container(
+    options: &RegistryOptions,
+    image: &str,
+    slot: u8,
+) -> (ContainerSpec, NodeFile) {
     let mut labels = BTreeMap::from([(REGISTRY_LABEL.to_string(), options.name.clone())]);
     if let Some(upstream) = &options.proxy {
         labels.insert(PROXY_LABEL.to_string(), upstream.url.clone());
+        labels.insert(SLOT_LABEL.to_string(), slot.to_string());
     }
     let spec = ContainerSpec {
         name: options.name.clone(),
@@ -191,17 +202,33 @@ pub fn registry_container(options: &RegistryOptions, image: &str) -> (ContainerS
     (spec, config)
 }
 
-/// The registry's fixed addresses on a cluster network: the last host of its IPv4 subnet
-/// and `::5001` in its IPv6 subnet.
-pub fn addresses_on(subnets: &[IpNet]) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+/// The smallest free slot for a new pull-through registry, given the slots taken.
+pub fn free_slot(taken: &[u8]) -> Option<u8> {
+    (1..=MAX_MIRRORS).find(|slot| !taken.contains(slot))
+}
+
+/// A registry container's slot, from its labels: 0 for the local registry.
+pub fn slot_of(labels: &HashMap<String, String>) -> u8 {
+    labels
+        .get(SLOT_LABEL)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A registry's fixed addresses on a cluster network: counting down from the last host
+/// of its IPv4 subnet and up from `::5001` in its IPv6 subnet, by `slot` (0: the local
+/// registry, 1 and up: pull-through registries).
+pub fn addresses_on(subnets: &[IpNet], slot: u8) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
     let v4 = subnets.iter().find_map(|n| match n {
-        IpNet::V4(n) if n.prefix_len() <= 30 => Some(Ipv4Addr::from(u32::from(n.broadcast()) - 1)),
+        IpNet::V4(n) if n.prefix_len() <= 28 => Some(Ipv4Addr::from(
+            u32::from(n.broadcast()) - 1 - u32::from(slot),
+        )),
         _ => None,
     });
     let v6 = subnets.iter().find_map(|n| match n {
-        IpNet::V6(n) if n.prefix_len() <= 112 => {
-            Some(Ipv6Addr::from(u128::from(n.network()) | V6_HOST))
-        }
+        IpNet::V6(n) if n.prefix_len() <= 112 => Some(Ipv6Addr::from(
+            u128::from(n.network()) | (V6_HOST + u128::from(slot)),
+        )),
         _ => None,
     });
     (v4, v6)
@@ -209,8 +236,8 @@ pub fn addresses_on(subnets: &[IpNet]) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
 
 /// The address nodes use: IPv6 whenever the network has it, so IPv6-only and
 /// dual-stack clusters reach the registry over IPv6.
-pub fn node_facing_address(subnets: &[IpNet]) -> Option<IpAddr> {
-    match addresses_on(subnets) {
+pub fn node_facing_address(subnets: &[IpNet], slot: u8) -> Option<IpAddr> {
+    match addresses_on(subnets, slot) {
         (_, Some(v6)) => Some(IpAddr::V6(v6)),
         (Some(v4), None) => Some(IpAddr::V4(v4)),
         (None, None) => None,
@@ -220,10 +247,7 @@ pub fn node_facing_address(subnets: &[IpNet]) -> Option<IpAddr> {
 /// The `hosts.toml` for `localhost:PORT` (containerd's `docs/hosts.md`): pulls and
 /// pushes go to the registry's address on the cluster network over plain HTTP.
 pub fn hosts_toml(host_port: u16, registry: IpAddr) -> NodeFile {
-    let endpoint = match registry {
-        IpAddr::V4(a) => format!("http://{a}:{REGISTRY_PORT}"),
-        IpAddr::V6(a) => format!("http://[{a}]:{REGISTRY_PORT}"),
-    };
+    let endpoint = endpoint(registry);
     NodeFile::new(
         hosts_toml_path(host_port),
         format!(
@@ -232,6 +256,41 @@ pub fn hosts_toml(host_port: u16, registry: IpAddr) -> NodeFile {
              [host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n"
         ),
     )
+}
+
+/// A registry's plain-HTTP endpoint on a cluster network.
+fn endpoint(registry: IpAddr) -> String {
+    match registry {
+        IpAddr::V4(a) => format!("http://{a}:{REGISTRY_PORT}"),
+        IpAddr::V6(a) => format!("http://[{a}]:{REGISTRY_PORT}"),
+    }
+}
+
+/// The containerd host directory of an upstream URL: its `HOST[:PORT]`, with Docker
+/// Hub's API host as `docker.io`, the name its images are pulled by.
+pub fn upstream_host(url: &str) -> anyhow::Result<String> {
+    let host = registry_host(url)?;
+    Ok(match host.as_str() {
+        "registry-1.docker.io" | "index.docker.io" => "docker.io".to_string(),
+        _ => host,
+    })
+}
+
+/// The `hosts.toml` of `--registry-mirror NAME`: pulls of the upstream's images try the
+/// dind pull-through registry at `mirror` on the cluster network first; containerd falls
+/// back to the upstream itself (`server`) when the mirror fails.
+pub fn mirror_hosts_toml(upstream: &str, mirror: IpAddr) -> anyhow::Result<NodeFile> {
+    let host = upstream_host(upstream)?;
+    let endpoint = endpoint(mirror);
+    Ok(NodeFile::new(
+        format!("{CERTS_DIR}/{host}/hosts.toml"),
+        format!(
+            "# Written by dind: --registry-mirror names a dind pull-through registry of {upstream}.\n\
+             server = \"{}\"\n\n\
+             [host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            upstream.trim_end_matches('/')
+        ),
+    ))
 }
 
 /// Where [`hosts_toml`] goes in a node.
@@ -294,12 +353,87 @@ mod tests {
             ),
         ];
         for (subnets, v4, v6, node) in table {
-            let (a4, a6) = addresses_on(&subnets);
+            let (a4, a6) = addresses_on(&subnets, 0);
             assert_eq!(a4, v4.map(|a| a.parse().unwrap()), "{subnets:?}");
             assert_eq!(a6, v6.map(|a| a.parse().unwrap()), "{subnets:?}");
-            assert_eq!(node_facing_address(&subnets), Some(node.parse().unwrap()));
+            assert_eq!(
+                node_facing_address(&subnets, 0),
+                Some(node.parse().unwrap())
+            );
         }
-        assert_eq!(node_facing_address(&[]), None);
+        assert_eq!(node_facing_address(&[], 0), None);
+        // Pull-through registries take the next addresses, one slot each.
+        let dual = nets(&["10.193.5.0/24", "fd00:20:5::/64"]);
+        // (slot, IPv4, IPv6)
+        let slots = [
+            (1, "10.193.5.253", "fd00:20:5::5002"),
+            (8, "10.193.5.246", "fd00:20:5::5009"),
+        ];
+        for (slot, v4, v6) in slots {
+            assert_eq!(
+                addresses_on(&dual, slot),
+                (Some(v4.parse().unwrap()), Some(v6.parse().unwrap())),
+                "{slot}"
+            );
+        }
+    }
+
+    #[test]
+    fn slots_are_taken_lowest_first() {
+        // (taken, free)
+        let table: [(&[u8], Option<u8>); 4] = [
+            (&[], Some(1)),
+            (&[1, 2], Some(3)),
+            (&[2], Some(1)),
+            (&[1, 2, 3, 4, 5, 6, 7, 8], None),
+        ];
+        for (taken, free) in table {
+            assert_eq!(free_slot(taken), free, "{taken:?}");
+        }
+        let labels = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(slot_of(&labels(&[(SLOT_LABEL, "3")])), 3);
+        assert_eq!(slot_of(&labels(&[(REGISTRY_LABEL, "dind-registry")])), 0);
+        assert_eq!(slot_of(&labels(&[(SLOT_LABEL, "x")])), 0);
+    }
+
+    #[test]
+    fn a_named_mirror_is_wired_for_its_upstream() {
+        // (upstream, mirror address, hosts.toml path, server, host)
+        let table = [
+            (
+                "https://registry-1.docker.io",
+                "10.192.5.253",
+                "/etc/containerd/certs.d/docker.io/hosts.toml",
+                "server = \"https://registry-1.docker.io\"",
+                "[host.\"http://10.192.5.253:5000\"]",
+            ),
+            (
+                "http://172.17.0.3:5000/",
+                "fd00:20:5::5002",
+                "/etc/containerd/certs.d/172.17.0.3:5000/hosts.toml",
+                "server = \"http://172.17.0.3:5000\"",
+                "[host.\"http://[fd00:20:5::5002]:5000\"]",
+            ),
+            (
+                "https://Quay.io",
+                "10.192.5.252",
+                "/etc/containerd/certs.d/quay.io/hosts.toml",
+                "server = \"https://Quay.io\"",
+                "capabilities = [\"pull\", \"resolve\"]",
+            ),
+        ];
+        for (upstream, mirror, path, server, host) in table {
+            let file = mirror_hosts_toml(upstream, mirror.parse().unwrap()).unwrap();
+            assert_eq!(file.path, path, "{upstream}");
+            let text = String::from_utf8(file.contents).unwrap();
+            assert!(text.contains(server), "{text}");
+            assert!(text.contains(host), "{text}");
+        }
     }
 
     #[test]
@@ -328,7 +462,7 @@ mod tests {
         o.name = "hub-mirror".into();
         o.proxy.as_mut().unwrap().username = Some("me".into());
         o.proxy.as_mut().unwrap().password = Some("s3\"cret".into());
-        let (spec, config) = registry_container(&o, "dind-registry:x");
+        let (spec, config) = registry_container(&o, "dind-registry:x", 2);
         assert_eq!(
             spec.binds,
             vec!["hub-mirror-data:/var/lib/registry".to_string()]
@@ -338,6 +472,7 @@ mod tests {
         assert_eq!(spec.ports[0].container_port, 5000);
         assert_eq!(spec.labels[REGISTRY_LABEL], "hub-mirror");
         assert_eq!(spec.labels[PROXY_LABEL], "https://registry-1.docker.io");
+        assert_eq!(spec.labels[SLOT_LABEL], "2");
         let debug = format!("{spec:?}");
         assert!(
             !debug.contains("s3"),

@@ -274,15 +274,23 @@ fn mirror_url(mirror: &str) -> anyhow::Result<String> {
     Ok(url)
 }
 
-/// Every `hosts.toml`, as (path, content).
-pub fn hosts_files(settings: &Settings) -> anyhow::Result<Vec<(String, String)>> {
+/// Every `hosts.toml`, as (path, content). `mirror_is_named`: the mirror setting names
+/// a dind pull-through registry, whose file [`super::registry_mirror`] renders.
+pub fn hosts_files(
+    settings: &Settings,
+    mirror_is_named: bool,
+) -> anyhow::Result<Vec<(String, String)>> {
     let insecure: Vec<String> = settings
         .insecure_registries
         .iter()
         .map(|r| registry_host(r))
         .collect::<anyhow::Result<_>>()?;
     let mut files = Vec::new();
-    if let Some(mirror) = &settings.registry_mirror {
+    let given_mirror = settings
+        .registry_mirror
+        .as_ref()
+        .filter(|_| !mirror_is_named);
+    if let Some(mirror) = given_mirror {
         let url = mirror_url(mirror)?;
         let skip_verify = insecure.contains(&registry_host(&url)?);
         let (hub, server) = DOCKER_HUB;
@@ -325,17 +333,22 @@ pub fn check_ca(source: &str, pem: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every file the registry, CA and proxy settings put into each node.
+/// Every file the registry, CA and proxy settings put into each node. `named_mirror`:
+/// the `hosts.toml` of the dind pull-through registry `--registry-mirror` names, if so.
 pub fn node_files(
     settings: &Settings,
     plan: &ClusterPlan,
     ca_pem: Option<&str>,
     host_env: &dyn Fn(&str) -> Option<String>,
+    named_mirror: Option<NodeFile>,
 ) -> anyhow::Result<Vec<NodeFile>> {
-    let mut files: Vec<NodeFile> = hosts_files(settings)?
-        .into_iter()
-        .map(|(path, text)| NodeFile::new(path, text))
-        .collect();
+    let mirror_is_named = named_mirror.is_some();
+    let mut files: Vec<NodeFile> = named_mirror.into_iter().collect();
+    files.extend(
+        hosts_files(settings, mirror_is_named)?
+            .into_iter()
+            .map(|(path, text)| NodeFile::new(path, text)),
+    );
     if let Some(pem) = ca_pem {
         files.push(NodeFile::new(CA_FILE, pem));
         files.push(NodeFile::new(CONTAINERD_CA_DROPIN, ca_dropin()));
@@ -487,7 +500,7 @@ mod tests {
         ];
         for (pairs, expected) in table {
             let (settings, _) = setup(pairs);
-            let files = hosts_files(&settings).unwrap();
+            let files = hosts_files(&settings, false).unwrap();
             assert_eq!(files.len(), expected.len(), "{pairs:?}: {files:?}");
             for ((path, text), (want_path, needles)) in files.iter().zip(expected.iter()) {
                 assert_eq!(path, want_path, "{pairs:?}");
@@ -522,7 +535,7 @@ mod tests {
             &[("DIND_REGISTRY_MIRROR", "https://mirror test")][..],
         ] {
             let err = Settings::from_env_pairs(pairs)
-                .and_then(|s| hosts_files(&s).map(drop))
+                .and_then(|s| hosts_files(&s, false).map(drop))
                 .unwrap_err();
             assert_eq!(crate::error::exit_code(&err), 2, "{pairs:?}");
         }
@@ -608,7 +621,7 @@ mod tests {
             ("DIND_HTTPS_PROXY", "http://p:1"),
         ]);
         let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-        let files = node_files(&settings, &plan, Some(pem), &no_env).unwrap();
+        let files = node_files(&settings, &plan, Some(pem), &no_env, None).unwrap();
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(
             paths,

@@ -6,10 +6,11 @@
 use super::inventory::{self, Selector};
 use super::local_registry::REGISTRY_PORT;
 use super::local_registry::{
-    addresses_on, hosts_toml, node_facing_address, published_port, registry_container,
-    RegistryOptions, PROXY_LABEL, REGISTRY_LABEL,
+    addresses_on, free_slot, hosts_toml, node_facing_address, published_port, registry_container,
+    slot_of, RegistryOptions, DEFAULT_PORT, MAX_MIRRORS, PROXY_LABEL, REGISTRY_LABEL,
 };
 use super::registry_hosting;
+use super::registry_ready;
 use crate::engine::{ContainerInfo, Engine, NetworkInfo};
 use crate::error::usage;
 use crate::image::{ensure_image, Recipe};
@@ -51,21 +52,64 @@ pub async fn up(
                 "the registry image cannot be built on this engine: {e:#}"
             ))
         })?;
-        create(engine, options, &recipe.tag, progress).await?;
+        let slot = match options.proxy {
+            None => 0,
+            Some(_) => mirror_slot(engine).await?,
+        };
+        create(engine, options, &recipe.tag, slot, progress).await?;
     } else if engine.container_running(&options.name).await? == Some(false) {
         engine.start_container(&options.name).await?;
     }
-    // A registry that ran already keeps the port it was started with.
-    let port = registry(engine, &options.name)
+    registry_ready::wait_until_answering(engine, &options.name).await?;
+    // A registry that ran already keeps the port and slot it was started with.
+    let info = registry(engine, &options.name)
         .await?
-        .and_then(|r| published_port(&r.ports))
-        .unwrap_or(options.port);
-    if options.proxy.is_none() {
-        for network in cluster_networks(engine).await? {
-            attach(engine, &options.name, port, &network, kubeconfig, progress).await?;
-        }
+        .with_context(|| format!("registry {} is gone", options.name))?;
+    for network in cluster_networks(engine).await? {
+        join(engine, &info, &network, kubeconfig, progress).await?;
     }
     status_of(engine, &options.name).await
+}
+
+/// A free slot for a new pull-through registry; with every slot taken, bad input.
+async fn mirror_slot(engine: &Engine) -> anyhow::Result<u8> {
+    let taken: Vec<u8> = registries(engine)
+        .await?
+        .iter()
+        .filter(|r| r.labels.contains_key(PROXY_LABEL))
+        .map(|r| slot_of(&r.labels))
+        .collect();
+    free_slot(&taken).ok_or_else(|| {
+        usage(format!(
+            "--proxy: {MAX_MIRRORS} pull-through registries exist already, each with its own address on every cluster network; `registry clean --name NAME` one first"
+        ))
+    })
+}
+
+/// One registry meets one cluster network: the local registry is attached (hosts.toml
+/// and ConfigMap), a pull-through registry only joins it, for `--registry-mirror NAME`.
+async fn join(
+    engine: &Engine,
+    info: &ContainerInfo,
+    network: &NetworkInfo,
+    kubeconfig: Option<&Path>,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    match info.labels.get(PROXY_LABEL) {
+        Some(upstream) => {
+            let slot = slot_of(&info.labels);
+            let note = format!(
+                "clusters made with --registry-mirror {} pull {upstream} through it",
+                info.name
+            );
+            join_network(engine, &info.name, slot, network, &note, progress).await?;
+            Ok(())
+        }
+        None => {
+            let port = published_port(&info.ports).unwrap_or(DEFAULT_PORT);
+            attach(engine, &info.name, port, network, kubeconfig, progress).await
+        }
+    }
 }
 
 /// A name taken by a container that is not a dind registry, a host port another
@@ -107,6 +151,7 @@ async fn create(
     engine: &Engine,
     options: &RegistryOptions,
     image: &str,
+    slot: u8,
     progress: &Progress,
 ) -> anyhow::Result<()> {
     let step = progress.step(format!(
@@ -122,7 +167,7 @@ async fn create(
     if new_volume {
         engine.create_volume(&volume, &volume_labels).await?;
     }
-    let (spec, config) = registry_container(options, image);
+    let (spec, config) = registry_container(options, image, slot);
     let result = async {
         engine.create_container(&spec).await?;
         Node::new(engine, &spec.name).write_files(&[config]).await?;
@@ -161,33 +206,11 @@ async fn attach(
     kubeconfig: Option<&Path>,
     progress: &Progress,
 ) -> anyhow::Result<()> {
-    let Some(address) = node_facing_address(&network.subnets) else {
+    let note = format!("its nodes pull localhost:{port}/... from it");
+    let Some(address) = join_network(engine, registry, 0, network, &note, progress).await? else {
         return Ok(());
     };
-    let cluster = network
-        .labels
-        .get(labels::CLUSTER)
-        .cloned()
-        .unwrap_or_default();
-    if !engine
-        .container_networks(registry)
-        .await?
-        .contains(&network.name)
-    {
-        let (v4, v6) = addresses_on(&network.subnets);
-        if let Err(error) = engine
-            .connect_network_at(&network.name, registry, v4, v6)
-            .await
-        {
-            progress.note(format!(
-                "Registry {registry} cannot join cluster {cluster} at {address}: {error:#}"
-            ));
-            return Ok(());
-        }
-        progress.note(format!(
-            "Registry {registry} joined cluster {cluster} at {address}; its nodes pull localhost:{port}/... from it"
-        ));
-    }
+    let cluster = cluster_of(network);
     let file = hosts_toml(port, address);
     for node in inventory::nodes(engine, &Selector::Cluster(cluster.clone())).await? {
         if node.state == "running" && matches!(node.role.as_str(), "master" | "worker") {
@@ -199,6 +222,52 @@ async fn attach(
     }
     announce(&cluster, address, port, kubeconfig, progress).await;
     Ok(())
+}
+
+/// Connects a registry to a cluster network at its slot's fixed addresses (unless it is
+/// already) and returns the address nodes reach it at; `None` when the network has no
+/// room for it, which is said and leaves the cluster as it is.
+async fn join_network(
+    engine: &Engine,
+    registry: &str,
+    slot: u8,
+    network: &NetworkInfo,
+    what_for: &str,
+    progress: &Progress,
+) -> anyhow::Result<Option<IpAddr>> {
+    let Some(address) = node_facing_address(&network.subnets, slot) else {
+        return Ok(None);
+    };
+    let cluster = cluster_of(network);
+    if engine
+        .container_networks(registry)
+        .await?
+        .contains(&network.name)
+    {
+        return Ok(Some(address));
+    }
+    let (v4, v6) = addresses_on(&network.subnets, slot);
+    if let Err(error) = engine
+        .connect_network_at(&network.name, registry, v4, v6)
+        .await
+    {
+        progress.note(format!(
+            "Registry {registry} cannot join cluster {cluster} at {address}: {error:#}"
+        ));
+        return Ok(None);
+    }
+    progress.note(format!(
+        "Registry {registry} joined cluster {cluster} at {address}; {what_for}"
+    ));
+    Ok(Some(address))
+}
+
+fn cluster_of(network: &NetworkInfo) -> String {
+    network
+        .labels
+        .get(labels::CLUSTER)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Writes the `local-registry-hosting` ConfigMap into a cluster that has a kubectl
@@ -230,8 +299,8 @@ async fn announce(
     }
 }
 
-/// At the end of `up`: a running local registry joins the new cluster. A failure here
-/// leaves the cluster as it is and says why.
+/// At the end of `up`: the running local registry and every pull-through registry join
+/// the new cluster. A failure here leaves the cluster as it is and says why.
 pub async fn join_new_cluster(
     engine: &Engine,
     cluster_key: &str,
@@ -239,15 +308,16 @@ pub async fn join_new_cluster(
     progress: &Progress,
 ) {
     let result = async {
-        let Some(local) = local_registry(engine).await? else {
-            return Ok(());
-        };
-        let Some(port) = published_port(&local.ports) else {
-            return Ok(());
-        };
+        let joining: Vec<ContainerInfo> = registries(engine)
+            .await?
+            .into_iter()
+            .filter(|r| r.labels.contains_key(PROXY_LABEL) || r.state == "running")
+            .collect();
         for network in cluster_networks(engine).await? {
             if network.labels.get(labels::CLUSTER).map(String::as_str) == Some(cluster_key) {
-                attach(engine, &local.name, port, &network, kubeconfig, progress).await?;
+                for registry in &joining {
+                    join(engine, registry, &network, kubeconfig, progress).await?;
+                }
             }
         }
         anyhow::Ok(())

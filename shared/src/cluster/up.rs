@@ -59,7 +59,8 @@ pub async fn up(
     progress: &Progress,
 ) -> anyhow::Result<UpReport> {
     let plan = ClusterPlan::new(settings)?;
-    let extras = NodeExtras::prepare(settings, &plan)?;
+    let named_mirror = super::registry_mirror::resolve(engine, settings, &plan).await?;
+    let extras = NodeExtras::prepare(settings, &plan, named_mirror)?;
     // Everything from the first look at Docker on runs under the cluster's lock, so two
     // runs never both find the cluster absent and roll back each other's objects.
     let lock = UpLock::take(engine, &plan.cluster).await?;

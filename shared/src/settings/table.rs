@@ -281,7 +281,7 @@ pub const VARIABLES: &[Variable] = &[
         "DIND_REGISTRY_MIRROR",
         "registry-mirror",
         Unset,
-        "mirror of docker.io for containerd in every node (a URL)",
+        "mirror of docker.io for containerd in every node (a URL), or the name of a dind pull-through registry (`registry up --proxy URL --name NAME`) for its upstream",
     ),
     var(
         "DIND_INSECURE_REGISTRIES",
