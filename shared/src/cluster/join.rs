@@ -82,6 +82,10 @@ pub async fn join(
         .cloned()
         .ok_or_else(|| anyhow!("the plan has no node {index}"))?;
     let host_info = engine.host_info().await?;
+    // The same node IPv4 decision as `up` made on this engine: the node network then has
+    // the same subnets.
+    let plan =
+        super::node_ipv4::apply(&plan, &super::node_ipv4::decide_for(&settings, &host_info)?);
     // The worker gets the same registry, CA and proxy files and custom networks as the
     // nodes `up` made, from the settings recorded on the cluster.
     let extras = NodeExtras::prepare(&settings, &plan)?;

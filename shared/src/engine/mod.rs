@@ -65,6 +65,8 @@ pub struct NetworkSpec {
     pub gateways: Vec<IpAddr>,
     pub mtu: Option<u32>,
     pub labels: BTreeMap<String, String>,
+    /// `false` creates the network without IPv4 (`EnableIPv4`, API 1.48); only sent then.
+    pub ipv4: bool,
 }
 
 /// One port publication: container port → host address and port (0 = any free port).
