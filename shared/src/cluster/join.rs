@@ -328,6 +328,7 @@ mod tests {
             storage_driver: "overlay2".into(),
             docker_root_dir: "/var/lib/docker".into(),
             api_version: "1.41".into(),
+            containerd_store: false,
         };
         let facts = HostFacts {
             br_netfilter: true,

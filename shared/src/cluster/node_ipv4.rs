@@ -140,6 +140,7 @@ mod tests {
             storage_driver: "overlay2".into(),
             docker_root_dir: "/var/lib/docker".into(),
             api_version: api.into(),
+            containerd_store: false,
         }
     }
 

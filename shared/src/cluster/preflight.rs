@@ -269,6 +269,7 @@ mod tests {
             storage_driver: driver.into(),
             docker_root_dir: "/var/lib/docker".into(),
             api_version: api.into(),
+            containerd_store: false,
         }
     }
 
