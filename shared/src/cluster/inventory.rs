@@ -103,9 +103,11 @@ pub async fn down(
         .into_iter()
         .map(|r| r.name)
         .collect();
-    let mut removed = Removed::default();
     // The API proxy is the master's publication, so it goes with the master.
-    removed.containers = super::api_proxy::remove_api_proxy(engine, cluster_key).await?;
+    let mut removed = Removed {
+        containers: super::api_proxy::remove_api_proxy(engine, cluster_key).await?,
+        ..Removed::default()
+    };
     if names.is_empty() {
         return Ok(removed);
     }

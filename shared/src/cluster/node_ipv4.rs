@@ -144,18 +144,20 @@ mod tests {
         }
     }
 
+    /// (mode, setting, API, --publish, Ok((ipv4, note contains)) or Err(message contains))
+    type Case = (
+        IpMode,
+        NodeIpv4,
+        &'static str,
+        bool,
+        Result<(bool, Option<&'static str>), &'static str>,
+    );
+
     #[test]
     fn node_ipv4_follows_mode_setting_and_engine() {
         use IpMode::{DualStack, Ipv4, Ipv6};
         use NodeIpv4::{Auto, Off, On};
-        // (mode, setting, API, --publish, Ok((ipv4, note contains)) or Err(message contains))
-        let table: &[(
-            IpMode,
-            NodeIpv4,
-            &str,
-            bool,
-            Result<(bool, Option<&str>), &str>,
-        )] = &[
+        let table: &[Case] = &[
             (Ipv4, Auto, "1.51", false, Ok((true, None))),
             (DualStack, Auto, "1.41", false, Ok((true, None))),
             (Ipv4, On, "1.51", false, Ok((true, None))),
