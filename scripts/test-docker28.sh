@@ -71,10 +71,10 @@ dns64=$!
 DIND_TEST_EXPECT_NO_IPV6=1 inner cargo test --workspace --test remote_endpoints -- \
   ipv6_cluster_on_a_host_without_ipv6 >"$logs/ipv6" 2>&1 &
 ipv6=$!
-inner cargo test --workspace --test image_store >"$logs/store" 2>&1 &
-store=$!
+inner cargo test --workspace --test image_store >"$logs/images" 2>&1 &
+images=$!
 failed=0
-for job in dns64:$dns64 ipv6:$ipv6 store:$store; do
+for job in dns64:$dns64 ipv6:$ipv6 images:$images; do
   if ! wait "${job#*:}"; then failed=1; fi
   cat "$logs/${job%%:*}"
 done

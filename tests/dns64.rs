@@ -252,34 +252,11 @@ async fn published_api_port_answers(engine: &Engine, cluster_id: &str) {
         !host.is_empty(),
         "nothing publishes the API port of cluster {cluster_id}"
     );
-    let probe = format!("exec 3<>/dev/tcp/{host}/{port} && head -c 8 <&3");
-    let answer = eventually(Duration::from_secs(20), || {
-        let (probe, target) = (probe.clone(), format!("{host}:{port}"));
-        async move {
-            let out = docker_cli(&[
-                "run",
-                "--rm",
-                "--network",
-                "host",
-                "--entrypoint",
-                "bash",
-                BARE_IMAGE,
-                "-c",
-                &probe,
-            ]);
-            let answer = String::from_utf8_lossy(&out.stdout).into_owned();
-            if answer == "dind-api" {
-                Ok(answer)
-            } else {
-                Err(format!(
-                    "{target} answered {answer:?}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ))
-            }
-        }
-    })
-    .await;
-    assert_eq!(answer.as_deref(), Ok("dind-api"));
+    let answer = answer_from_engine_host(&host, port, "dind-api");
+    assert_eq!(
+        answer, "dind-api",
+        "{host}:{port} does not reach the master"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
