@@ -52,11 +52,15 @@ log "loading the base image into it"
 docker save debian:trixie-slim | inner docker load -q >/dev/null
 
 # The node tests: build-image --bare, a nodes-only cluster at the plan's addresses, IPv6
-# clusters with DNS64/NAT64, and an IPv6 cluster whose API server must be published where
-# this IPv6-less host can (DIND_TEST_EXPECT_NO_IPV6 makes that case required). The last
-# two use distinct cluster IDs and run side by side; the nodes-only test lists every
-# cluster (--all), so it runs alone. Each cleans its clusters; then nothing may be left.
-inner cargo test --workspace --test docker_nodes --test dns64 --test remote_endpoints --no-run -q
+# clusters with DNS64/NAT64 (nodes without IPv4 on this engine), an IPv6 cluster whose API
+# server must be published where this IPv6-less host can (DIND_TEST_EXPECT_NO_IPV6 makes
+# that case required), and `load` of a built and of a partial multi-platform image into 3
+# nodes, snapshot, down, restore and clean, on this stage's image store (image_store).
+# The last three use distinct cluster IDs and run side by side; the nodes-only test lists
+# every cluster (--all), so it runs alone. Each cleans its clusters; then nothing may be
+# left.
+inner cargo test --workspace --test docker_nodes --test dns64 --test remote_endpoints \
+  --test image_store --no-run -q
 log "build-image --bare on Docker 28"
 inner target/debug/docker-dind build-image --bare >/dev/null
 inner cargo test --workspace --test docker_nodes -- --exact \
@@ -67,8 +71,10 @@ dns64=$!
 DIND_TEST_EXPECT_NO_IPV6=1 inner cargo test --workspace --test remote_endpoints -- \
   ipv6_cluster_on_a_host_without_ipv6 >"$logs/ipv6" 2>&1 &
 ipv6=$!
+inner cargo test --workspace --test image_store >"$logs/images" 2>&1 &
+images=$!
 failed=0
-for job in dns64:$dns64 ipv6:$ipv6; do
+for job in dns64:$dns64 ipv6:$ipv6 images:$images; do
   if ! wait "${job#*:}"; then failed=1; fi
   cat "$logs/${job%%:*}"
 done

@@ -189,6 +189,76 @@ fn support_states(cluster_id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether `up --ip-mode ipv6` on this engine gives nodes no IPv4 (API 1.48, Docker 28).
+async fn engine_drops_node_ipv4(engine: &Engine) -> bool {
+    let host = engine.host_info().await.expect("host info");
+    dind::cluster::preflight::parse_api_version(&host.api_version)
+        .is_some_and(|v| v >= dind::cluster::node_ipv4::MIN_API_WITHOUT_IPV4)
+}
+
+/// A node has only loopback IPv4 (nodes without IPv4), or an address beside it.
+async fn check_node_ipv4(engine: &Engine, node: &str, no_ipv4: bool) {
+    let out = exec(engine, node, &["ip", "-4", "-o", "addr", "show"]).await;
+    let interfaces: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    if no_ipv4 {
+        assert_eq!(interfaces, ["lo"], "{node} has only loopback IPv4:\n{out}");
+    } else {
+        assert!(
+            interfaces.iter().any(|i| *i != "lo"),
+            "{node} keeps IPv4:\n{out}"
+        );
+    }
+}
+
+/// A listener on the API server port in the master (kubeadm's stand-in, as in
+/// tests/remote_endpoints.rs) answers on the cluster's published API port from the
+/// engine's host: through the API proxy when the nodes have no IPv4.
+async fn published_api_port_answers(engine: &Engine, cluster_id: &str) {
+    let master = format!("kube-master-cluster-{cluster_id}");
+    exec(
+        engine,
+        &master,
+        &[
+            "bash",
+            "-c",
+            "setsid socat TCP6-LISTEN:6443,ipv6only=0,fork,reuseaddr SYSTEM:'echo dind-api' \
+             </dev/null >/dev/null 2>&1 &",
+        ],
+    )
+    .await;
+    let port = run_ok(
+        "docker-dind",
+        &["apiserver-port", "--cluster-id", cluster_id],
+        &[],
+    );
+    let port = port.trim();
+    // The host address it is published on: the master's or its proxy's binding.
+    let mut host = String::new();
+    for publisher in [
+        master.clone(),
+        format!("dind-api-proxy-cluster-{cluster_id}"),
+    ] {
+        let out = docker_cli(&["port", &publisher, "6443/tcp"]);
+        if let Some(line) = String::from_utf8_lossy(&out.stdout).lines().next() {
+            let (address, _) = line.rsplit_once(':').expect("ADDR:PORT");
+            host = address.trim_matches(|c| c == '[' || c == ']').to_string();
+            break;
+        }
+    }
+    assert!(
+        !host.is_empty(),
+        "nothing publishes the API port of cluster {cluster_id}"
+    );
+    let answer = answer_from_engine_host(&host, port, "dind-api");
+    assert_eq!(
+        answer, "dind-api",
+        "{host}:{port} does not reach the master"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ipv6_clusters_reach_ipv4_hosts_through_dns64_and_nat64() {
     let Some(engine) = docker().await else { return };
@@ -224,14 +294,30 @@ async fn ipv6_clusters_reach_ipv4_hosts_through_dns64_and_nat64() {
         })
     };
     let (five, six) = (up("5", false), up("6", true));
+    let no_ipv4 = engine_drops_node_ipv4(&engine).await;
     for (id, handle) in [("5", five), ("6", six)] {
         let out = handle.join().expect("thread");
-        assert!(
-            out.status.success(),
-            "up of cluster {id}:\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "up of cluster {id}:\n{stderr}");
+        let notes = stderr
+            .lines()
+            .filter(|l| l.contains("cannot create networks without IPv4"))
+            .count();
+        assert_eq!(
+            notes,
+            usize::from(!no_ipv4),
+            "one note on older engines:\n{stderr}"
         );
     }
+    for node in [
+        "kube-master-cluster-5",
+        "kube-node-1-cluster-5",
+        "kube-master-cluster-6",
+        "kube-node-1-cluster-6",
+    ] {
+        check_node_ipv4(&engine, node, no_ipv4).await;
+    }
+    published_api_port_answers(&engine, "5").await;
     for tayga in ["tayga-cluster-5", "tayga-cluster-6"] {
         engine
             .connect_network(V4_NETWORK, tayga)
@@ -365,5 +451,9 @@ async fn ipv6_clusters_reach_ipv4_hosts_through_dns64_and_nat64() {
     run_ok("docker-dind", &["clean", "--cluster-id", "5"], &[]);
     assert!(support_states("5").is_empty());
     assert!(labelled_objects("cluster-5").is_empty());
-    assert_eq!(support_states("6").len(), 2, "cluster 6 is untouched");
+    assert_eq!(
+        support_states("6").len(),
+        2 + usize::from(no_ipv4),
+        "cluster 6 is untouched (with its API proxy when its nodes have no IPv4)"
+    );
 }

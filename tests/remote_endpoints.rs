@@ -362,26 +362,7 @@ async fn ipv6_cluster_on_a_host_without_ipv6() {
     let authority = server.trim_start_matches("https://");
     let (host, port) = authority.rsplit_once(':').expect("host:port");
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let probe = format!("exec 3<>/dev/tcp/{host}/{port} && head -c 8 <&3");
-    let mut answer = String::new();
-    for _ in 0..20 {
-        let out = docker_cli(&[
-            "run",
-            "--rm",
-            "--network",
-            "host",
-            "--entrypoint",
-            "bash",
-            BARE_IMAGE,
-            "-c",
-            &probe,
-        ]);
-        answer = String::from_utf8_lossy(&out.stdout).into_owned();
-        if answer == "dind-api" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let answer = answer_from_engine_host(host, port, "dind-api");
     assert_eq!(answer, "dind-api", "{server} does not reach the master");
 
     run_ok("kubectl-dind", &["clean", "--cluster-id", "76"], &env);

@@ -147,6 +147,18 @@ impl ClusterIdentity {
         format!("kubeadm-dind-net{}", self.suffix())
     }
 
+    /// The IPv4-only network of a cluster whose nodes have no IPv4
+    /// ([`crate::cluster::node_ipv4`]); its stem differs from the node network's, so no
+    /// label makes the two names meet.
+    pub fn edge_network_name(&self) -> String {
+        format!("kubeadm-dind-edge{}", self.suffix())
+    }
+
+    /// The dual-stack proxy that publishes the API server of such a cluster.
+    pub fn api_proxy_name(&self) -> String {
+        format!("dind-api-proxy{}", self.suffix())
+    }
+
     pub fn dns64_name(&self) -> String {
         format!("bind9{}", self.suffix())
     }

@@ -105,6 +105,10 @@ pub struct ClusterPlan {
     pub ip_mode: IpMode,
     pub context: String,
     pub network: NetworkPlan,
+    /// The IPv4-only network of a cluster whose nodes have no IPv4 (then `network` has
+    /// only its IPv6 subnet); see [`crate::cluster::node_ipv4`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<NetworkPlan>,
     pub nodes: Vec<NodePlan>,
     pub pod_cidrs: Vec<IpNet>,
     pub service_cidrs: Vec<IpNet>,
@@ -153,6 +157,7 @@ impl ClusterPlan {
                 subnets,
                 gateways,
             },
+            edge: None,
             nodes: node_plans(settings, &cluster, &mgmt),
             pod_cidrs: settings.pod_cidrs.clone(),
             service_cidrs: settings.service_cidrs.clone(),

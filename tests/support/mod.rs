@@ -466,3 +466,30 @@ pub fn in_container(container: &str, script: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// What `host:port` answers first (up to 8 bytes) to a connection from the Docker
+/// engine's own machine (a host-network container there), tried for up to 10 s while it
+/// is not `want`: a published port is how a user on that machine reaches a cluster.
+pub fn answer_from_engine_host(host: &str, port: &str, want: &str) -> String {
+    let probe = format!("exec 3<>/dev/tcp/{host}/{port} && head -c 8 <&3");
+    let mut answer = String::new();
+    for _ in 0..20 {
+        let out = docker_cli(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--entrypoint",
+            "bash",
+            BARE_IMAGE,
+            "-c",
+            &probe,
+        ]);
+        answer = String::from_utf8_lossy(&out.stdout).into_owned();
+        if answer == want {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    answer
+}

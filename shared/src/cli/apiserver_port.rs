@@ -4,10 +4,14 @@ use super::{print, CommandContext, SelectArgs};
 
 /// `apiserver-port`: the host port the cluster's API server is published on.
 pub async fn apiserver_port(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let master = args.settings.settings()?.identity.node_name(0);
-    let ports = ctx.engine.published_ports(&master, "6443/tcp").await?;
-    let (_, port) = ports.first().ok_or_else(|| {
-        anyhow::anyhow!("{master} publishes no API server port; is the cluster up?")
-    })?;
-    print(port, args.output, || format!("{port}\n"))
+    let identity = args.settings.settings()?.identity;
+    let port = crate::cluster::api_proxy::published_api_port(&ctx.engine, &identity)
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} publishes no API server port; is the cluster up?",
+                identity.node_name(0)
+            )
+        })?;
+    print(&port, args.output, || format!("{port}\n"))
 }

@@ -103,7 +103,11 @@ pub async fn down(
         .into_iter()
         .map(|r| r.name)
         .collect();
-    let mut removed = Removed::default();
+    // The API proxy is the master's publication, so it goes with the master.
+    let mut removed = Removed {
+        containers: super::api_proxy::remove_api_proxy(engine, cluster_key).await?,
+        ..Removed::default()
+    };
     if names.is_empty() {
         return Ok(removed);
     }
@@ -113,7 +117,7 @@ pub async fn down(
     ));
     futures::future::try_join_all(names.iter().map(|n| engine.remove_container(n))).await?;
     step.done();
-    removed.containers = names;
+    removed.containers.extend(names);
     Ok(removed)
 }
 

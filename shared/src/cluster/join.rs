@@ -84,6 +84,10 @@ pub async fn join(
         .cloned()
         .ok_or_else(|| anyhow!("the plan has no node {index}"))?;
     let host_info = engine.host_info().await?;
+    // The same node IPv4 decision as `up` made on this engine: the node network then has
+    // the same subnets.
+    let plan =
+        super::node_ipv4::apply(&plan, &super::node_ipv4::decide_for(&settings, &host_info)?);
     // The worker gets the same registry, CA and proxy files and custom networks as the
     // nodes `up` made, from the settings recorded on the cluster.
     let named_mirror = super::registry_mirror::resolve(engine, &settings, &plan).await?;
@@ -362,6 +366,7 @@ mod tests {
             storage_driver: "overlay2".into(),
             docker_root_dir: "/var/lib/docker".into(),
             api_version: "1.41".into(),
+            containerd_store: false,
         };
         let facts = HostFacts {
             br_netfilter: true,

@@ -193,11 +193,8 @@ pub(super) async fn connect_and_wait(run: &Run<'_>, master: &Node) -> anyhow::Re
         progress,
         ..
     } = *run;
-    let published = engine
-        .published_ports(&master.name, &format!("{}/tcp", kubeadm::API_SERVER_PORT))
-        .await?;
-    let (_, port) = *published
-        .first()
+    let port = super::api_proxy::published_api_port(engine, &plan.cluster)
+        .await?
         .ok_or_else(|| anyhow!("{} does not publish the API server port", master.name))?;
     let (server, tunnel) =
         super::api_address::kubeconfig_server(plan.apiserver_address, port, &options.daemon);

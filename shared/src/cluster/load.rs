@@ -8,7 +8,7 @@
 //! that ID under that name is skipped: a second `load` of the same image sends nothing.
 
 use super::inventory::{self, Selector};
-use crate::engine::Engine;
+use crate::engine::{Engine, HostInfo, Platform};
 use crate::error::usage;
 use crate::node::Node;
 use crate::progress::Progress;
@@ -69,6 +69,7 @@ pub async fn load(
 ) -> anyhow::Result<Vec<NodeLoad>> {
     let wanted = wanted_images(engine, images).await?;
     let targets = target_nodes(engine, cluster_key, only).await?;
+    let platform = nodes_platform(engine, cluster_key).await?;
     let holdings = missing_images(&targets, &wanted).await?;
     let mut report: Vec<NodeLoad> = targets
         .iter()
@@ -106,7 +107,7 @@ pub async fn load(
         to_send.join(", "),
         receivers.len()
     ));
-    let result = fan_out(engine, &to_send, &receivers, &step).await;
+    let result = fan_out(engine, &to_send, platform.as_ref(), &receivers, &step).await;
     step.finish(result)?;
     label_loaded(&receivers, &wanted, &to_send).await?;
     for entry in &mut report {
@@ -116,6 +117,33 @@ pub async fn load(
         }
     }
     Ok(report)
+}
+
+/// The oldest Docker API whose image export takes a `platform` (moby API CHANGELOG v1.48).
+const MIN_API_EXPORT_PLATFORM: (u32, u32) = (1, 48);
+
+/// Whether an export must name the nodes' platform: on Docker's containerd image store
+/// an image whose index lists platforms not all present locally (what `docker pull`
+/// leaves on Docker 29) cannot be exported whole, so only the nodes' platform is
+/// (kind#3795's workaround). The classic store has one platform per image anyway, and
+/// an older API has no `platform` to pass.
+pub fn exports_one_platform(host: &HostInfo) -> bool {
+    host.containerd_store
+        && super::preflight::parse_api_version(&host.api_version)
+            .is_some_and(|api| api >= MIN_API_EXPORT_PLATFORM)
+}
+
+/// The platform to export for: the one of the cluster's node image, when
+/// [`exports_one_platform`].
+async fn nodes_platform(engine: &Engine, cluster_key: &str) -> anyhow::Result<Option<Platform>> {
+    if !exports_one_platform(&engine.host_info().await?) {
+        return Ok(None);
+    }
+    let rows = inventory::nodes(engine, &Selector::Cluster(cluster_key.to_string())).await?;
+    match rows.first() {
+        Some(node) => Ok(Some(engine.image_platform(&node.image).await?)),
+        None => Ok(None),
+    }
 }
 
 /// An image to load: its Docker name, its containerd reference and its Docker ID.
@@ -229,6 +257,7 @@ async fn holds(node: &Node, reference: &str, id: &str) -> anyhow::Result<bool> {
 async fn fan_out(
     engine: &Engine,
     images: &[&str],
+    platform: Option<&Platform>,
     nodes: &[&Node],
     step: &crate::progress::Step,
 ) -> anyhow::Result<()> {
@@ -253,7 +282,7 @@ async fn fan_out(
             Ok(())
         }));
     }
-    let mut stream = Box::pin(engine.export_images_stream(images));
+    let mut stream = Box::pin(engine.export_images_stream(images, platform));
     let mut sent: u64 = 0;
     let mut shown = 0;
     let mut export_error = None;
@@ -297,6 +326,34 @@ async fn fan_out(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_containerd_store_on_api_1_48_exports_one_platform() {
+        // (containerd store, API, exports one platform)
+        let table = [
+            (false, "1.51", false),
+            (false, "1.41", false),
+            (true, "1.47", false),
+            (true, "1.48", true),
+            (true, "1.51", true),
+            (true, "junk", false),
+        ];
+        for (containerd_store, api, want) in table {
+            let host = HostInfo {
+                server_version: "x".into(),
+                cgroup_version: crate::engine::CgroupVersion::V2,
+                storage_driver: "overlayfs".into(),
+                docker_root_dir: "/var/lib/docker".into(),
+                api_version: api.into(),
+                containerd_store,
+            };
+            assert_eq!(
+                exports_one_platform(&host),
+                want,
+                "{containerd_store} {api}"
+            );
+        }
+    }
 
     #[test]
     fn containerd_references() {

@@ -12,6 +12,7 @@
 
 pub mod addons;
 pub mod api_address;
+pub mod api_proxy;
 pub mod extras;
 pub mod host_probe;
 pub mod inventory;
@@ -28,6 +29,7 @@ pub mod membership;
 pub mod net64;
 pub mod network;
 pub mod node_image;
+pub mod node_ipv4;
 pub mod node_spec;
 pub mod nodes;
 pub mod pause;

@@ -97,7 +97,7 @@ pub fn node_net64_files(plan: &ClusterPlan, n: &Net64Plan) -> Vec<NodeFile> {
     ]
 }
 
-fn support_labels(plan: &ClusterPlan, role: &str) -> BTreeMap<String, String> {
+pub(super) fn support_labels(plan: &ClusterPlan, role: &str) -> BTreeMap<String, String> {
     let mut l = cluster_labels(plan);
     l.insert(labels::SUPPORT.to_string(), role.to_string());
     l
@@ -109,12 +109,18 @@ pub fn nat64_container(
     n: &Net64Plan,
     image: &str,
 ) -> (ContainerSpec, Vec<NodeFile>) {
+    let mut env = net64_env(n);
+    // Without node IPv4 the gateway's IPv4 side is the edge network, which Docker may not
+    // pick for the default route of a container whose first network is IPv6-only.
+    if let Some(gateway) = plan.edge.as_ref().and_then(|e| e.gateways.first()) {
+        env.push(format!("DIND_NAT64_V4_GATEWAY={gateway}"));
+    }
     let spec = ContainerSpec {
         name: n.nat64_container.clone(),
         image: image.to_string(),
         hostname: Some(n.nat64_container.clone()),
         labels: support_labels(plan, "nat64"),
-        env: net64_env(n),
+        env,
         entrypoint: Some(vec!["/usr/local/bin/dind-nat64".into()]),
         cap_add: vec!["NET_ADMIN".into()],
         devices: vec!["/dev/net/tun:/dev/net/tun:rwm".into()],

@@ -6,7 +6,7 @@ use super::node_spec::cluster_labels;
 use crate::engine::{Engine, NetworkInfo, NetworkSpec};
 use crate::error::usage;
 use crate::names::labels;
-use crate::plan::{overlaps, ClusterPlan};
+use crate::plan::{overlaps, ClusterPlan, NetworkPlan};
 use ipnet::IpNet;
 
 /// Whether the cluster's network is there already (kept by `down`).
@@ -16,14 +16,46 @@ pub enum NetworkState {
     Exists,
 }
 
-/// Checks names and subnets against the existing networks, without creating anything.
-pub fn check_network(plan: &ClusterPlan, existing: &[NetworkInfo]) -> anyhow::Result<NetworkState> {
-    let ours = &plan.network;
+/// Checks names and subnets of the cluster's network (and of its edge network, when its
+/// nodes have no IPv4) against the existing networks, without creating anything. Returns
+/// the state of each: the node network's, then the edge's (`Exists` when there is none).
+pub fn check_network(
+    plan: &ClusterPlan,
+    existing: &[NetworkInfo],
+) -> anyhow::Result<(NetworkState, NetworkState)> {
+    let network = check_one(&plan.network, &plan.cluster_key, existing)?;
+    let edge = match &plan.edge {
+        Some(edge) => check_one(edge, &plan.cluster_key, existing)?,
+        None => NetworkState::Exists,
+    };
+    Ok((network, edge))
+}
+
+fn check_one(
+    ours: &NetworkPlan,
+    cluster_key: &str,
+    existing: &[NetworkInfo],
+) -> anyhow::Result<NetworkState> {
     if let Some(same_name) = existing.iter().find(|n| n.name == ours.name) {
-        let same_cluster = same_name.labels.get(labels::CLUSTER) == Some(&plan.cluster_key);
-        let same_subnets = ours.subnets.iter().all(|s| same_name.subnets.contains(s));
-        if same_cluster && same_subnets {
+        let same_cluster =
+            same_name.labels.get(labels::CLUSTER).map(String::as_str) == Some(cluster_key);
+        let sorted = |nets: &[IpNet]| {
+            let mut nets = nets.to_vec();
+            nets.sort();
+            nets
+        };
+        if same_cluster && sorted(&same_name.subnets) == sorted(&ours.subnets) {
             return Ok(NetworkState::Exists);
+        }
+        if same_cluster {
+            // Kept by `down` from an up that decided node IPv4 otherwise.
+            return Err(usage(format!(
+                "the network {} of {cluster_key} has subnets {}, but this up plans {}; \
+                 run `clean` for the cluster first (or set DIND_NODE_IPV4 as before)",
+                ours.name,
+                join(&same_name.subnets),
+                join(&ours.subnets)
+            )));
         }
         return Err(usage(format!(
             "a Docker network named {} already exists with subnets {} and is not this cluster's; \
@@ -50,21 +82,44 @@ pub fn check_network(plan: &ClusterPlan, existing: &[NetworkInfo]) -> anyhow::Re
     Ok(NetworkState::Missing)
 }
 
-/// Creates the network, recording it first so a rollback removes it.
+/// Creates the node network, recording it first so a rollback removes it.
 pub async fn create_network(
     engine: &Engine,
     plan: &ClusterPlan,
+    ledger: &Ledger,
+) -> anyhow::Result<()> {
+    create(engine, plan, &plan.network, plan.edge.is_none(), ledger).await
+}
+
+/// Creates the edge network of a cluster whose nodes have no IPv4, if it has one.
+pub async fn create_edge_network(
+    engine: &Engine,
+    plan: &ClusterPlan,
+    ledger: &Ledger,
+) -> anyhow::Result<()> {
+    match &plan.edge {
+        Some(edge) => create(engine, plan, edge, true, ledger).await,
+        None => Ok(()),
+    }
+}
+
+async fn create(
+    engine: &Engine,
+    plan: &ClusterPlan,
+    network: &NetworkPlan,
+    ipv4: bool,
     ledger: &Ledger,
 ) -> anyhow::Result<()> {
     // Nodes inherit the host's path MTU through the default bridge; a larger one breaks
     // large packets on hosts with tunnels or VPNs.
     let mtu = engine.default_bridge_mtu().await.unwrap_or(None);
     let spec = NetworkSpec {
-        name: plan.network.name.clone(),
-        subnets: plan.network.subnets.clone(),
-        gateways: plan.network.gateways.clone(),
+        name: network.name.clone(),
+        subnets: network.subnets.clone(),
+        gateways: network.gateways.clone(),
         mtu,
         labels: cluster_labels(plan),
+        ipv4,
     };
     ledger.create_network(engine, &spec).await
 }
@@ -136,11 +191,11 @@ mod tests {
                     "10.50.0.0/24",
                     Some("cluster-10"),
                 )],
-                Err("is not this cluster's"),
+                Err("run `clean` for the cluster first"),
             ),
         ];
         for (existing, expected) in table {
-            let got = check_network(&p, &existing);
+            let got = check_network(&p, &existing).map(|(network, _)| network);
             match (got, expected) {
                 (Ok(state), Ok(want)) => assert_eq!(state, want),
                 (Err(e), Err(needle)) => {

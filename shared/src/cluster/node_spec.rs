@@ -126,7 +126,10 @@ pub fn node_container(
         sysctls.insert("net.ipv6.conf.all.disable_ipv6".into(), "0".into());
         sysctls.insert("net.ipv6.conf.all.forwarding".into(), "1".into());
     }
+    // A master without IPv4 is published by the cluster's API proxy instead
+    // (crate::cluster::node_ipv4).
     let ports = match node.role {
+        Role::Master if plan.edge.is_some() => Vec::new(),
         Role::Master => vec![PortPublication {
             container_port: crate::kubeadm::API_SERVER_PORT,
             protocol: "tcp".into(),

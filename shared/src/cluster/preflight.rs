@@ -46,6 +46,8 @@ pub struct Gate<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Passed {
     pub network: NetworkState,
+    /// The edge network's, when the nodes have no IPv4 (else `Exists`).
+    pub edge: NetworkState,
     /// Notes for the user: requirements that do not stop this run.
     pub notes: Vec<String>,
 }
@@ -54,7 +56,7 @@ pub struct Passed {
 pub fn gate(gate: &Gate<'_>) -> anyhow::Result<Passed> {
     let plan = gate.intent.plan;
     storage_driver(gate.intent.host, gate.settings)?;
-    let network = check_network(plan, gate.networks)?;
+    let (network, edge) = check_network(plan, gate.networks)?;
     if gate.purpose == Purpose::Join && network == NetworkState::Missing {
         return Err(usage(format!(
             "the network {} of {} is missing; is the cluster up?",
@@ -64,7 +66,11 @@ pub fn gate(gate: &Gate<'_>) -> anyhow::Result<Passed> {
     gate.extras.check_networks(plan, gate.networks)?;
     let notes = check(gate.facts, gate.intent)?;
     published_ports_free(gate.facts, gate.ports)?;
-    Ok(Passed { network, notes })
+    Ok(Passed {
+        network,
+        edge,
+        notes,
+    })
 }
 
 /// What the checks need beyond the host's facts.
@@ -95,7 +101,7 @@ fn check(facts: &HostFacts, intent: Intent<'_>) -> anyhow::Result<Vec<String>> {
 /// (`HostConfig.CgroupnsMode`) arrived in API 1.41 (Docker 20.10).
 pub const MIN_API_VERSION: (u32, u32) = (1, 41);
 
-fn parse_api_version(text: &str) -> Option<(u32, u32)> {
+pub fn parse_api_version(text: &str) -> Option<(u32, u32)> {
     let (major, minor) = text.trim().split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
@@ -263,6 +269,7 @@ mod tests {
             storage_driver: driver.into(),
             docker_root_dir: "/var/lib/docker".into(),
             api_version: api.into(),
+            containerd_store: false,
         }
     }
 

@@ -1,6 +1,7 @@
-//! Starts the DNS64 and NAT64 containers of an IPv6 cluster, idempotently, and points the
-//! nodes at them.
+//! Starts the DNS64 and NAT64 containers of an IPv6 cluster, idempotently (and the API
+//! proxy of one whose nodes have no IPv4), and points the nodes at them.
 
+use super::api_proxy::ensure_api_proxy;
 use super::ledger::Ledger;
 use super::net64::{dns64_container, nat64_container, node_net64_files};
 use crate::engine::{ContainerSpec, Engine};
@@ -26,9 +27,12 @@ pub async fn ensure_support(
     ));
     let (nat64, nat64_files) = nat64_container(plan, n, &recipe.tag);
     let (dns64, dns64_files) = dns64_container(plan, n, &recipe.tag);
-    let result = futures::future::try_join(
-        ensure_container(engine, &nat64, &nat64_files, ledger),
-        ensure_container(engine, &dns64, &dns64_files, ledger),
+    // Without node IPv4, the gateway's IPv4 side is on the edge network.
+    let edge = plan.edge.as_ref().map(|e| e.name.as_str());
+    let result = futures::future::try_join3(
+        ensure_container(engine, &nat64, &nat64_files, edge, ledger),
+        ensure_container(engine, &dns64, &dns64_files, None, ledger),
+        ensure_api_proxy(engine, plan, &recipe.tag, ledger),
     )
     .await;
     step.finish(result).map(drop)
@@ -38,6 +42,7 @@ async fn ensure_container(
     engine: &Engine,
     spec: &ContainerSpec,
     files: &[NodeFile],
+    also_on: Option<&str>,
     ledger: &Ledger,
 ) -> anyhow::Result<()> {
     match engine.container_running(&spec.name).await? {
@@ -46,6 +51,9 @@ async fn ensure_container(
         None => {
             ledger.create_container(engine, spec).await?;
             Node::new(engine, &spec.name).write_files(files).await?;
+            if let Some(network) = also_on {
+                engine.connect_network(network, &spec.name).await?;
+            }
             engine.start_container(&spec.name).await
         }
     }

@@ -4,7 +4,7 @@ use super::extras::NodeExtras;
 use super::host_probe::{probe_host, HostFacts};
 use super::inventory::{self, Removed, Selector};
 use super::ledger::Ledger;
-use super::network::{create_network, NetworkState};
+use super::network::{create_edge_network, create_network, NetworkState};
 use super::node_spec::{NodeHost, Privileges};
 use super::nodes::{create_nodes, detect_privileges, wait_nodes_ready};
 use super::preflight::{self, Gate, Intent, Purpose};
@@ -82,6 +82,7 @@ async fn up_locked(
 ) -> anyhow::Result<UpReport> {
     let prepared = async {
         let host = engine.host_info().await?;
+        let node_ipv4 = super::node_ipv4::decide_for(settings, &host)?;
         if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
             .await?
             .is_empty()
@@ -96,13 +97,17 @@ async fn up_locked(
         super::node_image::check_labels(&plan.image, &image_labels, options.nodes_only)?;
         let snapshot =
             super::snapshot::prepare(engine, settings, plan, options.restoring, progress).await?;
-        Ok((host, snapshot))
+        Ok((host, node_ipv4, snapshot))
     };
     // Nothing is created yet: an interrupt only has to give the lock back.
-    let (host, snapshot) = tokio::select! {
+    let (host, node_ipv4, snapshot) = tokio::select! {
         prepared = prepared => prepared?,
         () = crate::interrupt::interrupted() => return Err(anyhow!("interrupted")),
     };
+    if let Some(note) = &node_ipv4.note {
+        progress.note(note);
+    }
+    let plan = &super::node_ipv4::apply(plan, &node_ipv4);
     if snapshot.is_none() {
         remove_leftover_volumes(engine, plan, progress).await?;
     }
@@ -192,7 +197,7 @@ async fn provision(
     extras: &NodeExtras,
     snapshot: Option<&Snapshot>,
 ) -> anyhow::Result<UpReport> {
-    let (privileges, facts, network_state) = pass_gate(run, extras).await?;
+    let (privileges, facts, passed) = pass_gate(run, extras).await?;
     let decided_plan = decide_api_endpoint(run, &facts, snapshot)?;
     let run = &Run {
         plan: &decided_plan,
@@ -209,10 +214,13 @@ async fn provision(
     if privileges == Privileges::ExplicitCapabilities {
         progress.note("The Docker daemon refuses --privileged; nodes run with an explicit capability set instead");
     }
-    if network_state == NetworkState::Missing {
+    if passed.network == NetworkState::Missing {
         let step = progress.step(format!("Creating network {}", plan.network.name));
         create_network(engine, plan, ledger).await?;
         step.done();
+    }
+    if passed.edge == NetworkState::Missing {
+        create_edge_network(engine, plan, ledger).await?;
     }
     let node_host = NodeHost {
         privileges,
@@ -242,7 +250,7 @@ async fn provision(
 async fn pass_gate(
     run: &Run<'_>,
     extras: &NodeExtras,
-) -> anyhow::Result<(Privileges, HostFacts, NetworkState)> {
+) -> anyhow::Result<(Privileges, HostFacts, preflight::Passed)> {
     let Run {
         engine,
         settings,
@@ -279,10 +287,10 @@ async fn pass_gate(
         extras,
         ports: &extras.ports,
     })?;
-    for note in passed.notes {
+    for note in &passed.notes {
         progress.note(note);
     }
-    Ok((privileges, facts, passed.network))
+    Ok((privileges, facts, passed))
 }
 
 /// The plan with where the master publishes the API server, decided before anything is

@@ -175,12 +175,15 @@ impl Engine {
     pub fn export_images_stream(
         &self,
         images: &[&str],
+        platform: Option<&super::Platform>,
     ) -> impl Stream<Item = anyhow::Result<Arc<[u8]>>> + Send + 'static {
         let what = images.join(" ");
-        self.docker.export_images(images).map(move |chunk| {
-            chunk
-                .map(|bytes| Arc::from(&bytes[..]))
-                .with_context(|| format!("exporting {what}"))
-        })
+        self.exporting_for(platform)
+            .export_images(images)
+            .map(move |chunk| {
+                chunk
+                    .map(|bytes| Arc::from(&bytes[..]))
+                    .with_context(|| format!("exporting {what}"))
+            })
     }
 }

@@ -9,18 +9,20 @@
 //! [`resources`](self::resources) (networks and volumes), [`lifecycle`](self::lifecycle)
 //! (containers: list, create, start, stop, inspect) and [`exec`](self::exec) (commands,
 //! files and logs of running containers) and [`state`](self::state) (commit, pause,
-//! snapshot images).
+//! snapshot images) and [`platform`](self::platform) (image platforms, exports of one).
 
 mod attach;
 mod exec;
 mod images;
 mod json_stream;
 mod lifecycle;
+mod platform;
 mod push;
 mod resources;
 mod state;
 
 pub use images::{BuildEnd, RAGGED_END};
+pub use platform::Platform;
 pub use state::{ContainerDetails, FileChange, ImageRow};
 
 use anyhow::Context;
@@ -47,7 +49,13 @@ pub struct HostInfo {
     pub docker_root_dir: String,
     /// The API version agreed with the daemon, e.g. `1.41`.
     pub api_version: String,
+    /// Whether images live in Docker's containerd image store (`docker info` lists the
+    /// `io.containerd.snapshotter.v1` driver), the default of Docker 29's new installs.
+    pub containerd_store: bool,
 }
+
+/// The driver type `docker info` reports on the containerd image store.
+const CONTAINERD_SNAPSHOTTER: &str = "io.containerd.snapshotter.v1";
 
 /// A Docker network as dind sees it.
 #[derive(Debug, Clone)]
@@ -65,6 +73,8 @@ pub struct NetworkSpec {
     pub gateways: Vec<IpAddr>,
     pub mtu: Option<u32>,
     pub labels: BTreeMap<String, String>,
+    /// `false` creates the network without IPv4 (`EnableIPv4`, API 1.48); only sent then.
+    pub ipv4: bool,
 }
 
 /// One port publication: container port → host address and port (0 = any free port).
@@ -180,6 +190,12 @@ impl Engine {
             storage_driver: info.driver.unwrap_or_default(),
             docker_root_dir: info.docker_root_dir.unwrap_or_default(),
             api_version: self.docker.client_version().to_string(),
+            containerd_store: info
+                .driver_status
+                .unwrap_or_default()
+                .iter()
+                .flatten()
+                .any(|field| field == CONTAINERD_SNAPSHOTTER),
         })
     }
 }

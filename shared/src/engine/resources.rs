@@ -67,6 +67,7 @@ impl Engine {
         let request = NetworkCreateRequest {
             name: spec.name.clone(),
             driver: Some("bridge".into()),
+            enable_ipv4: (!spec.ipv4).then_some(false),
             enable_ipv6: Some(spec.subnets.iter().any(|s| matches!(s, IpNet::V6(_)))),
             ipam: Some(Ipam {
                 driver: Some("default".into()),

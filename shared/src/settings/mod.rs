@@ -27,4 +27,4 @@ pub use table::{
     VARIABLES,
 };
 pub use typed::{Settings, SETTINGS_VERSION};
-pub use values::{first_v4, first_v6, parse_cluster_id, Cni, IpMode};
+pub use values::{first_v4, first_v6, parse_cluster_id, Cni, IpMode, NodeIpv4};

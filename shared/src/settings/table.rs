@@ -2,7 +2,7 @@
 //! and help, and the families of extra component arguments. Data only: the layers that
 //! fill it are [`super::sources`], the types its values become are [`super::values`].
 
-use super::values::{one_of, value_names, Cni, IpMode};
+use super::values::{one_of, value_names, Cni, IpMode, NodeIpv4};
 use crate::image::recipe::DEFAULT_KUBE_DOWNLOAD_URL;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -140,6 +140,12 @@ pub const VARIABLES: &[Variable] = &[
         "custom cluster name; names get the suffix -LABEL",
     ),
     choice("IP_MODE", "ip-mode", Fixed("ipv4"), value_names::<IpMode>),
+    choice(
+        "DIND_NODE_IPV4",
+        "node-ipv4",
+        Fixed("auto"),
+        value_names::<NodeIpv4>,
+    ),
     var(
         "NUM_NODES",
         "nodes",

@@ -6,7 +6,7 @@ use super::sources::{Layer, ResolvedSettings};
 use super::table::{Component, DEFAULT_KUBERNETES_VERSION};
 use super::values::{
     kube_download_url, parse_cluster_id, parse_dns64_prefix, parse_switch, split_json_or_list,
-    split_list, Cni, IpMode,
+    split_list, Cni, IpMode, NodeIpv4,
 };
 use crate::error::usage;
 use crate::image::build::NodeBuild;
@@ -32,6 +32,9 @@ pub struct Settings {
     pub version: u32,
     pub identity: ClusterIdentity,
     pub ip_mode: IpMode,
+    /// `DIND_NODE_IPV4`: whether an IPv6 cluster's nodes keep an IPv4 address.
+    #[serde(default)]
+    pub node_ipv4: NodeIpv4,
     pub num_nodes: u16,
     pub cni: Cni,
     /// As given; [`crate::plan`] injects the cluster ID.
@@ -86,6 +89,7 @@ impl Settings {
         let identity = ClusterIdentity::new(cluster_id, r.get("DIND_LABEL").map(str::to_string))?;
         super::component_args::check_names(&super::component_args::component_args(r))?;
         let ip_mode = IpMode::from_str(r.get("IP_MODE").unwrap_or("ipv4"))?;
+        let node_ipv4 = parse_node_ipv4(r.get("DIND_NODE_IPV4").unwrap_or("auto"), ip_mode)?;
         let num_nodes = parse_num_nodes(r.get("NUM_NODES").unwrap_or("2"))?;
         let cni = parse_cni(r.get("CNI_PLUGIN").unwrap_or("bridge"), ip_mode)?;
         let dns64_prefix = parse_dns64_prefix(r.get("DNS64_PREFIX").unwrap_or_default())?;
@@ -100,6 +104,7 @@ impl Settings {
             version: SETTINGS_VERSION,
             identity,
             ip_mode,
+            node_ipv4,
             num_nodes,
             cni,
             mgmt_cidrs: cidrs("MGMT_CIDRS")?,
@@ -197,6 +202,17 @@ fn parse_num_nodes(text: &str) -> anyhow::Result<u16> {
             "invalid number of nodes {text:?}: expected a whole number"
         ))
     })
+}
+
+/// `off` acts only on IPv6 clusters: the nodes of the other modes need their IPv4.
+fn parse_node_ipv4(text: &str, ip_mode: IpMode) -> anyhow::Result<NodeIpv4> {
+    let value = NodeIpv4::from_str(text)?;
+    if value == NodeIpv4::Off && ip_mode != IpMode::Ipv6 {
+        return Err(usage(format!(
+            "DIND_NODE_IPV4=off needs --ip-mode ipv6: nodes of an {ip_mode} cluster use IPv4"
+        )));
+    }
+    Ok(value)
 }
 
 /// A CNI plugin that can serve the IP mode.

@@ -50,6 +50,20 @@ impl IpMode {
 
 value_enum_text!(IpMode, "IP mode");
 
+/// Whether the nodes of an IPv6 cluster get an IPv4 address too (`DIND_NODE_IPV4`).
+/// `auto` drops it where the engine can create a network without IPv4 (API 1.48,
+/// Docker 28); the decision is [`crate::cluster::node_ipv4`]'s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeIpv4 {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+value_enum_text!(NodeIpv4, "node IPv4 setting");
+
 /// The pod network plugin.
 ///
 /// A new plugin is a variant here and a row in [`crate::cni::MANIFESTS`]: its parsing,
