@@ -33,6 +33,7 @@ fn render(env: &[(&str, &str)], version: &str) -> Rendered {
         // This project's machines mount cgroup v1, so that is the variant worth pinning.
         host_cgroup_v1: true,
         dedicated_master: true,
+        certificate_key: None,
     };
     Rendered {
         init: kubeadm::render_init(&inputs).unwrap(),

@@ -1,6 +1,10 @@
 //! `join`: one more worker for a running cluster, at the next node number, name and plan
-//! address. On a Kubernetes cluster the worker joins with a fresh bootstrap token from
-//! the master (the cluster's own token may have expired: kubeadm gives it 24 hours).
+//! address, or with `--control-plane` one more master of a cluster with a load balancer.
+//! On a Kubernetes cluster the node joins with a fresh bootstrap token from the master
+//! (the cluster's own token may have expired: kubeadm gives it 24 hours); a master also
+//! with a fresh certificate key, under which the first master uploads the control-plane
+//! certificates again (kubeadm deletes the uploaded ones after two hours). A new master
+//! is added to the balancer once it has joined.
 
 use super::extras::NodeExtras;
 use super::host_probe::{probe_host, HostFacts};
@@ -15,7 +19,7 @@ use crate::engine::{Engine, NetworkInfo};
 use crate::kubeadm::{self, KubeadmInputs};
 use crate::names::labels;
 use crate::node::{Node, NodeFile};
-use crate::plan::{ClusterPlan, NodePlan};
+use crate::plan::{ClusterPlan, NodePlan, Role};
 use crate::progress::Progress;
 use crate::settings::Settings;
 use anyhow::{anyhow, bail, Context};
@@ -56,6 +60,49 @@ pub fn next_index(indices: &[u16]) -> u16 {
     indices.iter().max().map_or(1, |m| m + 1)
 }
 
+/// The numbers in use by the containers of one role (`kube-master` is master 1).
+fn numbers(nodes: &[crate::engine::ContainerInfo], role: Role) -> Vec<u16> {
+    nodes
+        .iter()
+        .filter(|c| c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some(role.as_str()))
+        .filter_map(|c| c.labels.get(labels::NODE_INDEX)?.parse::<u16>().ok())
+        .map(|i| match role {
+            Role::Master => i.max(1),
+            Role::Worker => i,
+        })
+        .collect()
+}
+
+/// The plan of the nodes that exist, by their labels, plus the next node of `add`: the
+/// balancer's backends and the Ready wait follow the nodes there are, not the ones the
+/// cluster was created with.
+pub fn plan_of(
+    mut settings: Settings,
+    nodes: &[crate::engine::ContainerInfo],
+    add: Option<Role>,
+) -> anyhow::Result<(ClusterPlan, Option<NodePlan>)> {
+    let masters = numbers(nodes, Role::Master);
+    let workers = numbers(nodes, Role::Worker);
+    settings.masters = masters.iter().copied().max().unwrap_or(1);
+    settings.num_nodes = workers.iter().copied().max().unwrap_or(0);
+    let added = match add {
+        None => None,
+        Some(Role::Master) => {
+            settings.masters += 1;
+            Some(settings.identity.master_name(settings.masters))
+        }
+        Some(Role::Worker) => {
+            settings.num_nodes = next_index(&workers);
+            Some(settings.identity.node_name(settings.num_nodes))
+        }
+    };
+    let mut plan = ClusterPlan::new(&settings)?;
+    plan.nodes
+        .retain(|n| nodes.iter().any(|c| c.name == n.name) || Some(&n.name) == added.as_ref());
+    let node = added.and_then(|name| plan.nodes.iter().find(|n| n.name == name).cloned());
+    Ok((plan, node))
+}
+
 /// A rendered kubeadm join configuration with `token` instead of the cluster's fixed one.
 pub fn with_token(join_config: &str, token: &str) -> String {
     join_config.replace(kubeadm::BOOTSTRAP_TOKEN, token)
@@ -71,23 +118,32 @@ pub fn is_bootstrap_token(text: &str) -> bool {
     matches!(text.split_once('.'), Some((id, secret)) if ok(id, 6) && ok(secret, 16))
 }
 
-/// Adds a worker. A failure removes the container and volume it created.
+/// Adds a worker, or a master (`role`). A failure removes the container and volume it
+/// created.
 pub async fn join(
     engine: &Engine,
     cluster_key: &str,
     options: &UpOptions,
+    role: Role,
     progress: &Progress,
 ) -> anyhow::Result<Joined> {
     let (mut settings, nodes) = cluster_settings(engine, cluster_key).await?;
-    let indices: Vec<u16> = nodes
-        .iter()
-        .filter_map(|c| c.labels.get(labels::NODE_INDEX)?.parse().ok())
-        .collect();
-    let index = next_index(&indices);
-    // The plan with one more worker: its address limits give the same error as `up`.
-    settings.num_nodes = index;
-    let plan = ClusterPlan::new(&settings)?;
-    let node_plan = plan.nodes[usize::from(index)].clone();
+    if role == Role::Master {
+        let balancer = settings.identity.load_balancer_name();
+        if engine.container_running(&balancer).await?.is_none() {
+            return Err(crate::error::usage(format!(
+                "cluster {cluster_key} has one master and no load balancer: masters join only \
+                 a cluster made with several (`up --masters 3`)"
+            )));
+        }
+    }
+    // The plan with one more node: its address limits give the same error as `up`.
+    let (plan, node_plan) = plan_of(settings.clone(), &nodes, Some(role))?;
+    let node_plan = node_plan.ok_or_else(|| anyhow!("the plan has no place for a new node"))?;
+    let index = node_plan.index;
+    // The new node's label records the cluster as it will be.
+    settings.masters = plan.masters().len() as u16;
+    settings.num_nodes = plan.workers().iter().map(|w| w.index).max().unwrap_or(0);
     let host_info = engine.host_info().await?;
     // The worker gets the same registry, CA and proxy files and custom networks as the
     // nodes `up` made, from the settings recorded on the cluster.
@@ -104,7 +160,7 @@ pub async fn join(
         progress,
     };
     let joined = async {
-        pass_gate(&run, &extras, index).await?;
+        pass_gate(&run, &extras, &node_plan.name).await?;
         let node = create_worker(&run, &extras, &node_plan).await?;
         let step = progress.step(format!("Waiting for {} to boot", node.name));
         step.finish(wait_node_ready(&node, options.node_timeout).await)?;
@@ -113,6 +169,10 @@ pub async fn join(
         }
         if !options.nodes_only {
             join_kubernetes(&run, &node, &node_plan).await?;
+        }
+        if node_plan.role == Role::Master {
+            let step = progress.step(format!("Adding {} to the load balancer", node.name));
+            step.finish(super::load_balancer::reload(engine, &plan).await)?;
         }
         Ok::<_, anyhow::Error>(())
     };
@@ -139,12 +199,12 @@ pub async fn join(
     })
 }
 
-/// The pre-flight gate for worker `index`: the gate `up` passes, over the whole cluster
-/// (the host's limits hold every node), with the `--publish` ports this worker would take.
+/// The pre-flight gate for node `name`: the gate `up` passes, over the whole cluster
+/// (the host's limits hold every node), with the `--publish` ports this node would take.
 pub fn join_gate<'a>(
     settings: &'a Settings,
     intent: Intent<'a>,
-    index: u16,
+    name: &str,
     facts: &'a HostFacts,
     networks: &'a [NetworkInfo],
     extras: &'a NodeExtras,
@@ -156,12 +216,12 @@ pub fn join_gate<'a>(
         facts,
         networks,
         extras,
-        ports: super::ports::specs_for(intent.plan, &extras.ports, index),
+        ports: super::ports::specs_for(intent.plan, &extras.ports, name),
     }
 }
 
 /// Probes the host and passes the pre-flight gate, before the worker is created.
-async fn pass_gate(run: &Run<'_>, extras: &NodeExtras, index: u16) -> anyhow::Result<()> {
+async fn pass_gate(run: &Run<'_>, extras: &NodeExtras, name: &str) -> anyhow::Result<()> {
     let Run {
         engine,
         settings,
@@ -182,7 +242,7 @@ async fn pass_gate(run: &Run<'_>, extras: &NodeExtras, index: u16) -> anyhow::Re
         node_image_bytes,
     };
     let passed = preflight::gate(&join_gate(
-        settings, intent, index, &facts, &networks, extras,
+        settings, intent, name, &facts, &networks, extras,
     ))?;
     for note in passed.notes {
         progress.note(note);
@@ -250,6 +310,16 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
         .await?
         .trim()
         .to_string();
+    let certificate_key = match node_plan.role {
+        Role::Master => {
+            let key = kubeadm::new_certificate_key()?;
+            let argv = kubeadm::upload_certs_command(&key);
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            master.run(&argv).await?;
+            Some(key)
+        }
+        Role::Worker => None,
+    };
     if !is_bootstrap_token(&token) {
         bail!(
             "`kubeadm token create` on {} printed {token:?}, not a token",
@@ -262,6 +332,7 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
         version: &version,
         host_cgroup_v1: run.cgroup == crate::engine::CgroupVersion::V1,
         dedicated_master: run.options.dedicated_master,
+        certificate_key: certificate_key.as_deref(),
     };
     let config = with_token(&kubeadm::render_join(&inputs, node_plan)?, &token);
     node.write_files(&[NodeFile::new(kubeadm::CONFIG_PATH, config)])
@@ -308,7 +379,7 @@ mod tests {
     #[test]
     fn join_past_the_address_limit_fails_like_up() {
         let mut settings = Settings::from_env_pairs(&[]).unwrap();
-        settings.num_nodes = crate::plan::max_workers(settings.ip_mode) + 1;
+        settings.num_nodes = crate::plan::max_workers(settings.ip_mode, 1) + 1;
         let error = ClusterPlan::new(&settings).unwrap_err();
         assert!(
             error.to_string().contains("worker nodes requested"),
@@ -366,8 +437,9 @@ mod tests {
             host: &host,
             node_image_bytes: None,
         };
+        let name = plan.nodes[usize::from(index)].name.clone();
         preflight::gate(&join_gate(
-            &settings, intent, index, &facts, &networks, &extras,
+            &settings, intent, &name, &facts, &networks, &extras,
         ))
     }
 

@@ -47,7 +47,7 @@ pub async fn write_kubeadm_configs(
         .iter()
         .zip(&inputs.plan.nodes)
         .map(|(node, node_plan)| async move {
-            let config = if node_plan.index == 0 {
+            let config = if node_plan.name == inputs.plan.master().name {
                 kubeadm::render_init(inputs)?
             } else {
                 kubeadm::render_join(inputs, node_plan)?
@@ -114,12 +114,17 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
     } = *run;
     let master = &nodes[0];
     let version = require_kubeadm(master, &plan.image).await?;
+    let certificate_key = match plan.load_balancer {
+        Some(_) => Some(kubeadm::new_certificate_key()?),
+        None => None,
+    };
     let inputs = KubeadmInputs {
         plan,
         settings,
         version: &version,
         host_cgroup_v1: cgroup == CgroupVersion::V1,
-        dedicated_master: options.dedicated_master && nodes.len() > 1,
+        dedicated_master: options.dedicated_master && !plan.workers().is_empty(),
+        certificate_key: certificate_key.as_deref(),
     };
     if cgroup == CgroupVersion::V1 {
         progress.note(
@@ -135,11 +140,19 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
         progress,
         format!("Running kubeadm init on {}", master.name),
         master,
-        &kubeadm::init_command(),
+        &kubeadm::init_command(certificate_key.is_some()),
     )
     .await?;
     let join = kubeadm::join_command();
-    let joins = nodes[1..]
+    let (masters, workers) = nodes.split_at(plan.masters().len());
+    // One master at a time: each join adds an etcd member, and etcd takes one new member
+    // at a time (kind joins its secondary control planes serially too,
+    // pkg/cluster/internal/create/actions/kubeadmjoin/join.go).
+    for other in &masters[1..] {
+        let message = format!("Joining master {}", other.name);
+        run_step(progress, message, other, &join).await?;
+    }
+    let joins = workers
         .iter()
         .map(|worker| run_step(progress, format!("Joining {}", worker.name), worker, &join));
     futures::future::try_join_all(joins).await?;
@@ -183,12 +196,13 @@ pub(super) async fn connect_and_wait(run: &Run<'_>, master: &Node) -> anyhow::Re
         progress,
         ..
     } = *run;
+    let publisher = plan.api_publisher();
     let published = engine
-        .published_ports(&master.name, &format!("{}/tcp", kubeadm::API_SERVER_PORT))
+        .published_ports(publisher, &format!("{}/tcp", kubeadm::API_SERVER_PORT))
         .await?;
     let (_, port) = *published
         .first()
-        .ok_or_else(|| anyhow!("{} does not publish the API server port", master.name))?;
+        .ok_or_else(|| anyhow!("{publisher} does not publish the API server port"))?;
     let (server, tunnel) =
         super::api_address::kubeconfig_server(plan.apiserver_address, port, &options.daemon);
     if let Some(tunnel) = tunnel {

@@ -21,6 +21,7 @@ pub mod kubectl_dir;
 pub mod kubernetes;
 pub mod ledger;
 pub mod load;
+pub mod load_balancer;
 pub mod master_opts;
 pub mod net64;
 pub mod network;

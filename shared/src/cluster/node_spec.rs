@@ -86,19 +86,19 @@ pub fn node_container(
         binds.push("/lib/modules:/lib/modules:ro".into());
     }
     binds.extend(security.binds.iter().cloned());
+    binds.extend(crate::settings::mounts::binds_for(
+        &plan.mounts,
+        node.role == Role::Master,
+    ));
     let mut sysctls = BTreeMap::new();
     if plan.ip_mode.has_ipv6() {
         sysctls.insert("net.ipv6.conf.all.disable_ipv6".into(), "0".into());
         sysctls.insert("net.ipv6.conf.all.forwarding".into(), "1".into());
     }
-    let ports = match node.role {
-        Role::Master => vec![PortPublication {
-            container_port: crate::kubeadm::API_SERVER_PORT,
-            protocol: "tcp".into(),
-            host_ip: plan.apiserver_address,
-            host_port: plan.apiserver_port.unwrap_or(0),
-        }],
-        Role::Worker => Vec::new(),
+    let ports = if plan.api_publisher() == node.name {
+        vec![api_publication(plan)]
+    } else {
+        Vec::new()
     };
     let spec = ContainerSpec {
         name: node.name.clone(),
@@ -121,6 +121,16 @@ pub fn node_container(
     match node.role {
         Role::Master => super::master_opts::apply(&plan.master_extra_opts, spec),
         Role::Worker => spec,
+    }
+}
+
+/// The API server's host port: on the master, or on the load balancer when there is one.
+pub fn api_publication(plan: &ClusterPlan) -> PortPublication {
+    PortPublication {
+        container_port: crate::kubeadm::API_SERVER_PORT,
+        protocol: "tcp".into(),
+        host_ip: plan.apiserver_address,
+        host_port: plan.apiserver_port.unwrap_or(0),
     }
 }
 

@@ -103,6 +103,7 @@ const SUPPORT_FILES: &[(&str, &[u8])] = embedded_files! {
 
 const NODE_DOCKERFILE: &str = include_str!("files/node.Dockerfile");
 const SUPPORT_DOCKERFILE: &str = include_str!("files/support.Dockerfile");
+const LOAD_BALANCER_DOCKERFILE: &str = include_str!("files/lb.Dockerfile");
 const KUBE_BINARIES_MARKER: &str = "KUBE_BINARIES";
 
 /// The Kubernetes part of a node recipe, with local files already read.
@@ -214,6 +215,21 @@ impl Recipe {
         };
         let hash = recipe.hash();
         recipe.tag = format!("dind-support:{}", &hash[..12]);
+        recipe.labels.insert(labels::IMAGE_RECIPE.to_string(), hash);
+        recipe
+    }
+
+    /// The load balancer image of clusters with several masters (HAProxy).
+    pub fn load_balancer() -> Recipe {
+        let mut recipe = Recipe {
+            tag: String::new(),
+            dockerfile: LOAD_BALANCER_DOCKERFILE.to_string(),
+            files: Vec::new(),
+            labels: BTreeMap::new(),
+            build_args: BTreeMap::new(),
+        };
+        let hash = recipe.hash();
+        recipe.tag = format!("dind-lb:{}", &hash[..12]);
         recipe.labels.insert(labels::IMAGE_RECIPE.to_string(), hash);
         recipe
     }
