@@ -89,8 +89,16 @@ async fn three_masters_behind_a_balancer_that_follows_them() {
     let _clean = CleanOnDrop::cluster(&["--cluster-id", "211"]);
     run_ok("docker-dind", &["clean", "--cluster-id", "211"], &[]);
     let up = [
-        "up", "--nodes-only", "--cluster-id", "211", "--masters", "3", "--nodes", "1",
-        "--image", BARE_IMAGE,
+        "up",
+        "--nodes-only",
+        "--cluster-id",
+        "211",
+        "--masters",
+        "3",
+        "--nodes",
+        "1",
+        "--image",
+        BARE_IMAGE,
     ];
     run_ok("docker-dind", &up, &[]);
 
@@ -105,10 +113,18 @@ async fn three_masters_behind_a_balancer_that_follows_them() {
         .as_array()
         .expect("nodes")
         .iter()
-        .map(|n| (n["name"].as_str().unwrap().to_string(), n["ipv4"].as_str().unwrap().to_string()))
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_string(),
+                n["ipv4"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let lb = &plan["load_balancer"];
-    expected.push((lb["name"].as_str().unwrap().to_string(), lb["ipv4"].as_str().unwrap().to_string()));
+    expected.push((
+        lb["name"].as_str().unwrap().to_string(),
+        lb["ipv4"].as_str().unwrap().to_string(),
+    ));
     assert_eq!(
         expected,
         [
@@ -121,12 +137,25 @@ async fn three_masters_behind_a_balancer_that_follows_them() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
     for (name, address) in &expected {
-        let out = docker_cli(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}} {{.State.Running}}", name]);
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{address} true"), "{name}");
+        let out = docker_cli(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}} {{.State.Running}}",
+            name,
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("{address} true"),
+            "{name}"
+        );
     }
 
     // Requests to the published port reach every master.
-    let masters = ["kube-master-cluster-211", "kube-master-2-cluster-211", "kube-master-3-cluster-211"];
+    let masters = [
+        "kube-master-cluster-211",
+        "kube-master-2-cluster-211",
+        "kube-master-3-cluster-211",
+    ];
     for master in masters {
         start_listener(&engine, master).await;
     }
@@ -137,26 +166,52 @@ async fn three_masters_behind_a_balancer_that_follows_them() {
     // A stopped master drops out: 20 requests in a row succeed within 10 s of the stop.
     let stopped = masters[1];
     let out = docker_cli(&["stop", "-t", "0", stopped]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stop = Instant::now();
     let answers: Vec<Option<String>> = (0..20).map(|_| ask(port)).collect();
     let took = stop.elapsed();
-    assert!(answers.iter().all(|a| a.as_deref().is_some_and(|n| n != stopped)), "{answers:?}");
-    assert!(took < Duration::from_secs(10), "20 requests took {took:?} after the stop");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.as_deref().is_some_and(|n| n != stopped)),
+        "{answers:?}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "20 requests took {took:?} after the stop"
+    );
 
     // Started again (with its listener), it is used again.
     let out = docker_cli(&["start", stopped]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     start_listener(&engine, stopped).await;
     assert!(
-        reach_all(port, &[stopped], Duration::from_secs(30)).iter().any(|n| n == stopped),
+        reach_all(port, &[stopped], Duration::from_secs(30))
+            .iter()
+            .any(|n| n == stopped),
         "{stopped} is used again"
     );
 
     // join --control-plane adds kube-master-4, and the balancer reaches it.
     let joined: serde_json::Value = serde_json::from_str(&run_ok(
         "docker-dind",
-        &["join", "--control-plane", "--nodes-only", "--cluster-id", "211", "-o", "json"],
+        &[
+            "join",
+            "--control-plane",
+            "--nodes-only",
+            "--cluster-id",
+            "211",
+            "-o",
+            "json",
+        ],
         &[],
     ))
     .expect("join -o json");
@@ -164,15 +219,27 @@ async fn three_masters_behind_a_balancer_that_follows_them() {
     assert_eq!(joined["ipv4"], "10.192.211.251");
     start_listener(&engine, "kube-master-4-cluster-211").await;
     assert!(
-        reach_all(port, &["kube-master-4-cluster-211"], Duration::from_secs(30))
-            .iter()
-            .any(|n| n == "kube-master-4-cluster-211"),
+        reach_all(
+            port,
+            &["kube-master-4-cluster-211"],
+            Duration::from_secs(30)
+        )
+        .iter()
+        .any(|n| n == "kube-master-4-cluster-211"),
         "the balancer reaches the new master"
     );
-    assert_eq!(published_port("kube-master-lb-cluster-211"), port, "the reload kept the port");
+    assert_eq!(
+        published_port("kube-master-lb-cluster-211"),
+        port,
+        "the reload kept the port"
+    );
 
     run_ok("docker-dind", &["clean", "--cluster-id", "211"], &[]);
-    assert!(labelled_objects("cluster-211").is_empty(), "{:?}", labelled_objects("cluster-211"));
+    assert!(
+        labelled_objects("cluster-211").is_empty(),
+        "{:?}",
+        labelled_objects("cluster-211")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -190,28 +257,75 @@ async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
     // A missing host path is refused before anything is created.
     let out = run(
         "docker-dind",
-        &["up", "--nodes-only", "--cluster-id", "213", "--image", BARE_IMAGE, "--mount", "/nonexistent-dind-213:/x"],
+        &[
+            "up",
+            "--nodes-only",
+            "--cluster-id",
+            "213",
+            "--image",
+            BARE_IMAGE,
+            "--mount",
+            "/nonexistent-dind-213:/x",
+        ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(labelled_objects("cluster-213").is_empty());
 
     run_ok(
         "docker-dind",
-        &["up", "--nodes-only", "--cluster-id", "213", "--nodes", "2", "--image", BARE_IMAGE, "--mount", &rw, "--mount", &ro],
+        &[
+            "up",
+            "--nodes-only",
+            "--cluster-id",
+            "213",
+            "--nodes",
+            "2",
+            "--image",
+            BARE_IMAGE,
+            "--mount",
+            &rw,
+            "--mount",
+            &ro,
+        ],
         &[],
     );
-    for node in ["kube-master-cluster-213", "kube-node-1-cluster-213", "kube-node-2-cluster-213"] {
-        assert_eq!(exec(&engine, node, &["cat", "/mnt/dind-shared/hello.txt"]).await, "from the host\n", "{node}");
-        assert_eq!(exec(&engine, node, &["cat", "/mnt/dind-ro/kept.txt"]).await, "kept\n", "{node}");
+    for node in [
+        "kube-master-cluster-213",
+        "kube-node-1-cluster-213",
+        "kube-node-2-cluster-213",
+    ] {
+        assert_eq!(
+            exec(&engine, node, &["cat", "/mnt/dind-shared/hello.txt"]).await,
+            "from the host\n",
+            "{node}"
+        );
+        assert_eq!(
+            exec(&engine, node, &["cat", "/mnt/dind-ro/kept.txt"]).await,
+            "kept\n",
+            "{node}"
+        );
         let write = dind::node::Node::new(&engine, node)
             .exec(&["touch", "/mnt/dind-ro/new"])
             .await
             .expect("exec");
         assert_ne!(write.exit_code, 0, "{node}: the :ro mount is read-only");
-        assert!(write.stderr.contains("Read-only file system"), "{node}: {}", write.stderr);
+        assert!(
+            write.stderr.contains("Read-only file system"),
+            "{node}: {}",
+            write.stderr
+        );
     }
     assert!(!read_only.path().join("new").exists());
     run_ok("docker-dind", &["clean", "--cluster-id", "213"], &[]);
-    assert!(labelled_objects("cluster-213").is_empty(), "{:?}", labelled_objects("cluster-213"));
+    assert!(
+        labelled_objects("cluster-213").is_empty(),
+        "{:?}",
+        labelled_objects("cluster-213")
+    );
 }

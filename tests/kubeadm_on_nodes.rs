@@ -46,6 +46,7 @@ async fn kubeadm_configs_land_where_kubeadm_reads_them_and_the_api_port_is_loopb
         version: &version,
         host_cgroup_v1: host.cgroup_version == dind::engine::CgroupVersion::V1,
         dedicated_master: true,
+        certificate_key: None,
     };
     let nodes: Vec<dind::node::Node> = plan
         .nodes
@@ -56,7 +57,7 @@ async fn kubeadm_configs_land_where_kubeadm_reads_them_and_the_api_port_is_loopb
         .await
         .expect("configs written");
 
-    assert!(kubeadm::init_command()
+    assert!(kubeadm::init_command(false)
         .windows(2)
         .any(|w| w == ["--config", kubeadm::CONFIG_PATH]));
     assert!(kubeadm::join_command()
@@ -314,5 +315,195 @@ echo \"$1\" > {}
         !read("kubeconfig").contains("dind-cluster-18"),
         "rollback removed the context:\n{}",
         read("kubeconfig")
+    );
+}
+
+/// With three masters, `up` runs kubeadm as kind does: `init --upload-certs` on the first
+/// master, then each other master's control-plane join one after the other, then the
+/// workers; the masters' join configurations carry init's certificate key, every join
+/// goes through the balancer, and the kubeconfig points at the balancer's published port.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_masters_join_one_at_a_time_after_init_then_the_workers() {
+    let Some(engine) = docker().await else { return };
+    ensure_images();
+    let _clean = CleanOnDrop::cluster(&["--cluster-id", "212"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin_dir = dir.path().join("bin");
+    std::fs::create_dir(&bin_dir).expect("mkdir");
+    // The stand-in, timed: every call notes when it starts and ends, and a join takes a
+    // moment, so two joins at once would overlap in the log.
+    let kubeadm = stand_in_kubeadm_in(dir.path(), "").replacen(
+        "#!/bin/sh\n",
+        "#!/bin/sh\n\
+         echo \"start $(date +%s%N) $1\" >> /var/log/stand-in-order.log\n\
+         trap 'echo \"end $(date +%s%N) $1\" >> /var/log/stand-in-order.log' EXIT\n\
+         [ \"$1\" = join ] && sleep 0.3\n",
+        1,
+    );
+    for (name, text) in [
+        ("kubeadm", kubeadm),
+        ("kubelet", "#!/bin/sh\necho stand-in kubelet\n".to_string()),
+        ("kubectl", "#!/bin/sh\necho stand-in kubectl\n".to_string()),
+    ] {
+        write_executable(&bin_dir.join(name), &text);
+    }
+    let built = build_image_from(&bin_dir);
+    let image = built["image"].as_str().expect("tag").to_string();
+    let mut cleanup = RemoveOnDrop::default();
+    cleanup.images.push(image.clone());
+    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().expect("utf-8");
+    let out = run(
+        "kubectl-dind",
+        &[
+            "up",
+            "--cluster-id",
+            "212",
+            "--masters",
+            "3",
+            "--nodes",
+            "1",
+            "--image",
+            &image,
+            "--wait",
+            "2s",
+            "--retain",
+        ],
+        &[("KUBECONFIG", kubeconfig)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "the wait times out: {stderr}");
+
+    let masters = [
+        "kube-master-cluster-212",
+        "kube-master-2-cluster-212",
+        "kube-master-3-cluster-212",
+    ];
+    let worker = "kube-node-1-cluster-212";
+    // (node, start, end) of every init and join.
+    let mut calls: Vec<(String, String, u128, u128)> = Vec::new();
+    for node in masters.iter().chain([&worker]) {
+        let log = exec(&engine, node, &["cat", "/var/log/stand-in-order.log"]).await;
+        let mut start = None;
+        for line in log.lines() {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let (Some(when), Some(what)) = (parts.get(1), parts.get(2)) else {
+                continue;
+            };
+            if !["init", "join"].contains(what) {
+                continue;
+            }
+            let when: u128 = when.parse().expect("nanoseconds");
+            match parts[0] {
+                "start" => start = Some(when),
+                _ => calls.push((
+                    node.to_string(),
+                    what.to_string(),
+                    start.expect("a start"),
+                    when,
+                )),
+            }
+        }
+    }
+    let order: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|(n, w, _, _)| (n.as_str(), w.as_str()))
+        .collect();
+    assert_eq!(order.len(), 4, "{calls:?}");
+    let find = |node: &str| {
+        calls
+            .iter()
+            .find(|c| c.0 == node)
+            .unwrap_or_else(|| panic!("{node} ran kubeadm: {calls:?}"))
+    };
+    let (init, m2, m3, w) = (
+        find(masters[0]),
+        find(masters[1]),
+        find(masters[2]),
+        find(worker),
+    );
+    assert_eq!(
+        (init.1.as_str(), m2.1.as_str(), m3.1.as_str(), w.1.as_str()),
+        ("init", "join", "join", "join")
+    );
+    assert!(init.3 <= m2.2, "init ends before master 2 joins: {calls:?}");
+    assert!(
+        m2.3 <= m3.2,
+        "master 2's join ends before master 3's starts: {calls:?}"
+    );
+    assert!(m3.3 <= w.2, "the worker joins after the masters: {calls:?}");
+
+    let init_args = exec(
+        &engine,
+        masters[0],
+        &["cat", "/var/log/stand-in-kubeadm.log"],
+    )
+    .await;
+    assert!(
+        init_args
+            .lines()
+            .any(|l| l.starts_with("init --config /dind/kubeadm.conf")
+                && l.ends_with("--upload-certs")),
+        "{init_args}"
+    );
+    let documents = |text: String| -> Vec<serde_yaml::Value> {
+        text.split("---\n")
+            .map(|d| serde_yaml::from_str(d).expect("a document"))
+            .collect()
+    };
+    let init = documents(exec(&engine, masters[0], &["cat", "/dind/kubeadm.conf"]).await);
+    let key = init[0]["certificateKey"]
+        .as_str()
+        .expect("init has a certificate key")
+        .to_string();
+    assert_eq!(key.len(), 64, "32 bytes in hex");
+    let cluster = init
+        .iter()
+        .find(|d| d["kind"] == "ClusterConfiguration")
+        .expect("ClusterConfiguration");
+    assert_eq!(
+        cluster["controlPlaneEndpoint"],
+        "kube-master-lb-cluster-212:6443"
+    );
+    for (node, control_plane) in [(masters[1], true), (masters[2], true), (worker, false)] {
+        let join = documents(exec(&engine, node, &["cat", "/dind/kubeadm.conf"]).await);
+        assert_eq!(join[0]["kind"], "JoinConfiguration", "{node}");
+        assert_eq!(
+            join[0]["discovery"]["bootstrapToken"]["apiServerEndpoint"],
+            "kube-master-lb-cluster-212:6443",
+            "{node}"
+        );
+        assert_eq!(
+            join[0]["controlPlane"]["certificateKey"].as_str() == Some(key.as_str()),
+            control_plane,
+            "{node}"
+        );
+    }
+
+    let port = engine
+        .published_ports("kube-master-lb-cluster-212", "6443/tcp")
+        .await
+        .expect("inspect")[0]
+        .1;
+    let written: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kubeconfig).expect("kubeconfig"))
+            .expect("YAML");
+    let server = written["clusters"]
+        .as_sequence()
+        .expect("clusters")
+        .iter()
+        .find(|c| c["name"] == "dind-cluster-212")
+        .expect("the cluster entry")["cluster"]["server"]
+        .clone();
+    assert_eq!(server, format!("https://127.0.0.1:{port}").as_str());
+    run_ok(
+        "kubectl-dind",
+        &["clean", "--cluster-id", "212"],
+        &[("KUBECONFIG", kubeconfig)],
+    );
+    assert!(
+        labelled_objects("cluster-212").is_empty(),
+        "{:?}",
+        labelled_objects("cluster-212")
     );
 }
