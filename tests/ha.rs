@@ -2,7 +2,7 @@
 //! Debian's HAProxy in the `dind-lb` image in front of three nodes-only masters, each
 //! running a small TLS listener on 6443 that answers with its own name (the health
 //! check is kind's `GET /healthz` over TLS, so the listener speaks HTTPS). Cluster IDs
-//! 211–216 (issue 21's range).
+//! 221–229 (issue 21's range).
 
 mod support;
 
@@ -86,13 +86,13 @@ fn published_port(name: &str) -> u16 {
 async fn three_masters_behind_a_balancer_that_follows_them() {
     let Some(engine) = docker().await else { return };
     ensure_images();
-    let _clean = CleanOnDrop::cluster(&["--cluster-id", "211"]);
-    run_ok("docker-dind", &["clean", "--cluster-id", "211"], &[]);
+    let _clean = CleanOnDrop::cluster(&["--cluster-id", "221"]);
+    run_ok("docker-dind", &["clean", "--cluster-id", "221"], &[]);
     let up = [
         "up",
         "--nodes-only",
         "--cluster-id",
-        "211",
+        "221",
         "--masters",
         "3",
         "--nodes",
@@ -128,11 +128,11 @@ async fn three_masters_behind_a_balancer_that_follows_them() {
     assert_eq!(
         expected,
         [
-            ("kube-master-cluster-211", "10.192.211.2"),
-            ("kube-master-2-cluster-211", "10.192.211.253"),
-            ("kube-master-3-cluster-211", "10.192.211.252"),
-            ("kube-node-1-cluster-211", "10.192.211.3"),
-            ("kube-master-lb-cluster-211", "10.192.211.254"),
+            ("kube-master-cluster-221", "10.192.221.2"),
+            ("kube-master-2-cluster-221", "10.192.221.253"),
+            ("kube-master-3-cluster-221", "10.192.221.252"),
+            ("kube-node-1-cluster-221", "10.192.221.3"),
+            ("kube-master-lb-cluster-221", "10.192.221.254"),
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
@@ -152,14 +152,14 @@ async fn three_masters_behind_a_balancer_that_follows_them() {
 
     // Requests to the published port reach every master.
     let masters = [
-        "kube-master-cluster-211",
-        "kube-master-2-cluster-211",
-        "kube-master-3-cluster-211",
+        "kube-master-cluster-221",
+        "kube-master-2-cluster-221",
+        "kube-master-3-cluster-221",
     ];
     for master in masters {
         start_listener(&engine, master).await;
     }
-    let port = published_port("kube-master-lb-cluster-211");
+    let port = published_port("kube-master-lb-cluster-221");
     let seen = reach_all(port, &masters, Duration::from_secs(30));
     assert_eq!(seen.len(), 3, "requests reached {seen:?}");
 
@@ -208,37 +208,37 @@ async fn three_masters_behind_a_balancer_that_follows_them() {
             "--control-plane",
             "--nodes-only",
             "--cluster-id",
-            "211",
+            "221",
             "-o",
             "json",
         ],
         &[],
     ))
     .expect("join -o json");
-    assert_eq!(joined["node"], "kube-master-4-cluster-211");
-    assert_eq!(joined["ipv4"], "10.192.211.251");
-    start_listener(&engine, "kube-master-4-cluster-211").await;
+    assert_eq!(joined["node"], "kube-master-4-cluster-221");
+    assert_eq!(joined["ipv4"], "10.192.221.251");
+    start_listener(&engine, "kube-master-4-cluster-221").await;
     assert!(
         reach_all(
             port,
-            &["kube-master-4-cluster-211"],
+            &["kube-master-4-cluster-221"],
             Duration::from_secs(30)
         )
         .iter()
-        .any(|n| n == "kube-master-4-cluster-211"),
+        .any(|n| n == "kube-master-4-cluster-221"),
         "the balancer reaches the new master"
     );
     assert_eq!(
-        published_port("kube-master-lb-cluster-211"),
+        published_port("kube-master-lb-cluster-221"),
         port,
         "the reload kept the port"
     );
 
-    run_ok("docker-dind", &["clean", "--cluster-id", "211"], &[]);
+    run_ok("docker-dind", &["clean", "--cluster-id", "221"], &[]);
     assert!(
-        labelled_objects("cluster-211").is_empty(),
+        labelled_objects("cluster-221").is_empty(),
         "{:?}",
-        labelled_objects("cluster-211")
+        labelled_objects("cluster-221")
     );
 }
 
@@ -246,8 +246,8 @@ async fn three_masters_behind_a_balancer_that_follows_them() {
 async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
     let Some(engine) = docker().await else { return };
     ensure_images();
-    let _clean = CleanOnDrop::cluster(&["--cluster-id", "213"]);
-    run_ok("docker-dind", &["clean", "--cluster-id", "213"], &[]);
+    let _clean = CleanOnDrop::cluster(&["--cluster-id", "223"]);
+    run_ok("docker-dind", &["clean", "--cluster-id", "223"], &[]);
     let shared = tempfile::tempdir().expect("tempdir");
     let read_only = tempfile::tempdir().expect("tempdir");
     std::fs::write(shared.path().join("hello.txt"), "from the host\n").expect("write");
@@ -261,11 +261,11 @@ async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
             "up",
             "--nodes-only",
             "--cluster-id",
-            "213",
+            "223",
             "--image",
             BARE_IMAGE,
             "--mount",
-            "/nonexistent-dind-213:/x",
+            "/nonexistent-dind-223:/x",
         ],
         &[],
     );
@@ -275,7 +275,7 @@ async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(labelled_objects("cluster-213").is_empty());
+    assert!(labelled_objects("cluster-223").is_empty());
 
     run_ok(
         "docker-dind",
@@ -283,7 +283,7 @@ async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
             "up",
             "--nodes-only",
             "--cluster-id",
-            "213",
+            "223",
             "--nodes",
             "2",
             "--image",
@@ -296,9 +296,9 @@ async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
         &[],
     );
     for node in [
-        "kube-master-cluster-213",
-        "kube-node-1-cluster-213",
-        "kube-node-2-cluster-213",
+        "kube-master-cluster-223",
+        "kube-node-1-cluster-223",
+        "kube-node-2-cluster-223",
     ] {
         assert_eq!(
             exec(&engine, node, &["cat", "/mnt/dind-shared/hello.txt"]).await,
@@ -322,10 +322,10 @@ async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
         );
     }
     assert!(!read_only.path().join("new").exists());
-    run_ok("docker-dind", &["clean", "--cluster-id", "213"], &[]);
+    run_ok("docker-dind", &["clean", "--cluster-id", "223"], &[]);
     assert!(
-        labelled_objects("cluster-213").is_empty(),
+        labelled_objects("cluster-223").is_empty(),
         "{:?}",
-        labelled_objects("cluster-213")
+        labelled_objects("cluster-223")
     );
 }

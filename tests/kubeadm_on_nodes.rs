@@ -326,7 +326,7 @@ echo \"$1\" > {}
 async fn three_masters_join_one_at_a_time_after_init_then_the_workers() {
     let Some(engine) = docker().await else { return };
     ensure_images();
-    let _clean = CleanOnDrop::cluster(&["--cluster-id", "212"]);
+    let _clean = CleanOnDrop::cluster(&["--cluster-id", "222"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let bin_dir = dir.path().join("bin");
     std::fs::create_dir(&bin_dir).expect("mkdir");
@@ -358,7 +358,7 @@ async fn three_masters_join_one_at_a_time_after_init_then_the_workers() {
         &[
             "up",
             "--cluster-id",
-            "212",
+            "222",
             "--masters",
             "3",
             "--nodes",
@@ -375,11 +375,11 @@ async fn three_masters_join_one_at_a_time_after_init_then_the_workers() {
     assert_eq!(out.status.code(), Some(1), "the wait times out: {stderr}");
 
     let masters = [
-        "kube-master-cluster-212",
-        "kube-master-2-cluster-212",
-        "kube-master-3-cluster-212",
+        "kube-master-cluster-222",
+        "kube-master-2-cluster-222",
+        "kube-master-3-cluster-222",
     ];
-    let worker = "kube-node-1-cluster-212";
+    let worker = "kube-node-1-cluster-222";
     // (node, start, end) of every init and join.
     let mut calls: Vec<(String, String, u128, u128)> = Vec::new();
     for node in masters.iter().chain([&worker]) {
@@ -463,14 +463,14 @@ async fn three_masters_join_one_at_a_time_after_init_then_the_workers() {
         .expect("ClusterConfiguration");
     assert_eq!(
         cluster["controlPlaneEndpoint"],
-        "kube-master-lb-cluster-212:6443"
+        "kube-master-lb-cluster-222:6443"
     );
     for (node, control_plane) in [(masters[1], true), (masters[2], true), (worker, false)] {
         let join = documents(exec(&engine, node, &["cat", "/dind/kubeadm.conf"]).await);
         assert_eq!(join[0]["kind"], "JoinConfiguration", "{node}");
         assert_eq!(
             join[0]["discovery"]["bootstrapToken"]["apiServerEndpoint"],
-            "kube-master-lb-cluster-212:6443",
+            "kube-master-lb-cluster-222:6443",
             "{node}"
         );
         assert_eq!(
@@ -481,7 +481,7 @@ async fn three_masters_join_one_at_a_time_after_init_then_the_workers() {
     }
 
     let port = engine
-        .published_ports("kube-master-lb-cluster-212", "6443/tcp")
+        .published_ports("kube-master-lb-cluster-222", "6443/tcp")
         .await
         .expect("inspect")[0]
         .1;
@@ -492,18 +492,18 @@ async fn three_masters_join_one_at_a_time_after_init_then_the_workers() {
         .as_sequence()
         .expect("clusters")
         .iter()
-        .find(|c| c["name"] == "dind-cluster-212")
+        .find(|c| c["name"] == "dind-cluster-222")
         .expect("the cluster entry")["cluster"]["server"]
         .clone();
     assert_eq!(server, format!("https://127.0.0.1:{port}").as_str());
     run_ok(
         "kubectl-dind",
-        &["clean", "--cluster-id", "212"],
+        &["clean", "--cluster-id", "222"],
         &[("KUBECONFIG", kubeconfig)],
     );
     assert!(
-        labelled_objects("cluster-212").is_empty(),
+        labelled_objects("cluster-222").is_empty(),
         "{:?}",
-        labelled_objects("cluster-212")
+        labelled_objects("cluster-222")
     );
 }
