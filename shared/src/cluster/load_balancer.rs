@@ -170,7 +170,8 @@ mod tests {
     #[test]
     fn every_master_is_a_checked_backend_in_the_service_family() {
         // (settings, bind lines, server lines)
-        let table: [(&[(&str, &str)], &[&str], &[&str]); 3] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a [&'a str]);
+        let table: [Case; 3] = [
             (
                 &[("DIND_MASTERS", "3"), ("CLUSTER_ID", "7")],
                 &["  bind 0.0.0.0:6443"],

@@ -1,5 +1,8 @@
-//! `remove-node NAME`: drain and delete a worker from Kubernetes (through kube-rs), then
-//! remove its container and volume. The master is refused: the cluster is its master.
+//! `remove-node NAME`: drain and delete a node from Kubernetes (through kube-rs), then
+//! remove its container and volume. A master other than the first runs `kubeadm reset`
+//! first, which removes its etcd member so etcd keeps its quorum, and leaves the load
+//! balancer afterwards. The first master (where dind runs kubeadm) and the last one are
+//! refused: the cluster is its masters.
 
 use crate::engine::Engine;
 use crate::names::labels;
@@ -36,10 +39,18 @@ pub async fn remove_node(
     let node = nodes.iter().find(|c| c.name == name).ok_or_else(|| {
         crate::error::usage(format!("cluster {cluster_key} has no node named {name}"))
     })?;
-    if node.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master") {
-        return Err(crate::error::usage(format!(
-            "{name} is the master of {cluster_key}; remove the whole cluster with `down` or `clean` instead"
-        )));
+    let is_master = |c: &crate::engine::ContainerInfo| {
+        c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master")
+    };
+    let removing_master = is_master(node);
+    if removing_master {
+        let first = node.labels.get(labels::NODE_INDEX).map(String::as_str) == Some("0");
+        if first || nodes.iter().filter(|c| is_master(c)).count() <= 1 {
+            return Err(crate::error::usage(format!(
+                "{name} is the {} master of {cluster_key}; remove the whole cluster with `down` or `clean` instead",
+                if first { "first" } else { "last" }
+            )));
+        }
     }
     let master = nodes
         .iter()
@@ -57,6 +68,13 @@ pub async fn remove_node(
         let target = target.ok_or_else(|| {
             anyhow!("cannot tell which kubeconfig file to read: no home directory")
         })?;
+        if removing_master {
+            let step = progress.step(format!("Running kubeadm reset on {name}"));
+            let reset = Node::new(engine, name)
+                .run(&["kubeadm", "reset", "--force"])
+                .await;
+            step.finish(reset)?;
+        }
         let client = crate::ready::client_for_context(&target, context).await?;
         let step = progress.step(format!("Draining and deleting {name} from Kubernetes"));
         step.finish(drain_and_delete(client, name).await)?;
@@ -76,6 +94,13 @@ pub async fn remove_node(
         None => false,
     };
     step.done();
+    if removing_master {
+        let (settings, _) = super::join::cluster_settings(engine, cluster_key).await?;
+        let remaining: Vec<_> = nodes.iter().filter(|c| c.name != name).cloned().collect();
+        let (plan, _) = super::join::plan_of(settings, &remaining, None)?;
+        let step = progress.step(format!("Removing {name} from the load balancer"));
+        step.finish(super::load_balancer::reload(engine, &plan).await)?;
+    }
     Ok(RemovedNode {
         node: name.to_string(),
         container,
