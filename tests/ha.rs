@@ -14,10 +14,12 @@ use support::*;
 
 /// Starts, in the background, a TLS listener on 6443 of `node` that answers any request
 /// with the node's name. It reads the request before answering: a reply sent before
-/// the request was read makes the kernel reset the connection on close.
+/// the request was read makes the kernel reset the connection on close. Its files live
+/// on the node's own disk: the node's `/tmp` is a tmpfs mounted `noexec` (Docker's
+/// default for `--tmpfs`, as kind's nodes), where the answer script could not run.
 async fn start_listener(engine: &Engine, node: &str) {
     let script = r#"set -e
-mkdir -p /tmp/listener && cd /tmp/listener
+mkdir -p /opt/dind-listener && cd /opt/dind-listener
 if [ ! -f pem ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout key -out cert -days 1 -subj /CN=dind-test >/dev/null 2>&1
@@ -29,8 +31,8 @@ while read -r line; do [ "${line%$(printf '\r')}" = "" ] && break; done
 printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s' "$(hostname)"
 EOS
 chmod +x answer
-setsid socat OPENSSL-LISTEN:6443,reuseaddr,fork,cert=/tmp/listener/pem,verify=0 \
-  EXEC:/tmp/listener/answer </dev/null >/dev/null 2>&1 &
+setsid socat OPENSSL-LISTEN:6443,reuseaddr,fork,cert=/opt/dind-listener/pem,verify=0 \
+  EXEC:/opt/dind-listener/answer </dev/null >/dev/null 2>&1 &
 "#;
     exec(engine, node, &["sh", "-c", script]).await;
 }
