@@ -4,6 +4,9 @@
 # `ctr -n k8s.io images import` into the nodes one after another). Prints the median of
 # RUNS runs of each, and load/baseline (target: at most 0.5). Between runs the image is
 # removed from every node, so each run really transfers it.
+# Third column: `load --via-registry` (push once to `docker dind registry`, nodes pull);
+# before each of its runs the registry is cleaned and started again (untimed), so every
+# run pushes the whole image.
 #
 # Usage: scripts/bench-load.sh   (RUNS=3, CLUSTER_ID=42, SIZE_MB=100 by default)
 set -euo pipefail
@@ -21,6 +24,7 @@ dind=target/debug/docker-dind
 file=$(mktemp /tmp/i9-bench-load.XXXXXX.tar)
 cleanup() {
   $dind clean --cluster-id "$id" >/dev/null 2>&1 || true
+  $dind registry clean >/dev/null 2>&1 || true
   docker rm -f "$src" >/dev/null 2>&1 || true
   docker rmi -f "$image" >/dev/null 2>&1 || true
   rm -f "$file"
@@ -36,13 +40,13 @@ ref=docker.io/library/$image
 
 forget() {
   for n in "${nodes[@]}"; do
-    docker exec "$n" ctr -n k8s.io images rm --sync "$ref" >/dev/null 2>&1 || true
+    docker exec "$n" ctr -n k8s.io images rm --sync "$ref" "localhost:5001/library/$image" >/dev/null 2>&1 || true
   done
 }
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-base=() ; ours=()
+base=() ; ours=() ; reg=()
 for _ in $(seq "$runs"); do
   forget
   start=$(now)
@@ -56,9 +60,18 @@ for _ in $(seq "$runs"); do
   start=$(now)
   $dind load "$image" --cluster-id "$id" >/dev/null 2>&1
   ours+=("$(awk -v s="$start" -v e="$(now)" 'BEGIN {print e - s}')")
+  forget
+  $dind registry clean >/dev/null 2>&1
+  $dind registry up >/dev/null 2>&1
+  start=$(now)
+  $dind load --via-registry "$image" --cluster-id "$id" >/dev/null 2>&1
+  reg+=("$(awk -v s="$start" -v e="$(now)" 'BEGIN {print e - s}')")
 done
 b=$(printf '%s\n' "${base[@]}" | median)
 o=$(printf '%s\n' "${ours[@]}" | median)
+r=$(printf '%s\n' "${reg[@]}" | median)
 printf 'baseline (docker save to a file, import node by node): %.2f s\n' "$b"
 printf 'docker dind load (one stream, all nodes at once):      %.2f s\n' "$o"
+printf 'docker dind load --via-registry (push once, nodes pull): %.2f s\n' "$r"
 awk -v o="$o" -v b="$b" 'BEGIN {printf "load/baseline: %.2f (target: at most 0.5)\n", o / b}'
+awk -v r="$r" -v o="$o" 'BEGIN {printf "via-registry/load: %.2f\n", r / o}'

@@ -6,7 +6,9 @@
 #      the script holds `flock -x /tmp/dind-daemon.lock` throughout, so it never restarts
 #      the daemon under tests that hold the lock shared;
 #   3. checks that every node is running and booted again with its files and its address,
-#      that the DNS64 server answers a query, and that NAT64 (tayga) carries a TCP
+#      that each master publishes the API server on the same host port as before (pinned at
+#      `up`: a port-0 publication would get a new one, moby#31926), that the DNS64 server
+#      answers a query, and that NAT64 (tayga) carries a TCP
 #      connection from an IPv6-only node to an IPv4-only listener.
 # It restarts the machine's Docker daemon: run it where nothing else needs the daemon
 # (CI runs it after `cargo test`). Usage: scripts/soak-restart.sh
@@ -15,7 +17,7 @@ set -euo pipefail
 # the daemon restart, nor its two clusters. -o: the lock stays with flock itself, not with
 # the daemon this script starts.
 if [ -z "${DIND_SOAK_LOCKED:-}" ]; then
-  (cd "$(dirname "$0")/.." && cargo build --quiet -p kubectl-dind -p docker-dind)
+  (cd "$(dirname "$0")/.." && cargo build --quiet --workspace)
   DIND_SOAK_LOCKED=1 exec flock -x -o /tmp/dind-daemon.lock "$0" "$@"
 fi
 cd "$(dirname "$0")/.."
@@ -49,6 +51,7 @@ before=$( (nodes_of 40; nodes_v6 41) | sort)
 for node in $(awk '{print $1}' <<<"$before"); do
   docker exec "$node" sh -c "echo soak-$node > /etc/i9-soak && echo soak-$node > /var/lib/i9-soak"
 done
+ports_before="$($dind apiserver-port --cluster-id 40) $($dind apiserver-port --cluster-id 41)"
 plan=$($dind up --dry-run -o json "${v6[@]}")
 dns64=$(jq -r .net64.dns64_address <<<"$plan")
 prefix=$(jq -r .net64.dns64_prefix <<<"$plan")
@@ -97,6 +100,9 @@ $before
 after:
 $after"
 
+ports_after="$($dind apiserver-port --cluster-id 40) $($dind apiserver-port --cluster-id 41)"
+[ "$ports_before" = "$ports_after" ] || fail "API server ports changed across the restart: $ports_before -> $ports_after"
+
 # The support containers are back and answer.
 for c in bind9-cluster-41 tayga-cluster-41; do
   [ "$(docker inspect -f '{{.State.Running}}' "$c")" = true ] || fail "$c is not running"
@@ -124,4 +130,4 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 [ -n "$reached" ] || fail "NAT64 does not translate: no answer from $peer_v4:$port through ${prefix%%/*}$peer_v4"
-echo "soak-restart: OK: 4 nodes back with their files and addresses; DNS64 answers and NAT64 translates"
+echo "soak-restart: OK: 4 nodes back with their files, addresses and API ports ($ports_after); DNS64 answers and NAT64 translates"

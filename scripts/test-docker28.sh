@@ -10,62 +10,44 @@
 # Removes its container, its volumes and its socket directory on exit, failed or not; keeps
 # the engine image (dind-d28:forky) so the next run reuses its layers.
 #
+# CI runs this stage twice: on Docker's classic image store and on its containerd image
+# store (D28_IMAGE_STORE=containerd, the default of Docker 29's new installs), each in its
+# own container, so the two can run side by side.
+#
 # Usage: scripts/test-docker28.sh            (needs a Docker daemon and dind-node:bare)
+#        D28_IMAGE_STORE=containerd scripts/test-docker28.sh
 #        D28_NAME=i13-d28 scripts/test-docker28.sh   (another container name)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-name=${D28_NAME:-dind-d28}
-image=${D28_IMAGE:-dind-d28:forky}
+store=${D28_IMAGE_STORE:-classic}
+name=${D28_NAME:-dind-d28-$store}
 started=$(date +%s)
-sock_dir=$(mktemp -d /tmp/dind-d28.XXXXXX)
+# shellcheck source=docker28/engine.sh
+. scripts/docker28/engine.sh
 
 logs=
 cleanup() {
   # Test runs still going (an interrupted stage) end first.
   for job in $(jobs -p); do kill "$job" 2>/dev/null || true; done
-  # -v removes the anonymous volumes (/var/lib/docker, /var/lib/containerd); stopping the
-  # container ends every process of the inner engine and of its nodes with it.
-  docker rm -f -v "$name" >/dev/null 2>&1 || true
-  rm -rf "$sock_dir" ${logs:+"$logs"}
+  # Removing the container ends every process of the inner engine and of its nodes.
+  d28_stop "$name"
+  rm -rf ${logs:+"$logs"}
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-cleanup_first() { docker rm -f -v "$name" >/dev/null 2>&1 || true; }
-cleanup_first
 
-log() { echo "test-docker28: $*" >&2; }
+log() { echo "test-docker28 ($store store): $*" >&2; }
 
-cargo build --quiet -p docker-dind -p kubectl-dind
+# --workspace everywhere: the same feature set as scripts/test's build, so nothing recompiles.
+cargo build --quiet --workspace
 # The engine image starts from the node image this checkout builds.
 target/debug/docker-dind build-image --bare >/dev/null
-log "building $image (forky's docker.io on dind-node:bare)"
-docker build -q -t "$image" scripts/docker28 >/dev/null
-
 log "starting $name"
-# The node capability set (environment.md, "Privileges of node containers"), volumes for
-# the inner engine's state (overlay on overlay fails) and the socket directory.
-docker run -d --name "$name" --hostname "$name" \
-  --cap-add ALL --cap-drop SYS_RESOURCE \
-  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-  --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm' \
-  --tmpfs /run --tmpfs /tmp \
-  -v /sys/fs/cgroup:/sys/fs/cgroup:rw --cgroupns=host \
-  -v /lib/modules:/lib/modules:ro \
-  -v /var/lib/docker -v /var/lib/containerd \
-  -v "$sock_dir":/run/d28 \
-  -e container=docker \
-  "$image" /lib/systemd/systemd >/dev/null
-
-inner() { DOCKER_HOST="unix://$sock_dir/docker.sock" "$@"; }
-for _ in $(seq 1 60); do
-  inner docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && break
-  sleep 1
-done
-version=$(inner docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')
+d28_start "$name" "$store"
+version=$D28_VERSION
+inner() { DOCKER_HOST=$D28_HOST "$@"; }
 log "inner engine: Docker $version"
-# tayga needs /dev/net/tun, which the container does not get.
-docker exec "$name" sh -c 'mkdir -p /dev/net && { [ -e /dev/net/tun ] || mknod /dev/net/tun c 10 200; }'
 log "loading the base image into it"
 docker save debian:trixie-slim | inner docker load -q >/dev/null
 
@@ -74,15 +56,15 @@ docker save debian:trixie-slim | inner docker load -q >/dev/null
 # this IPv6-less host can (DIND_TEST_EXPECT_NO_IPV6 makes that case required). The last
 # two use distinct cluster IDs and run side by side; the nodes-only test lists every
 # cluster (--all), so it runs alone. Each cleans its clusters; then nothing may be left.
-inner cargo test -p dind-tests --test docker_nodes --test dns64 --test remote_endpoints --no-run -q
+inner cargo test --workspace --test docker_nodes --test dns64 --test remote_endpoints --no-run -q
 log "build-image --bare on Docker 28"
 inner target/debug/docker-dind build-image --bare >/dev/null
-inner cargo test -p dind-tests --test docker_nodes -- --exact \
+inner cargo test --workspace --test docker_nodes -- --exact \
   two_clusters_boot_side_by_side_and_stay_isolated
 logs=$(mktemp -d /tmp/dind-d28-logs.XXXXXX)
-inner cargo test -p dind-tests --test dns64 >"$logs/dns64" 2>&1 &
+inner cargo test --workspace --test dns64 >"$logs/dns64" 2>&1 &
 dns64=$!
-DIND_TEST_EXPECT_NO_IPV6=1 inner cargo test -p dind-tests --test remote_endpoints -- \
+DIND_TEST_EXPECT_NO_IPV6=1 inner cargo test --workspace --test remote_endpoints -- \
   ipv6_cluster_on_a_host_without_ipv6 >"$logs/ipv6" 2>&1 &
 ipv6=$!
 failed=0

@@ -112,22 +112,21 @@ async fn down_then_up_restores_files_name_and_address() {
     }
     assert_eq!(field(&after[1], "ipv4"), "10.192.30.3");
 
-    // Another node count: the snapshot is stale, discarded with one line, and up is full.
+    // Another node count: `up` refuses (exit 2) rather than discard the snapshot, which
+    // stays; --skip-snapshot discards it for a full up.
     run_stderr(&["down", "--cluster-id", "30"]);
-    let stale = up("2", &[]);
-    let lines: Vec<&str> = stale.lines().filter(|l| l.contains("stale")).collect();
-    assert_eq!(lines.len(), 1, "{stale}");
-    assert!(lines[0].contains("2 node(s) and 3 are wanted"), "{stale}");
-    assert!(!stale.contains("Restoring"), "{stale}");
-    let gone = engine
-        .exec(worker, &["test", "-e", "/etc/i9-file"], None)
-        .await
-        .expect("exec");
-    assert_ne!(gone.exit_code, 0, "a stale snapshot is not reused");
-
-    // SKIP_SNAPSHOT forces a full up.
-    exec(&engine, worker, &["sh", "-c", "echo x > /etc/i9-file"]).await;
-    run_stderr(&["down", "--cluster-id", "30"]);
+    let mut args = vec!["up", "--nodes-only", "--image", BARE_IMAGE, "--nodes", "2"];
+    args.extend_from_slice(&id);
+    let refused = run("docker-dind", &args, &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("2 node(s) and 3 are wanted"), "{stderr}");
+    assert!(stderr.contains("--skip-snapshot"), "{stderr}");
+    assert_eq!(
+        snapshot_images("cluster-30").len(),
+        2,
+        "the snapshot is kept"
+    );
     let skipped = up("2", &["--skip-snapshot"]);
     assert!(skipped.contains("SKIP_SNAPSHOT"), "{skipped}");
     assert!(!skipped.contains("Restoring"), "{skipped}");

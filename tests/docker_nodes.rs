@@ -122,24 +122,34 @@ async fn two_clusters_boot_side_by_side_and_stay_isolated() {
     let all = nodes_json(&["--all"]);
     assert_eq!(all.len(), 6, "--all lists both clusters");
 
-    // down keeps volumes and the network; clean removes every object of that cluster only.
+    // down keeps volumes, the network and a snapshot image per node; clean removes every
+    // object of that cluster only.
     run_ok("docker-dind", &["down", "--cluster-id", "10"], &[]);
-    let left = labelled_objects("cluster-10");
-    let mut want_left: Vec<String> = [
+    // Images are listed with their ID after the tag; the tag is what is kept.
+    let left: Vec<String> = labelled_objects("cluster-10")
+        .into_iter()
+        .map(|o| match o.strip_prefix("image ") {
+            Some(image) => format!("image {}", image.split(' ').next().unwrap_or(image)),
+            None => o,
+        })
+        .collect();
+    let nodes = [
         "kube-master-cluster-10",
         "kube-node-1-cluster-10",
         "kube-node-2-cluster-10",
-    ]
-    .iter()
-    .map(|n| format!("volume kubeadm-dind-{n}"))
-    .collect();
+    ];
+    let mut want_left: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("volume kubeadm-dind-{n}"))
+        .chain(nodes.iter().map(|n| format!("image dind-snapshot:{n}")))
+        .collect();
     want_left.push("network kubeadm-dind-net-cluster-10".into());
     let mut left_sorted = left.clone();
     left_sorted.sort();
     want_left.sort();
     assert_eq!(
         left_sorted, want_left,
-        "down keeps exactly the volumes and the network"
+        "down keeps exactly the volumes, the network and the snapshot images"
     );
     assert!(nodes_json(&["--cluster-id", "10"]).is_empty());
 

@@ -302,6 +302,127 @@ fn split_dump_refuses_names_that_escape_and_writes_the_rest() {
     assert_eq!(Path::new("/tmp/x").exists(), tmp_x_existed);
 }
 
+#[test]
+fn split_dump_never_follows_links_out_of_its_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = root.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("victim.txt"), "untouched\n").unwrap();
+    let out = root.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(outside.join("victim.txt"), out.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("linked")).unwrap();
+    let crafted = "@@@ link.txt @@@\nevil\n@@@ linked/new.txt @@@\nevil\n@@@ a @@@\nfile\n\
+                   @@@ a/b @@@\nunder a file\n@@@ good.txt @@@\nkept\n";
+    let output = kubectl_dind_with_input(
+        &["split-dump", "--dir", out.to_str().unwrap()],
+        crafted.as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for link in [out.join("link.txt"), out.join("linked")] {
+        let named = format!("{} is a symbolic link", link.display());
+        assert!(stderr.contains(&named), "the error names {named}: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(outside.join("victim.txt")).unwrap(),
+        "untouched\n"
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        1,
+        "nothing new outside"
+    );
+    assert_eq!(std::fs::read_to_string(out.join("a")).unwrap(), "file\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("good.txt")).unwrap(),
+        "kept\n"
+    );
+}
+
+/// Runs `kubectl-dind args` on `input`; returns its output and its peak resident memory in
+/// bytes, as the kernel counted it (`wait4`'s `ru_maxrss`).
+// wait4 reaps the child itself, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn kubectl_dind_peak_memory(
+    args: &[&str],
+    input: &[u8],
+) -> (std::process::ExitStatus, Vec<u8>, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(bin("kubectl-dind"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl-dind runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let mut stderr = Vec::new();
+    std::io::Read::read_to_end(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    writer.join().expect("stdin writer");
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, whose pid std has not reaped (no wait() was called).
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    (
+        std::process::ExitStatus::from_raw(status),
+        stderr,
+        // Linux counts ru_maxrss in KiB.
+        u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+    )
+}
+
+#[test]
+fn split_dump64_of_an_xz_bomb_stops_at_the_limit_in_little_memory() {
+    // 600 MiB of zeros compresses to about 90 KB (the issue's bomb was 1.5 GB in 294 KB);
+    // more than twice the limit, and a full read of the limit would show in the memory.
+    let mut encoder = xz2::write::XzEncoder::new(Vec::new(), 0);
+    encoder.write_all(b"@@@ big.txt @@@\n").unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..600 {
+        encoder.write_all(&zeros).unwrap();
+    }
+    let compressed = encoder.finish().unwrap();
+    assert!(compressed.len() < 400_000, "{}", compressed.len());
+    let mut log = String::from("job output\n%%% start-base64 %%%\n");
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &compressed);
+    for line in encoded.as_bytes().chunks(100) {
+        log.push_str(std::str::from_utf8(line).unwrap());
+        log.push('\n');
+    }
+    log.push_str("%%% end-base64 %%%\n");
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let (status, stderr, peak) = kubectl_dind_peak_memory(
+        &[
+            "split-dump64",
+            "--dir",
+            out.to_str().unwrap(),
+            "--max-size",
+            "256M",
+        ],
+        log.as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("larger than 256 MiB (the --max-size limit)"),
+        "{stderr}"
+    );
+    // Everything up to the limit was written, the marker line included in the count.
+    let written = std::fs::metadata(out.join("big.txt")).unwrap().len();
+    assert_eq!(written, (256 << 20) - "@@@ big.txt @@@\n".len() as u64);
+    eprintln!("split-dump64 of the bomb: peak memory {} MiB", peak >> 20);
+    assert!(peak < 200 << 20, "peak memory {} MiB", peak >> 20);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn contexts_lists_clusters_with_their_running_state() {
     let Some(_engine) = docker().await else {

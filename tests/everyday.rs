@@ -298,6 +298,7 @@ async fn addons_are_applied_through_the_masters_kubectl(engine: &dind::engine::E
         dedicated_master: true,
         kubeconfig: None,
         daemon: Default::default(),
+        restoring: false,
     };
     let run = dind::cluster::Run {
         engine,

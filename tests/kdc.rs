@@ -365,17 +365,6 @@ fn stand_ins(tag: &str) -> tempfile::TempDir {
     dir
 }
 
-/// `sh -c SCRIPT` in a container; its stdout.
-fn in_container(container: &str, script: &str) -> String {
-    let out = docker_cli(&["exec", container, "sh", "-c", script]);
-    assert!(
-        out.status.success(),
-        "{container}: {script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test]
 async fn dind_k8s_bin_dir_builds_the_node_image_and_master_extra_opts_reach_the_master() {
     let Some(engine) = docker().await else {

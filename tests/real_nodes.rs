@@ -189,21 +189,6 @@ esac
     }
 }
 
-/// A tiny image archive (`docker save`) whose image is named `reference`.
-fn image_archive(reference: &str, path: &std::path::Path, cleanup: &mut RemoveOnDrop) {
-    build_busybox_image("i8-busybox:1", cleanup);
-    assert!(docker_cli(&["tag", "i8-busybox:1", reference])
-        .status
-        .success());
-    cleanup.images.push(reference.into());
-    let saved = docker_cli(&["save", "-o", path.to_str().expect("utf-8"), reference]);
-    assert!(
-        saved.status.success(),
-        "{}",
-        String::from_utf8_lossy(&saved.stderr)
-    );
-}
-
 fn build_image(args: &[&str]) -> String {
     let out = run_ok(
         "docker-dind",

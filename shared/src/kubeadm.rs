@@ -1,12 +1,15 @@
 //! The kubeadm configuration of a cluster: one multi-document file for `kubeadm init` on
 //! the master, one `JoinConfiguration` per worker, and the commands that use them.
 //!
-//! The recipe is kind's, which is proven to run kubeadm inside containers: a fixed
-//! bootstrap token, containerd's socket, the systemd cgroup driver, no swap check, and
+//! The recipe is kind's, which is proven to run kubeadm inside containers, except for
+//! kind's fixed bootstrap token: here each cluster has its own random one
+//! ([`BootstrapToken`]), since a fixed one lets anyone who reaches the API port join a
+//! node and get a certificate approved. Then containerd's socket, the systemd cgroup driver, no swap check, and
 //! no disk-based garbage collection or eviction because every node sees the host's disk.
 //! Documents are built as YAML values and serialized, never templated, so the output
 //! always parses and values are always quoted correctly.
 
+use crate::bootstrap_token::BootstrapToken;
 use crate::error::usage;
 use crate::plan::{ClusterPlan, NodePlan, Role};
 use crate::settings::kube_proxy::KubeProxyMode;
@@ -24,10 +27,6 @@ pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 
 /// Where the configuration file goes inside a node; kubeadm reads it through `--config`.
 pub const CONFIG_PATH: &str = "/dind/kubeadm.conf";
-
-/// The bootstrap token of every cluster. Fixed, as in kind, so workers can join without
-/// reading anything back from the master; kubeadm still expires it after 24 hours.
-pub const BOOTSTRAP_TOKEN: &str = "abcdef.0123456789abcdef";
 
 /// The port the API server listens on inside the master.
 pub const API_SERVER_PORT: u16 = 6443;
@@ -48,6 +47,8 @@ pub struct KubeadmInputs<'a> {
     pub host_cgroup_v1: bool,
     /// Whether the master keeps kubeadm's control-plane taint, so ordinary pods avoid it.
     pub dedicated_master: bool,
+    /// The token `kubeadm init` creates and workers join with: random per cluster.
+    pub bootstrap_token: &'a BootstrapToken,
     /// With several masters: the key `kubeadm init --upload-certs` encrypts the
     /// control-plane certificates with, which the other masters need to join.
     pub certificate_key: Option<&'a str>,
@@ -90,6 +91,24 @@ fn patched(inputs: &KubeadmInputs, docs: &[Value]) -> anyhow::Result<Vec<Value>>
         return Ok(docs.to_vec());
     }
     Ok(patches.parsed()?.apply(docs)?.0)
+}
+
+/// The checks of the kubeadm side of `settings` that need no Docker: kube-proxy's mode
+/// in the chosen release, and the patches (against documents rendered with a throwaway
+/// token). `settings`, `up --dry-run` and `up` all run them.
+pub fn check_settings(settings: &Settings, plan: &ClusterPlan) -> anyhow::Result<()> {
+    let version = KubeVersion::parse(&settings.kubernetes_version)?;
+    settings.kube_proxy_mode.require_supported(&version)?;
+    let token = BootstrapToken::random()?;
+    check_patches(&KubeadmInputs {
+        plan,
+        settings,
+        version: &version,
+        host_cgroup_v1: false,
+        dedicated_master: true,
+        bootstrap_token: &token,
+        certificate_key: None,
+    })
 }
 
 /// Refuses patches that do not apply or match no document, by rendering what a cluster of
@@ -153,7 +172,7 @@ fn join_documents(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<Vec
                 "apiServerEndpoint",
                 Value::from(control_plane_endpoint(plan)),
             ),
-            ("token", BOOTSTRAP_TOKEN.into()),
+            ("token", inputs.bootstrap_token.secret().into()),
             // The token authenticates the API server well enough for a throwaway local
             // cluster; pinning the CA would need a round trip to the master first.
             ("unsafeSkipCAVerification", true.into()),
@@ -174,20 +193,23 @@ fn join_documents(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<Vec
     Ok(vec![Value::Mapping(doc)])
 }
 
-/// The kubeadm preflight checks that cannot pass inside a container and say nothing
-/// about it, by their names in kubeadm (cmd/kubeadm/app/preflight/checks.go):
+/// The kubeadm preflight checks that cannot pass inside a container, or that stop a
+/// throwaway cluster on a small machine, by their names in kubeadm
+/// (cmd/kubeadm/app/preflight/checks.go):
 /// - `SystemVerification`: its KernelValidator reads the kernel's config and modules,
 ///   which a container does not see (cgroup v1 hosts also fail it from 1.31);
-/// - `Swap`: the host's swap, which the kubelet is told to tolerate (`failSwapOn: false`).
+/// - `Swap`: the host's swap, which the kubelet is told to tolerate (`failSwapOn: false`);
+/// - `NumCPU` and `Mem` (`NumCPUCheck`, `MemCheck`: 2 CPUs, 1700 MB): every node sees the
+///   whole host, and a laptop or CI runner below that still runs a local cluster.
 ///
-/// Every other check runs and stops kubeadm when it fails; in particular
-/// `FileContent--proc-sys-net-bridge-bridge-nf-call-iptables`, which the bridge CNI needs.
-/// (kind skips the whole preflight phase, `--skip-phases=preflight`, in
-/// pkg/cluster/internal/create/actions/kubeadminit/init.go; `--ignore-preflight-errors=all`
-/// hid exactly the br_netfilter failure this keeps visible.)
-pub const IGNORED_PREFLIGHT_CHECKS: [&str; 2] = ["SystemVerification", "Swap"];
+/// Every other check runs and stops kubeadm when it fails. (kind skips the whole preflight
+/// phase, `--skip-phases=preflight`, in pkg/cluster/internal/create/actions/kubeadminit/init.go;
+/// dind's own pre-flight gate checks `br_netfilter` on the host, which kubeadm stopped
+/// checking in 1.30, kubernetes PR #123464.)
+pub const IGNORED_PREFLIGHT_CHECKS: [&str; 4] = ["SystemVerification", "Swap", "NumCPU", "Mem"];
 
-const IGNORE_PREFLIGHT_ERRORS: &str = "--ignore-preflight-errors=SystemVerification,Swap";
+const IGNORE_PREFLIGHT_ERRORS: &str =
+    "--ignore-preflight-errors=SystemVerification,Swap,NumCPU,Mem";
 
 /// The argv that initializes the master, run inside it. With several masters,
 /// `--upload-certs` puts the control-plane certificates, encrypted with the
@@ -296,7 +318,10 @@ fn init_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Result<
     doc.insert("kind".into(), "InitConfiguration".into());
     doc.insert(
         "bootstrapTokens".into(),
-        Value::Sequence(vec![mapping([("token", BOOTSTRAP_TOKEN.into())])]),
+        Value::Sequence(vec![mapping([(
+            "token",
+            inputs.bootstrap_token.secret().into(),
+        )])]),
     );
     doc.insert(
         "localAPIEndpoint".into(),
@@ -353,12 +378,19 @@ fn join_control_plane(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result
 fn cluster_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Result<Value> {
     let plan = inputs.plan;
     let settings = inputs.settings;
+    // bridge and ptp get each node's pod subnet from dind's plan. The controller-manager's
+    // allocator would hand out other ranges, in registration order, as spec.podCIDR; kubeadm
+    // turns the allocator on only when podSubnet is set (cmd/kubeadm/app/phases/controlplane/
+    // manifests.go, `allocate-node-cidrs` under `PodSubnet != ""`), so it is left out for
+    // them, as kubeadm-dind-cluster did. kube-proxy's clusterCIDR still covers the pods.
+    let allocates_pod_cidrs = crate::cni::manifest(settings.cni).is_some();
     let apiserver = component_args(settings, Component::Apiserver, BTreeMap::new())?;
-    let controller_manager = component_args(
-        settings,
-        Component::ControllerManager,
-        node_cidr_mask_sizes(plan),
-    )?;
+    let mask_sizes = if allocates_pod_cidrs {
+        node_cidr_mask_sizes(plan)
+    } else {
+        BTreeMap::new()
+    };
+    let controller_manager = component_args(settings, Component::ControllerManager, mask_sizes)?;
     let scheduler = component_args(settings, Component::Scheduler, BTreeMap::new())?;
     let with_args = |args: &BTreeMap<String, String>| {
         let mut component = Mapping::new();
@@ -372,19 +404,21 @@ fn cluster_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Resu
         "certSANs".into(),
         Value::Sequence(cert_sans(plan).into_iter().map(Value::from).collect()),
     );
+    let mut networking = Mapping::new();
+    if allocates_pod_cidrs {
+        networking.insert("podSubnet".into(), join_nets(&plan.pod_cidrs).into());
+    }
+    networking.insert(
+        "serviceSubnet".into(),
+        join_nets(&plan.service_cidrs).into(),
+    );
+    networking.insert("dnsDomain".into(), DNS_DOMAIN.into());
     Ok(mapping([
         ("apiVersion", schema.api_version().into()),
         ("kind", "ClusterConfiguration".into()),
         ("kubernetesVersion", inputs.version.to_string().into()),
         ("controlPlaneEndpoint", control_plane_endpoint(plan).into()),
-        (
-            "networking",
-            mapping([
-                ("podSubnet", join_nets(&plan.pod_cidrs).into()),
-                ("serviceSubnet", join_nets(&plan.service_cidrs).into()),
-                ("dnsDomain", DNS_DOMAIN.into()),
-            ]),
-        ),
+        ("networking", Value::Mapping(networking)),
         ("apiServer", Value::Mapping(apiserver_section)),
         (
             "controllerManager",
@@ -412,7 +446,9 @@ fn kubelet_configuration(inputs: &KubeadmInputs) -> anyhow::Result<Value> {
     }
     set("failSwapOn", false.into());
     // The nodes share the host's disk: a kubelet that sees it fill up would delete images
-    // and evict pods to free space that other nodes and the host are using.
+    // and evict pods to free space that other nodes and the host are using. Memory
+    // eviction stays at the kubelet's default, as in kind (kind
+    // pkg/cluster/internal/kubeadm/config.go: evictionHard holds nodefs and imagefs only).
     set("imageGCHighThresholdPercent", 100u8.into());
     set(
         "evictionHard",
@@ -420,7 +456,6 @@ fn kubelet_configuration(inputs: &KubeadmInputs) -> anyhow::Result<Value> {
             ("nodefs.available", "0%".into()),
             ("nodefs.inodesFree", "0%".into()),
             ("imagefs.available", "0%".into()),
-            ("memory.available", "0%".into()),
         ]),
     );
     // The CoreDNS service kubeadm creates is single-stack, on the tenth address of the
@@ -628,8 +663,9 @@ fn control_plane_endpoint(plan: &ClusterPlan) -> String {
 /// Names the API server certificate must hold: loopback in both families (kubectl on the
 /// host through a published port, and tools inside the master), the master's name and
 /// addresses, the load balancer's name and addresses (every master's certificate is
-/// reached through it), and the host address the API server is published on.
-fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
+/// reached through it), the host address the API server is published on, and the host
+/// the kubeconfig reaches it by (`apiserver_names`: a remote daemon's name).
+pub(crate) fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
     let master = plan.master();
     let mut sans: Vec<String> = vec![
         "localhost".into(),
@@ -643,6 +679,7 @@ fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
         sans.extend(lb.addresses().iter().map(IpAddr::to_string));
     }
     sans.push(plan.apiserver_address.to_string());
+    sans.extend(plan.apiserver_names.iter().cloned());
     let mut seen = std::collections::BTreeSet::new();
     sans.retain(|san| seen.insert(san.clone()));
     sans
@@ -680,6 +717,63 @@ mod tests {
         Settings::from_env_pairs(pairs).unwrap()
     }
 
+    pub(super) fn test_token() -> BootstrapToken {
+        BootstrapToken::parse("x1y2z3.a1b2c3d4e5f6g7h8").unwrap()
+    }
+
+    /// The token of the rendered `InitConfiguration` and of a worker's `JoinConfiguration`.
+    fn rendered_tokens(s: &Settings, token: &BootstrapToken) -> (String, String) {
+        let plan = ClusterPlan::new(s).unwrap();
+        let version = KubeVersion::parse("v1.37.0").unwrap();
+        let inputs = KubeadmInputs {
+            plan: &plan,
+            settings: s,
+            version: &version,
+            host_cgroup_v1: false,
+            dedicated_master: true,
+            bootstrap_token: token,
+            certificate_key: None,
+        };
+        let init = docs(&render_init(&inputs).unwrap());
+        let join = docs(&render_join(&inputs, &plan.workers()[0]).unwrap());
+        let text = |v: &Value| v.as_str().unwrap().to_string();
+        (
+            text(&init[0]["bootstrapTokens"][0]["token"]),
+            text(&join[0]["discovery"]["bootstrapToken"]["token"]),
+        )
+    }
+
+    #[test]
+    fn every_cluster_gets_its_own_bootstrap_token() {
+        let (a, b) = (
+            BootstrapToken::random().unwrap(),
+            BootstrapToken::random().unwrap(),
+        );
+        let (init_a, join_a) = rendered_tokens(&settings(&[]), &a);
+        let (init_b, join_b) = rendered_tokens(&settings(&[("CLUSTER_ID", "10")]), &b);
+        assert_eq!((init_a.as_str(), join_a.as_str()), (a.secret(), a.secret()));
+        assert_eq!((init_b.as_str(), join_b.as_str()), (b.secret(), b.secret()));
+        assert_ne!(init_a, init_b);
+        // kind's fixed token, spelled so this test does not hold it whole.
+        let fixed = format!("{}.{}", "abcdef", "0123456789abcdef");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut pending = vec![src];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if let Ok(text) = std::fs::read_to_string(&path) {
+                    assert!(
+                        !text.contains(&fixed),
+                        "{} holds a fixed token",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+
     fn docs(text: &str) -> Vec<Value> {
         serde_yaml::Deserializer::from_str(text)
             .map(|d| serde::Deserialize::deserialize(d).unwrap())
@@ -696,6 +790,7 @@ mod tests {
             version: &version,
             host_cgroup_v1: false,
             dedicated_master: true,
+            bootstrap_token: &test_token(),
             certificate_key: None,
         })
     }
@@ -729,6 +824,7 @@ mod tests {
             version: &version,
             host_cgroup_v1: cgroup_v1,
             dedicated_master: dedicated,
+            bootstrap_token: &test_token(),
             certificate_key: None,
         };
         docs(&render_init(&inputs).unwrap())
@@ -839,6 +935,7 @@ mod tests {
             version: &version,
             host_cgroup_v1: false,
             dedicated_master: true,
+            bootstrap_token: &test_token(),
             certificate_key: None,
         };
         assert_eq!(
@@ -900,40 +997,66 @@ mod tests {
     #[test]
     fn controller_manager_mask_sizes_match_the_plan() {
         type Args = &'static [(&'static str, &'static str)];
-        // (mode, pod cidr, expected args)
-        let table: [(&str, &str, Args); 3] = [
+        // (mode, pod cidr, CNI, expected args): only manifest CNIs, which dind offers in
+        // IPv4 only, have the controller-manager allocate node ranges.
+        let table: [(&str, &str, &str, Args); 3] = [
             (
                 "ipv4",
                 "10.244.0.0/16",
+                "flannel",
                 &[("node-cidr-mask-size-ipv4", "24")],
             ),
-            (
-                "ipv6",
-                "fd00:40::/64",
-                &[("node-cidr-mask-size-ipv6", "72")],
-            ),
-            (
-                "dual-stack",
-                "10.244.0.0/16,fd00:40::/72",
-                &[
-                    ("node-cidr-mask-size-ipv4", "24"),
-                    ("node-cidr-mask-size-ipv6", "80"),
-                ],
-            ),
+            ("ipv6", "fd00:40::/64", "bridge", &[]),
+            ("dual-stack", "10.244.0.0/16,fd00:40::/72", "ptp", &[]),
         ];
-        for (mode, pods, expected) in table {
+        for (mode, pods, cni, expected) in table {
             let docs = render(
-                &[("IP_MODE", mode), ("POD_NETWORK_CIDR", pods)],
+                &[
+                    ("IP_MODE", mode),
+                    ("POD_NETWORK_CIDR", pods),
+                    ("CNI_PLUGIN", cni),
+                ],
                 "v1.33.0",
                 false,
                 true,
             );
-            let args = &kind(&docs, "ClusterConfiguration")["controllerManager"]["extraArgs"];
+            let manager = &kind(&docs, "ClusterConfiguration")["controllerManager"];
+            if expected.is_empty() {
+                assert!(manager.get("extraArgs").is_none(), "{mode}");
+                continue;
+            }
             let expected: Vec<Value> = expected
                 .iter()
                 .map(|(k, v)| mapping([("name", (*k).into()), ("value", (*v).into())]))
                 .collect();
-            assert_eq!(*args, Value::Sequence(expected), "{mode}");
+            assert_eq!(manager["extraArgs"], Value::Sequence(expected), "{mode}");
+        }
+    }
+
+    #[test]
+    fn only_manifest_cnis_have_the_controller_manager_allocate_pod_cidrs() {
+        // (CNI, podSubnet and mask sizes rendered)
+        for (cni, allocates) in [
+            ("bridge", false),
+            ("ptp", false),
+            ("flannel", true),
+            ("calico", true),
+        ] {
+            let docs = render(&[("CNI_PLUGIN", cni)], "v1.37.0", false, true);
+            let cluster = kind(&docs, "ClusterConfiguration");
+            assert_eq!(
+                cluster["networking"].get("podSubnet").is_some(),
+                allocates,
+                "{cni}"
+            );
+            assert_eq!(
+                cluster["controllerManager"].get("extraArgs").is_some(),
+                allocates,
+                "{cni}"
+            );
+            // kube-proxy still knows the pods' range either way.
+            let proxy = kind(&docs, "KubeProxyConfiguration");
+            assert_eq!(proxy["clusterCIDR"], Value::from("10.244.0.0/16"), "{cni}");
         }
     }
 
@@ -976,6 +1099,7 @@ mod tests {
             version: &version,
             host_cgroup_v1: false,
             dedicated_master: true,
+            bootstrap_token: &test_token(),
             certificate_key: None,
         };
         assert!(render_join(&inputs, plan.master()).is_err());
@@ -1007,6 +1131,7 @@ mod kdc_tests {
             version: &version,
             host_cgroup_v1: false,
             dedicated_master: true,
+            bootstrap_token: &super::tests::test_token(),
             certificate_key: None,
         };
         let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&render_init(&inputs).unwrap())

@@ -17,9 +17,12 @@
 //! - [`ready`]: waiting, through the Kubernetes API, until a cluster can take work.
 //! - [`dump`], [`e2e`], [`contexts`]: a cluster's state as text sections, conformance
 //!   runs, and the dind contexts of the kubeconfig (pure formats apart from their I/O).
+//! - [`bootstrap_token`]: the random token a cluster's workers join with.
+//! - [`text_table`]: aligned text columns that never panic on long cells.
 //! - [`yaml11`]: YAML that kubeadm and kubectl (YAML 1.1 readers) read as written.
 //! - [`cli`]: the commands both plugins present.
 
+pub mod bootstrap_token;
 pub mod cli;
 pub mod cluster;
 pub mod cni;
@@ -41,6 +44,7 @@ pub mod progress;
 pub mod publish;
 pub mod ready;
 pub mod settings;
+pub mod text_table;
 pub mod version;
 pub mod yaml11;
 

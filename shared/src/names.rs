@@ -27,6 +27,9 @@ pub mod labels {
     pub const SUPPORT: &str = "dind.support";
     /// On node containers and the network: the effective settings as JSON, for restore.
     pub const SETTINGS: &str = "dind.settings";
+    /// On the lock volume of a cluster `up` is creating: who holds it, see
+    /// `cluster::up_lock`.
+    pub const UP_LOCK: &str = "dind.up-lock";
     /// On images dind builds: the Kubernetes version inside, or `none`.
     pub const IMAGE_KUBERNETES_VERSION: &str = "dind.kubernetes-version";
     /// On images dind builds: a hash of the recipe, so an unchanged recipe is reused.
@@ -182,12 +185,34 @@ fn validate_label(label: &str) -> anyhow::Result<()> {
              at most {MAX_LABEL_LEN} lowercase letters, digits and '-', not starting or ending with '-'"
         )));
     }
-    if label.starts_with("cluster-") {
-        return Err(usage(format!(
-            "invalid label {label:?}: labels starting with 'cluster-' would clash with --cluster-id names"
-        )));
+    if let Some(why) = reads_as_another_cluster(label) {
+        return Err(usage(format!("invalid label {label:?}: {why}")));
     }
     Ok(())
+}
+
+/// Why a label would give this cluster another cluster's key, names or context, if it
+/// would. `down`, `clean`, `snapshot`, `pause` and `load` select by the key, so a shared
+/// key acts on (and `clean` deletes) the other cluster.
+fn reads_as_another_cluster(label: &str) -> Option<String> {
+    if label == "default" {
+        return Some(
+            "`default` is the default cluster's name (its key, and CLUSTER in `contexts`)".into(),
+        );
+    }
+    if label == "cluster" || label.starts_with("cluster-") {
+        return Some(
+            "labels 'cluster' and 'cluster-…' would clash with --cluster-id names (kube-master-cluster-N)"
+                .into(),
+        );
+    }
+    let (base, number) = label.rsplit_once('-')?;
+    number.bytes().all(|b| b.is_ascii_digit()).then(|| {
+        format!(
+            "a label ending in -<number> has the names and context of --label {base} --cluster-id {number}; \
+             end it with a letter"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -300,6 +325,48 @@ mod tests {
     }
 
     #[test]
+    fn every_cluster_has_its_own_key_names_and_context() {
+        let labels = [
+            None,
+            Some("a"),
+            Some("foo"),
+            Some("7"),
+            Some("x-y"),
+            Some("a1"),
+            Some("foo-bar"),
+        ];
+        let mut seen = std::collections::BTreeMap::new();
+        for label in labels {
+            for id in [0, 1, 7, 10, 254] {
+                let c = identity(id, label);
+                for name in [
+                    c.key(),
+                    c.suffix(),
+                    c.context_name(),
+                    c.node_name(0),
+                    c.network_name(),
+                ] {
+                    if let Some(other) = seen.insert(name.clone(), (id, label)) {
+                        assert_eq!(other, (id, label), "{name} belongs to two clusters");
+                    }
+                }
+                assert_eq!(
+                    ClusterIdentity::from_context_name(&c.context_name()),
+                    Some(c)
+                );
+            }
+        }
+        // The pairs that used to share a key: default / --label default, --label foo-7 /
+        // --label foo --cluster-id 7, --label cluster --cluster-id 7 / --cluster-id 7.
+        for (id, label) in [(0, "default"), (0, "foo-7"), (7, "cluster")] {
+            assert!(
+                ClusterIdentity::new(id, Some(label.to_string())).is_err(),
+                "{label}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_ids_and_labels_are_usage_errors() {
         for label in [
             "Foo",
@@ -308,6 +375,11 @@ mod tests {
             "foo_bar",
             "a.b",
             "cluster-3",
+            "cluster",
+            "default",
+            "foo-7",
+            "a-1-2",
+            "x-007",
             &"x".repeat(46),
         ] {
             let err = ClusterIdentity::new(0, Some(label.to_string())).unwrap_err();

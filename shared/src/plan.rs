@@ -138,6 +138,10 @@ pub struct ClusterPlan {
     /// Where the API server is published on the Docker host.
     pub apiserver_address: IpAddr,
     pub apiserver_port: Option<u16>,
+    /// Further names the API server's certificate holds: the host the kubeconfig reaches
+    /// it by, known once `up` has decided where it is published.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apiserver_names: Vec<String>,
     pub net64: Option<Net64Plan>,
     /// With several masters: the balancer the API server is reached through.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -192,6 +196,7 @@ impl ClusterPlan {
                 .collect(),
             apiserver_address: default_apiserver_address(settings),
             apiserver_port: settings.apiserver_port,
+            apiserver_names: Vec::new(),
             net64,
             image: settings.node_image(),
             master_extra_opts: settings.kdc.master_extra_opts.clone(),
@@ -324,6 +329,9 @@ fn check_pod_and_service_cidrs(settings: &Settings) -> anyhow::Result<()> {
             )));
         }
     }
+    for net in &settings.service_cidrs {
+        check_service_cidr_size(*net)?;
+    }
     for net in settings.pod_cidrs.iter().chain(&settings.service_cidrs) {
         if net.trunc() != *net {
             return Err(usage(format!(
@@ -331,6 +339,28 @@ fn check_pod_and_service_cidrs(settings: &Settings) -> anyhow::Result<()> {
                 net.trunc()
             )));
         }
+    }
+    Ok(())
+}
+
+/// A service range kubeadm takes: at most 20 host bits (kubeadm's
+/// `MaximumBitsForServiceSubnet`, cmd/kubeadm/app/constants/constants.go) and room for
+/// the DNS service at its tenth address (`MinimumAddressesInServiceSubnet`), so at least
+/// 4 host bits.
+fn check_service_cidr_size(net: IpNet) -> anyhow::Result<()> {
+    let host_bits = net.max_prefix_len() - net.prefix_len();
+    if host_bits < 4 {
+        return Err(usage(format!(
+            "invalid SERVICE_CIDR {net}: the DNS service is its address {DNS_SERVICE_OFFSET}, \
+             so it needs at least 16 addresses (/{} or larger)",
+            net.max_prefix_len() - 4
+        )));
+    }
+    if host_bits > 20 {
+        return Err(usage(format!(
+            "invalid SERVICE_CIDR {net}: kubeadm takes at most 20 host bits (/{} or smaller)",
+            net.max_prefix_len() - 20
+        )));
     }
     Ok(())
 }
@@ -492,6 +522,13 @@ pub fn inject_id_v6(net: Ipv6Net, id: u8) -> anyhow::Result<Ipv6Net> {
             "invalid IPv6 management CIDR {net}: it has no room for the cluster ID hextet; \
              use a prefix of at least /{} such as fd00:20::/64",
             (written.min(7) as u8 + 1) * 16
+        )));
+    }
+    // Hosts: the gateway ::1, nodes ::2 to ::ff, DNS64 ::100 and NAT64 ::200.
+    if net.prefix_len() > 118 {
+        return Err(usage(format!(
+            "invalid IPv6 management CIDR {net}: it must leave room for the nodes (::2 to ::ff), \
+             DNS64 (::100) and NAT64 (::200), so at most /118, such as fd00:20::/64"
         )));
     }
     segments[written] =
@@ -827,6 +864,25 @@ mod tests {
             (
                 &[("IP_MODE", "ipv6"), ("DNS64_PREFIX", "fd00:40::")],
                 "overlaps",
+            ),
+            // Ranges too small for what lives in them, or too big for kubeadm.
+            (&[("SERVICE_CIDR", "10.96.0.0/32")], "at least 16 addresses"),
+            (&[("SERVICE_CIDR", "10.96.0.0/29")], "at least 16 addresses"),
+            (
+                &[("IP_MODE", "ipv6"), ("SERVICE_CIDR", "fd00:30::/128")],
+                "at least 16 addresses",
+            ),
+            (&[("SERVICE_CIDR", "10.0.0.0/8")], "at most 20 host bits"),
+            (
+                &[("IP_MODE", "ipv6"), ("MGMT_CIDRS", "fd00:20::/128")],
+                "at most /118",
+            ),
+            (
+                &[
+                    ("IP_MODE", "dual-stack"),
+                    ("MGMT_CIDRS", "10.192.0.0/24,fd00:20::/120"),
+                ],
+                "at most /118",
             ),
         ];
         for (pairs, needle) in table {

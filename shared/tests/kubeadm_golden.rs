@@ -22,6 +22,13 @@ struct Rendered {
     joins: Vec<(String, String)>,
 }
 
+/// A fixed token, so the golden files do not move; real clusters get random ones.
+const GOLDEN_TOKEN: &str = "g0ld3n.t0k3nf0rg0ld3nf1";
+
+fn golden_token() -> dind::bootstrap_token::BootstrapToken {
+    dind::bootstrap_token::BootstrapToken::parse(GOLDEN_TOKEN).unwrap()
+}
+
 fn render(env: &[(&str, &str)], version: &str) -> Rendered {
     let settings = settings(env);
     let plan = ClusterPlan::new(&settings).unwrap();
@@ -33,6 +40,7 @@ fn render(env: &[(&str, &str)], version: &str) -> Rendered {
         // This project's machines mount cgroup v1, so that is the variant worth pinning.
         host_cgroup_v1: true,
         dedicated_master: true,
+        bootstrap_token: &golden_token(),
         certificate_key: None,
     };
     Rendered {
@@ -179,11 +187,7 @@ fn golden_renders_for_each_version_and_ip_mode() {
 
             let init = only(&docs, "InitConfiguration");
             assert_eq!(init["apiVersion"], api, "{label}");
-            assert_eq!(
-                init["bootstrapTokens"][0]["token"],
-                kubeadm::BOOTSTRAP_TOKEN,
-                "{label}"
-            );
+            assert_eq!(init["bootstrapTokens"][0]["token"], GOLDEN_TOKEN, "{label}");
             assert_eq!(
                 init["localAPIEndpoint"]["advertiseAddress"], case.master_addresses[0],
                 "{label}"
@@ -212,7 +216,8 @@ fn golden_renders_for_each_version_and_ip_mode() {
                 cluster["controlPlaneEndpoint"], "kube-master:6443",
                 "{label}"
             );
-            assert_eq!(cluster["networking"]["podSubnet"], case.pods, "{label}");
+            // The default CNI (bridge) takes node ranges from dind's plan: no allocator.
+            assert!(cluster["networking"].get("podSubnet").is_none(), "{label}");
             assert_eq!(
                 cluster["networking"]["serviceSubnet"], case.services,
                 "{label}"
@@ -236,19 +241,9 @@ fn golden_renders_for_each_version_and_ip_mode() {
                     "{label}: certSANs {sans:?} lack {want}"
                 );
             }
-            let controller = args(&cluster["controllerManager"]["extraArgs"], api);
-            assert_eq!(
-                controller
-                    .get("node-cidr-mask-size-ipv4")
-                    .map(String::as_str),
-                case.mode.ne("ipv6").then_some("24"),
-                "{label}"
-            );
-            assert_eq!(
-                controller
-                    .get("node-cidr-mask-size-ipv6")
-                    .map(String::as_str),
-                case.mode.ne("ipv4").then_some("80"),
+            // No allocator for the default CNI, so no allocator sizes either.
+            assert!(
+                cluster["controllerManager"].get("extraArgs").is_none(),
                 "{label}"
             );
 
@@ -260,14 +255,14 @@ fn golden_renders_for_each_version_and_ip_mode() {
             assert_eq!(kubelet["cgroupDriver"], "systemd", "{label}");
             assert_eq!(kubelet["failSwapOn"], false, "{label}");
             assert_eq!(kubelet["imageGCHighThresholdPercent"], 100, "{label}");
-            for signal in [
-                "nodefs.available",
-                "nodefs.inodesFree",
-                "imagefs.available",
-                "memory.available",
-            ] {
+            for signal in ["nodefs.available", "nodefs.inodesFree", "imagefs.available"] {
                 assert_eq!(kubelet["evictionHard"][signal], "0%", "{label} {signal}");
             }
+            // Memory eviction keeps the kubelet's default, as in kind.
+            assert!(
+                kubelet["evictionHard"].get("memory.available").is_none(),
+                "{label}"
+            );
             assert_eq!(
                 kubelet["containerRuntimeEndpoint"], "unix:///run/containerd/containerd.sock",
                 "{label}"
@@ -300,7 +295,7 @@ fn golden_renders_for_each_version_and_ip_mode() {
                     bootstrap["apiServerEndpoint"], "kube-master:6443",
                     "{label}"
                 );
-                assert_eq!(bootstrap["token"], kubeadm::BOOTSTRAP_TOKEN, "{label}");
+                assert_eq!(bootstrap["token"], GOLDEN_TOKEN, "{label}");
                 assert_eq!(bootstrap["unsafeSkipCAVerification"], true, "{label}");
                 let registration = &join["nodeRegistration"];
                 assert_eq!(
@@ -394,6 +389,7 @@ fn render_with(
         version: &version,
         host_cgroup_v1: true,
         dedicated_master: true,
+        bootstrap_token: &golden_token(),
         certificate_key,
     };
     let init = kubeadm::render_init(&inputs).unwrap();

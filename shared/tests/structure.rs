@@ -36,6 +36,7 @@ const LAYERS: &[&[&str]] = &[
         "names",
         "publish",
         "manifests",
+        "text_table",
     ],
     // Docker: the endpoint, the one seam to the engine, the node operations.
     &["docker_cli", "engine", "node"],
@@ -46,6 +47,7 @@ const LAYERS: &[&[&str]] = &[
     // Configuration rendered from the plan; kubeconfig merging; readiness.
     &[
         "kubeadm",
+        "bootstrap_token",
         "cni",
         "flannel",
         "kubeconfig",

@@ -233,6 +233,13 @@ pub fn labelled_objects(cluster_key: &str) -> Vec<String> {
             "--format",
             "network {{.Name}}",
         ],
+        vec![
+            "images",
+            "--filter",
+            filter.as_str(),
+            "--format",
+            "image {{.Repository}}:{{.Tag}} {{.ID}}",
+        ],
     ] {
         let out = docker_cli(&args);
         names.extend(
@@ -432,4 +439,30 @@ pub fn build_busybox_image(tag: &str, cleanup: &mut RemoveOnDrop) {
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
+}
+
+/// A tiny image archive (`docker save`) whose image is named `reference`.
+pub fn image_archive(reference: &str, path: &std::path::Path, cleanup: &mut RemoveOnDrop) {
+    build_busybox_image("i8-busybox:1", cleanup);
+    assert!(docker_cli(&["tag", "i8-busybox:1", reference])
+        .status
+        .success());
+    cleanup.images.push(reference.into());
+    let saved = docker_cli(&["save", "-o", path.to_str().expect("utf-8"), reference]);
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+}
+
+/// `sh -c SCRIPT` in a container; its stdout.
+pub fn in_container(container: &str, script: &str) -> String {
+    let out = docker_cli(&["exec", container, "sh", "-c", script]);
+    assert!(
+        out.status.success(),
+        "{container}: {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -9,6 +9,7 @@ use super::dump::{DumpArgs, SplitArgs};
 use super::e2e::{E2eArgs, E2eSerialArgs};
 use super::join::JoinArgs;
 use super::load::LoadArgs;
+use super::registry::RegistryArgs;
 use super::remove_node::RemoveNodeArgs;
 use super::reup::ReupArgs;
 use super::settings::SettingsArgs;
@@ -79,6 +80,8 @@ pub enum DindCommand {
     /// Put host images into every node's containerd (namespace k8s.io).
     #[command(alias = "copy-image")]
     Load(LoadArgs),
+    /// Run the local registry every cluster pulls `localhost:5001/...` from.
+    Registry(RegistryArgs),
 }
 
 impl DindCommand {
@@ -106,7 +109,8 @@ impl DindCommand {
             | DindCommand::SplitDump(_)
             | DindCommand::SplitDump64(_)
             | DindCommand::Contexts(_)
-            | DindCommand::Load(_) => None,
+            | DindCommand::Load(_)
+            | DindCommand::Registry(_) => None,
         }
     }
 
@@ -173,6 +177,7 @@ impl DindCommand {
             DindCommand::Join(args) => join::join(args, ctx).await,
             DindCommand::RemoveNode(args) => remove_node::remove_node(args, ctx).await,
             DindCommand::Load(args) => load::load(args, ctx).await,
+            DindCommand::Registry(args) => registry::registry(args, ctx).await,
             DindCommand::Settings(_)
             | DindCommand::Completion { .. }
             | DindCommand::SplitDump(_)

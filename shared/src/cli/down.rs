@@ -7,6 +7,8 @@ use crate::cluster::inventory;
 pub async fn down(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     let key = args.one_cluster("down")?;
     snapshot_before_down(args, ctx).await?;
-    let removed = inventory::down(&ctx.engine, &key, &ctx.progress).await?;
+    let mut removed = inventory::down(&ctx.engine, &key, &ctx.progress).await?;
+    // The snapshots the nodes ran from, replaced by the one just taken.
+    removed.images = crate::cluster::snapshot::prune(&ctx.engine, &key).await?;
     print(&removed, args.output, String::new)
 }

@@ -1,6 +1,7 @@
 //! `dump`, `dump64`, `split-dump` and `split-dump64`.
 
 use super::{CommandContext, SettingsFlags};
+use crate::dump::split::{self, Splitter};
 use crate::dump::{self, format};
 use anyhow::{anyhow, Context};
 use clap::Args;
@@ -20,6 +21,10 @@ pub struct SplitArgs {
     /// The directory to write the sections to.
     #[arg(long, value_name = "DIR", default_value = "cluster-dump")]
     pub dir: PathBuf,
+    /// Stop with an error after writing this much (e.g. 500M, 2G, 4T): a dump64 block
+    /// in a log can decompress to far more than the log.
+    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = split::parse_size)]
+    pub max_size: u64,
 }
 
 /// `dump` (or with `base64`, `dump64`): the cluster's state on stdout.
@@ -40,18 +45,32 @@ pub async fn dump(args: &DumpArgs, ctx: &CommandContext, base64: bool) -> anyhow
         .context("writing the dump to stdout")
 }
 
-/// `split-dump` (or with `base64`, `split-dump64`): stdin into files under `--dir`.
+/// `split-dump` (or with `base64`, `split-dump64`): stdin into files under `--dir`, as
+/// it streams in, so memory stays small whatever the dump's size.
 pub fn split(args: &SplitArgs, base64: bool) -> anyhow::Result<()> {
-    let mut input = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut input)
-        .context("reading the dump from stdin")?;
-    let dump = if base64 {
-        format::decode64(&input)?
+    let mut splitter = Splitter::new(&args.dir, args.max_size)?;
+    let mut stdin = std::io::stdin().lock();
+    if base64 {
+        // The log itself is read whole (the block may be anywhere in it); only what it
+        // decompresses to is streamed.
+        let mut log = Vec::new();
+        stdin
+            .read_to_end(&mut log)
+            .context("reading the log from stdin")?;
+        format::decompress(&format::compressed64(&log)?, |piece| splitter.feed(piece))?;
     } else {
-        input
-    };
-    let outcome = format::split(&dump, &args.dir)?;
+        let mut buffer = vec![0; 1 << 16];
+        loop {
+            let read = stdin
+                .read(&mut buffer)
+                .context("reading the dump from stdin")?;
+            if read == 0 {
+                break;
+            }
+            splitter.feed(&buffer[..read])?;
+        }
+    }
+    let outcome = splitter.finish()?;
     eprintln!(
         " • Wrote {} files to {}",
         outcome.written.len(),
@@ -66,7 +85,7 @@ pub fn split(args: &SplitArgs, base64: bool) -> anyhow::Result<()> {
         .map(|(name, why)| format!("{name:?} ({why})"))
         .collect();
     Err(anyhow!(
-        "refused {} section(s) whose file name would leave {}: {}; nothing was written for them",
+        "refused {} section(s), nothing was written for them (the others are in {}): {}",
         named.len(),
         args.dir.display(),
         named.join(", ")

@@ -113,13 +113,26 @@ impl SettingsFlags {
         ))
     }
 
-    /// Resolved and typed; the warnings of ignored kubeadm-dind-cluster variables go to stderr.
+    /// Resolved and typed; the warnings of ignored kubeadm-dind-cluster variables and of
+    /// component arguments from the environment go to stderr.
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        let settings = Settings::from_resolved(&self.resolve()?)?;
-        for warning in &settings.kdc.warnings {
-            eprintln!("Warning: {warning}");
-        }
+        let resolved = self.resolve()?;
+        let settings = Settings::from_resolved(&resolved)?;
+        warn(&settings, &resolved);
         Ok(settings)
+    }
+}
+
+/// Prints the one-line warnings of these settings on stderr.
+pub fn warn(settings: &Settings, resolved: &ResolvedSettings) {
+    let args = crate::settings::component_args::component_args(resolved);
+    for warning in settings
+        .kdc
+        .warnings
+        .iter()
+        .chain(&crate::settings::component_args::warnings(&args))
+    {
+        eprintln!("Warning: {warning}");
     }
 }
 
@@ -187,6 +200,7 @@ impl NodeOptions {
             dedicated_master,
             kubeconfig: ctx.kubeconfig.clone(),
             daemon: ctx.daemon.clone(),
+            restoring: false,
         }
     }
 }
@@ -201,13 +215,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("invalid duration {text:?}: use e.g. 90s, 5m or 1h"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let unit_seconds: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err(format!("invalid duration {text:?}: use e.g. 90s, 5m or 1h")),
     };
-    Ok(Duration::from_secs(seconds))
+    // A week is past any wait a person means; beyond it, deadlines overflow.
+    const MAX_SECONDS: u64 = 7 * 24 * 3600;
+    n.checked_mul(unit_seconds)
+        .filter(|s| *s <= MAX_SECONDS)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("invalid duration {text:?}: at most a week (168h)"))
 }
 
 #[cfg(test)]

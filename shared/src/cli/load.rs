@@ -21,6 +21,10 @@ pub struct LoadArgs {
     /// The cluster's label [env: DIND_LABEL].
     #[arg(long, value_name = "VALUE")]
     pub label: Option<String>,
+    /// Push each image to the local registry (`registry up`) once and let the nodes
+    /// pull it, instead of importing it into every node.
+    #[arg(long)]
+    pub via_registry: bool,
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
@@ -42,7 +46,18 @@ impl LoadArgs {
 /// `load`.
 pub async fn load(args: &LoadArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     let key = args.cluster_key()?;
-    let report = load::load(&ctx.engine, &key, &args.images, &args.nodes, &ctx.progress).await?;
+    let report = if args.via_registry {
+        crate::cluster::load_via_registry::load_via_registry(
+            &ctx.engine,
+            &key,
+            &args.images,
+            &args.nodes,
+            &ctx.progress,
+        )
+        .await?
+    } else {
+        load::load(&ctx.engine, &key, &args.images, &args.nodes, &ctx.progress).await?
+    };
     print(&report, args.output, || {
         report
             .iter()

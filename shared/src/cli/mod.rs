@@ -24,6 +24,7 @@ pub mod nodes;
 pub mod output;
 pub mod pause;
 pub mod plugins;
+pub mod registry;
 pub mod remove_node;
 pub mod reup;
 pub mod settings;

@@ -87,6 +87,7 @@ pub const DOCKER_DIND: Plugin = Plugin {
         ),
         ("remove-node", None),
         ("load", None),
+        ("registry", None),
     ],
 };
 

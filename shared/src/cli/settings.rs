@@ -19,7 +19,12 @@ pub fn show_settings(args: &SettingsArgs) -> anyhow::Result<()> {
     let resolved = args.settings.resolve()?;
     // Validate too, so `settings` is a cheap way to check a config; the table still
     // shows first, so a refused kubeadm-dind-cluster variable is seen with its fate.
-    let checked = Settings::from_resolved(&resolved);
+    // Every check that needs no Docker, as `up --dry-run` and `up` run them.
+    let checked = Settings::from_resolved(&resolved).and_then(|settings| {
+        crate::cluster::check_offline(&settings)?;
+        super::flags::warn(&settings, &resolved);
+        Ok(settings)
+    });
     let rows = resolved.rows();
     let kdc_rows = crate::settings::kdc::fate_rows(&resolved.kdc);
     let mut json: Vec<BTreeMap<&str, String>> = rows

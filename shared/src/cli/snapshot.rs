@@ -24,17 +24,34 @@ pub async fn snapshot_before_down(args: &SelectArgs, ctx: &CommandContext) -> an
     Ok(())
 }
 
-/// `restore`: `up` from the snapshot of a cluster that is down; fails without one.
+/// `restore`: `up` from the snapshot of a cluster that is down, with the settings the
+/// snapshot was taken with; fails without one, and refuses settings that differ from them.
 pub async fn restore(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let settings = args.settings.settings()?;
-    if settings.skip_snapshot {
+    let resolved = args.settings.resolve()?;
+    let asked = args.settings.settings()?;
+    if asked.skip_snapshot {
         return Err(usage(
             "restore cannot --skip-snapshot; use `up --skip-snapshot` for a full up",
         ));
     }
-    let key = settings.identity.key();
-    if !snapshot::exists(&ctx.engine, &key).await? {
+    let key = asked.identity.key();
+    let Some(mut settings) = snapshot::settings_of(&ctx.engine, &key).await? else {
         anyhow::bail!("cluster {key} has no snapshot to restore; `down` or `snapshot` makes one, `up` starts afresh");
+    };
+    // The recorded settings are those of the `up` that made the cluster: its
+    // SKIP_SNAPSHOT was a wish for that run. A restore never discards what it restores.
+    settings.skip_snapshot = false;
+    let disagreements = snapshot::disagreements(&resolved, &settings)?;
+    if !disagreements.is_empty() {
+        return Err(usage(format!(
+            "restore brings {key} back as its snapshot has it, and {}; leave them out, or \
+             start over with `clean` and `up`",
+            disagreements.join(", ")
+        )));
     }
-    super::up::up(args, ctx).await
+    let mut options = args.nodes.up_options(!args.no_dedicated, ctx);
+    options.restoring = true;
+    options.nodes_only |= !snapshot::has_kubernetes(&ctx.engine, &key).await?;
+    let report = crate::cluster::up(&ctx.engine, &settings, &options, &ctx.progress).await?;
+    super::print(&report, args.output, || report.summary())
 }

@@ -3,7 +3,9 @@
 use super::{print, CommandContext, NodeOptions, Output, SettingsFlags};
 use crate::cluster;
 use crate::plan::ClusterPlan;
+use crate::settings::component_args::{component_args, ComponentArg};
 use clap::Args;
+use serde::Serialize;
 
 /// `up`: create a cluster.
 #[derive(Debug, Clone, Args)]
@@ -25,22 +27,39 @@ pub struct UpArgs {
 
 /// `up --dry-run`: the plan, with no Docker at all.
 pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
+    let resolved = args.settings.resolve()?;
     let mut settings = args.settings.settings()?;
     cluster::kube_binaries::pin_local_image(&mut settings)?;
-    let plan = ClusterPlan::new(&settings)?;
+    cluster::node_image::choose_for_nodes_only(&mut settings, args.nodes.nodes_only);
+    let plan = cluster::check_offline(&settings)?;
+    let shown = DryRun {
+        plan: &plan,
+        component_args: component_args(&resolved),
+    };
     // The plan is structured data; text would only be a worse YAML.
     let output = if args.output == Output::Json {
         Output::Json
     } else {
         Output::Yaml
     };
-    print(&plan, output, String::new)
+    print(&shown, output, String::new)
+}
+
+/// What `--dry-run` prints: the plan, and the control plane's extra arguments with where
+/// each came from (none: the plan alone, as before).
+#[derive(Serialize)]
+struct DryRun<'a> {
+    #[serde(flatten)]
+    plan: &'a ClusterPlan,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    component_args: Vec<ComponentArg>,
 }
 
 /// `up`.
 pub async fn up(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     let mut settings = args.settings.settings()?;
     cluster::kube_binaries::pin_local_image(&mut settings)?;
+    cluster::node_image::choose_for_nodes_only(&mut settings, args.nodes.nodes_only);
     let options = args.nodes.up_options(!args.no_dedicated, ctx);
     let report = cluster::up(&ctx.engine, &settings, &options, &ctx.progress).await?;
     print(&report, args.output, || report.summary())

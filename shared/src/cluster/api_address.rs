@@ -12,8 +12,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::host_probe::Listener;
 use crate::docker_cli::{host_name, DockerEndpoint};
 use crate::error::usage;
+use crate::plan::ClusterPlan;
 
 /// Whether the Docker daemon runs on this machine, as far as its endpoint tells.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -146,6 +148,74 @@ pub fn kubeconfig_server(
          tunnel: run `{ssh}` (or publish it with --apiserver-address ADDR)"
     );
     (server, Some(tunnel))
+}
+
+/// The host the kubeconfig's server URL names, without brackets: a name the API server's
+/// certificate must hold, or kubectl and the wait for Ready fail on x509. kind puts the
+/// address it publishes on into certSANs for the same reason
+/// (kind pkg/cluster/internal/kubeadm/config.go: `certSANs: [localhost, "{{.APIServerAddress}}"]`).
+pub fn kubeconfig_host(published: IpAddr, daemon: &DaemonLocation) -> String {
+    let (server, _) = kubeconfig_server(published, 1, daemon);
+    let authority = server.trim_start_matches("https://");
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
+}
+
+/// `plan` with the API server published on `address:port` and its certificate naming
+/// the host the kubeconfig reaches it by ([`kubeconfig_host`]).
+pub fn with_endpoint(
+    plan: &ClusterPlan,
+    address: IpAddr,
+    port: u16,
+    daemon: &DaemonLocation,
+) -> ClusterPlan {
+    ClusterPlan {
+        apiserver_address: address,
+        apiserver_port: Some(port),
+        apiserver_names: vec![kubeconfig_host(address, daemon)],
+        ..plan.clone()
+    }
+}
+
+/// Where a free host port for the API server is looked for: Linux's default ephemeral
+/// range (`net.ipv4.ip_local_port_range`), where Docker's own pick would land too.
+const FREE_PORTS: std::ops::RangeInclusive<u16> = 32768..=60999;
+
+/// A host port for the API server that nothing listens on, on the daemon's machine (the
+/// host probe's listeners), starting at a place of the range that depends on the cluster,
+/// so that clusters coming up together look at different ports first. The port is then
+/// pinned in the master's publication: a port 0 publication gets a new port at every
+/// start of the container (moby#31926), which breaks the kubeconfig after a restart.
+/// kind does the same: `common.PortOrGetFreePort` picks a free port at create time
+/// (kind pkg/cluster/internal/providers/docker/provision.go).
+pub fn free_port(
+    cluster_key: &str,
+    address: IpAddr,
+    listening: &[Listener],
+) -> anyhow::Result<u16> {
+    let (first, last) = (*FREE_PORTS.start(), *FREE_PORTS.end());
+    let size = u32::from(last - first) + 1;
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let hash = cluster_key.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let taken = |port: u16| {
+        listening.iter().any(|l| {
+            !l.udp
+                && l.port == port
+                && (address.is_unspecified() || l.address.is_none_or(|a| a == address))
+        })
+    };
+    (0..size)
+        .map(|step| first + ((hash + step) % size) as u16)
+        .find(|port| !taken(*port))
+        .ok_or_else(|| {
+            anyhow::anyhow!("no free port for the API server on {address} in {first}-{last}")
+        })
 }
 
 /// The URL kubectl uses: the published address, or loopback when the API server is
@@ -386,5 +456,80 @@ mod tests {
         assert!(tunnel
             .unwrap()
             .contains("ssh -N -L 127.0.0.1:40123:127.0.0.1:40123"));
+    }
+
+    #[test]
+    fn cert_sans_hold_the_kubeconfig_host_for_every_daemon_and_address() {
+        let plan =
+            ClusterPlan::new(&crate::settings::Settings::from_env_pairs(&[]).unwrap()).unwrap();
+        let daemons = [
+            DaemonLocation::Local,
+            remote(),
+            DaemonLocation::Remote {
+                host: "192.0.2.7".into(),
+                ssh_user: None,
+                ssh_port: None,
+            },
+            DaemonLocation::Remote {
+                host: "2001:db8::7".into(),
+                ssh_user: None,
+                ssh_port: None,
+            },
+        ];
+        let addresses = ["127.0.0.1", "::1", "0.0.0.0", "::", "192.0.2.9"];
+        for daemon in &daemons {
+            for address in addresses {
+                let address: IpAddr = address.parse().unwrap();
+                let decided = with_endpoint(&plan, address, 40123, daemon);
+                let (server, _) = kubeconfig_server(address, 40123, daemon);
+                let host = server
+                    .trim_start_matches("https://")
+                    .trim_end_matches(":40123")
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let sans = crate::kubeadm::cert_sans(&decided);
+                assert!(
+                    sans.iter().any(|san| san == host),
+                    "{daemon:?} {address}: {server} not in {sans:?}"
+                );
+                assert_eq!(decided.apiserver_port, Some(40123));
+            }
+        }
+    }
+
+    #[test]
+    fn free_ports_skip_listeners_on_the_same_address() {
+        let listener = |address: Option<&str>, port: u16, udp: bool| Listener {
+            udp,
+            address: address.map(|a| a.parse().unwrap()),
+            port,
+        };
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let first = free_port("cluster-191", loopback, &[]).unwrap();
+        assert!(FREE_PORTS.contains(&first));
+        assert_eq!(
+            free_port("cluster-191", loopback, &[]).unwrap(),
+            first,
+            "stable"
+        );
+        assert_ne!(free_port("cluster-192", loopback, &[]).unwrap(), first);
+        // (listener on the first candidate, address asked for, the first candidate stays free)
+        let table = [
+            (
+                listener(Some("127.0.0.1"), first, false),
+                "127.0.0.1",
+                false,
+            ),
+            (listener(None, first, false), "127.0.0.1", false),
+            (listener(Some("10.0.0.1"), first, false), "127.0.0.1", true),
+            (listener(Some("10.0.0.1"), first, false), "0.0.0.0", false),
+            (listener(Some("127.0.0.1"), first, true), "127.0.0.1", true),
+        ];
+        for (taken, address, stays) in table {
+            let port = free_port("cluster-191", address.parse().unwrap(), &[taken]).unwrap();
+            assert_eq!(port == first, stays, "{taken:?} {address}");
+        }
+        let everything: Vec<Listener> = FREE_PORTS.map(|p| listener(None, p, false)).collect();
+        assert!(free_port("cluster-191", loopback, &everything).is_err());
     }
 }

@@ -42,6 +42,21 @@ impl NodeExtras {
         })
     }
 
+    /// The checks of [`NodeExtras::prepare`] that need neither Docker nor the network, for
+    /// `settings` and `up --dry-run`: a CA file that is readable and PEM (a URL only
+    /// needs https), proxies, registries and published ports.
+    pub fn check(settings: &Settings, plan: &ClusterPlan) -> anyhow::Result<()> {
+        if let Some(source) = &settings.ca_cert {
+            if ca_url(source)?.is_none() {
+                read_ca(source)?;
+            }
+        }
+        let host_env = |name: &str| std::env::var(name).ok();
+        registries::node_files(settings, plan, None, &host_env)?;
+        crate::publish::parse_all(&settings.extra_ports)?;
+        Ok(())
+    }
+
     /// Every custom network must exist already; dind does not create or remove them.
     pub fn check_networks(
         &self,
@@ -84,9 +99,10 @@ impl NodeExtras {
 /// The CA certificate: a file, a `file://` URL, or an http(s) URL fetched with curl on
 /// this machine (where the user's own proxy and trust settings apply).
 fn read_ca(source: &str) -> anyhow::Result<String> {
-    let pem = if source.starts_with("https://") || source.starts_with("http://") {
+    let pem = if let Some(url) = ca_url(source)? {
+        // --globoff: brackets and braces in the URL are not curl's ranges.
         let output = std::process::Command::new("curl")
-            .args(["-fsSL", "--max-time", "60", source])
+            .args(["-fsSL", "--globoff", "--max-time", "60", "--", url])
             .output()
             .with_context(|| {
                 format!("running curl to download the CA certificate {source} (is curl installed?)")
@@ -105,6 +121,32 @@ fn read_ca(source: &str) -> anyhow::Result<String> {
     };
     registries::check_ca(source, &pem)?;
     Ok(pem)
+}
+
+/// Every check of a cluster's settings that needs no Docker, in the order `up` runs them:
+/// the plan (addresses, sizes, overlaps), the node extras, then kube-proxy's mode and
+/// the kubeadm patches. `settings`, `up
+/// --dry-run` and `up` all pass here, so none accepts what another refuses.
+pub fn check_offline(settings: &Settings) -> anyhow::Result<ClusterPlan> {
+    let plan = ClusterPlan::new(settings)?;
+    NodeExtras::check(settings, &plan)?;
+    crate::kubeadm::check_settings(settings, &plan)?;
+    Ok(plan)
+}
+
+/// The URL of a CA certificate given as one; a trust anchor fetched in plain text could
+/// be anyone's, so only https.
+fn ca_url(source: &str) -> anyhow::Result<Option<&str>> {
+    if source.starts_with("https://") {
+        return Ok(Some(source));
+    }
+    if source.contains("://") && !source.starts_with("file://") {
+        return Err(usage(format!(
+            "invalid CA certificate {source:?} (DIND_CA_CERT_URL / --ca-cert): use a file, \
+             a file:// URL or an https:// URL; a CA fetched over plain HTTP could be anyone's"
+        )));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -144,8 +186,18 @@ mod tests {
         let good = good.to_str().unwrap();
         assert!(read_ca(good).is_ok());
         assert!(read_ca(&format!("file://{good}")).is_ok());
-        for source in [bad.to_str().unwrap(), "/no/such/ca.pem"] {
-            assert_eq!(crate::error::exit_code(&read_ca(source).unwrap_err()), 2);
+        for source in [
+            bad.to_str().unwrap(),
+            "/no/such/ca.pem",
+            "/",
+            "http://ca.example/ca.pem",
+            "ftp://ca.example/ca.pem",
+        ] {
+            assert_eq!(
+                crate::error::exit_code(&read_ca(source).unwrap_err()),
+                2,
+                "{source}"
+            );
         }
     }
 }

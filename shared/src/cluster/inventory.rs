@@ -147,6 +147,7 @@ pub async fn clean(
         .map(|n| n.name)
         .collect();
     for network in &networks {
+        super::registry_leave::leave_network(engine, network).await?;
         engine.remove_network(network).await?;
     }
     removed.networks = networks;

@@ -15,11 +15,12 @@ use super::nodes::{cluster_volumes, create_node, pod_network_files, NewNode};
 use super::preflight::{self, Gate, Intent, Purpose};
 use super::run::{Run, UpOptions};
 use super::support::configure_node;
+use crate::bootstrap_token::BootstrapToken;
 use crate::engine::{Engine, NetworkInfo};
 use crate::kubeadm::{self, KubeadmInputs};
 use crate::names::labels;
 use crate::node::{Node, NodeFile};
-use crate::plan::{ClusterPlan, NodePlan, Role};
+use crate::plan::{NodePlan, Role};
 use crate::progress::Progress;
 use crate::settings::Settings;
 use anyhow::{anyhow, bail, Context};
@@ -55,69 +56,6 @@ pub async fn cluster_settings(
     Ok((settings, nodes))
 }
 
-/// The number the next worker gets: one past the highest in use.
-pub fn next_index(indices: &[u16]) -> u16 {
-    indices.iter().max().map_or(1, |m| m + 1)
-}
-
-/// The numbers in use by the containers of one role (`kube-master` is master 1).
-fn numbers(nodes: &[crate::engine::ContainerInfo], role: Role) -> Vec<u16> {
-    nodes
-        .iter()
-        .filter(|c| c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some(role.as_str()))
-        .filter_map(|c| c.labels.get(labels::NODE_INDEX)?.parse::<u16>().ok())
-        .map(|i| match role {
-            Role::Master => i.max(1),
-            Role::Worker => i,
-        })
-        .collect()
-}
-
-/// The plan of the nodes that exist, by their labels, plus the next node of `add`: the
-/// balancer's backends and the Ready wait follow the nodes there are, not the ones the
-/// cluster was created with.
-pub fn plan_of(
-    mut settings: Settings,
-    nodes: &[crate::engine::ContainerInfo],
-    add: Option<Role>,
-) -> anyhow::Result<(ClusterPlan, Option<NodePlan>)> {
-    let masters = numbers(nodes, Role::Master);
-    let workers = numbers(nodes, Role::Worker);
-    settings.masters = masters.iter().copied().max().unwrap_or(1);
-    settings.num_nodes = workers.iter().copied().max().unwrap_or(0);
-    let added = match add {
-        None => None,
-        Some(Role::Master) => {
-            settings.masters += 1;
-            Some(settings.identity.master_name(settings.masters))
-        }
-        Some(Role::Worker) => {
-            settings.num_nodes = next_index(&workers);
-            Some(settings.identity.node_name(settings.num_nodes))
-        }
-    };
-    let mut plan = ClusterPlan::new(&settings)?;
-    plan.nodes
-        .retain(|n| nodes.iter().any(|c| c.name == n.name) || Some(&n.name) == added.as_ref());
-    let node = added.and_then(|name| plan.nodes.iter().find(|n| n.name == name).cloned());
-    Ok((plan, node))
-}
-
-/// A rendered kubeadm join configuration with `token` instead of the cluster's fixed one.
-pub fn with_token(join_config: &str, token: &str) -> String {
-    join_config.replace(kubeadm::BOOTSTRAP_TOKEN, token)
-}
-
-/// Whether a token printed by `kubeadm token create` has kubeadm's form `[a-z0-9]{6}.[a-z0-9]{16}`.
-pub fn is_bootstrap_token(text: &str) -> bool {
-    let ok = |s: &str, n: usize| {
-        s.len() == n
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-    };
-    matches!(text.split_once('.'), Some((id, secret)) if ok(id, 6) && ok(secret, 16))
-}
-
 /// Adds a worker, or a master (`role`). A failure removes the container and volume it
 /// created.
 pub async fn join(
@@ -137,12 +75,27 @@ pub async fn join(
             )));
         }
     }
-    // The plan with one more node: its address limits give the same error as `up`.
-    let (plan, node_plan) = plan_of(settings.clone(), &nodes, Some(role))?;
-    let node_plan = node_plan.ok_or_else(|| anyhow!("the plan has no place for a new node"))?;
+    // The plan of the nodes there are, and one more: its address limits give the same
+    // error as `up`, and numbers freed by `remove-node` are not waited for.
+    let members = super::membership::members(&nodes);
+    let added = super::membership::next_member(&members, role);
+    let existing = super::membership::plan_of(&settings, &members)?;
+    let plan = super::membership::plan_of(&settings, &[members.as_slice(), &[added]].concat())?;
+    let node_plan = plan
+        .nodes
+        .iter()
+        .find(|node| (node.role, node.index) == added)
+        .cloned()
+        .ok_or_else(|| anyhow!("the plan has no place for a new {}", role.as_str()))?;
     let index = node_plan.index;
     // The new node's label records the cluster as it will be.
-    settings.masters = plan.masters().len() as u16;
+    settings.masters = plan
+        .masters()
+        .iter()
+        .map(|m| m.index)
+        .max()
+        .unwrap_or(1)
+        .max(1);
     settings.num_nodes = plan.workers().iter().map(|w| w.index).max().unwrap_or(0);
     let host_info = engine.host_info().await?;
     // The worker gets the same registry, CA and proxy files and custom networks as the
@@ -161,12 +114,15 @@ pub async fn join(
     };
     let joined = async {
         pass_gate(&run, &extras, &node_plan.name).await?;
-        let node = create_worker(&run, &extras, &node_plan).await?;
+        let node = create_joining_node(&run, &extras, &node_plan).await?;
         let step = progress.step(format!("Waiting for {} to boot", node.name));
         step.finish(wait_node_ready(&node, options.node_timeout).await)?;
         if let Some(net64) = &plan.net64 {
             configure_node(&node, &plan, net64).await?;
         }
+        // The other nodes route to the new node's pods before any pod can run there.
+        super::membership::sync_routes(engine, &settings, &existing, &plan, Some(&node.name))
+            .await?;
         if !options.nodes_only {
             join_kubernetes(&run, &node, &node_plan).await?;
         }
@@ -190,6 +146,14 @@ pub async fn join(
         }
         return Err(error);
     }
+    // The new worker pulls localhost:PORT/... from the local registry as the others do.
+    super::registry_ops::join_new_cluster(
+        engine,
+        cluster_key,
+        options.kubeconfig.as_deref(),
+        progress,
+    )
+    .await;
     Ok(Joined {
         cluster: cluster_key.to_string(),
         node: node_plan.name.clone(),
@@ -250,9 +214,9 @@ async fn pass_gate(run: &Run<'_>, extras: &NodeExtras, name: &str) -> anyhow::Re
     Ok(())
 }
 
-/// Creates the worker's container (privileged like the master, from the node image) and
+/// Creates the new node's container (privileged like the master, from the node image) and
 /// its volume, with the extras, and starts it.
-async fn create_worker(
+async fn create_joining_node(
     run: &Run<'_>,
     extras: &NodeExtras,
     node_plan: &NodePlan,
@@ -305,11 +269,16 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
     let plan = run.plan;
     let master = Node::new(run.engine, &plan.master().name);
     let version = super::kubernetes::require_kubeadm(&master, &plan.image).await?;
-    let token = master
+    let printed = master
         .run(&["kubeadm", "token", "create", "--ttl", "1h"])
-        .await?
-        .trim()
-        .to_string();
+        .await?;
+    let Some(token) = BootstrapToken::parse(printed.trim()) else {
+        bail!(
+            "`kubeadm token create` on {} printed {} characters that are not a token",
+            master.name,
+            printed.trim().len()
+        );
+    };
     let certificate_key = match node_plan.role {
         Role::Master => {
             let key = kubeadm::new_certificate_key()?;
@@ -320,21 +289,16 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
         }
         Role::Worker => None,
     };
-    if !is_bootstrap_token(&token) {
-        bail!(
-            "`kubeadm token create` on {} printed {token:?}, not a token",
-            master.name
-        );
-    }
     let inputs = KubeadmInputs {
         plan,
         settings: run.settings,
         version: &version,
         host_cgroup_v1: run.cgroup == crate::engine::CgroupVersion::V1,
         dedicated_master: run.options.dedicated_master,
+        bootstrap_token: &token,
         certificate_key: certificate_key.as_deref(),
     };
-    let config = with_token(&kubeadm::render_join(&inputs, node_plan)?, &token);
+    let config = kubeadm::render_join(&inputs, node_plan)?;
     node.write_files(&[NodeFile::new(kubeadm::CONFIG_PATH, config)])
         .await?;
     let step = run.progress.step(format!("Joining {}", node.name));
@@ -348,33 +312,7 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn next_numbers() {
-        let table: [(&[u16], u16); 4] = [(&[], 1), (&[0], 1), (&[0, 1, 2], 3), (&[0, 2], 3)];
-        for (indices, next) in table {
-            assert_eq!(next_index(indices), next, "{indices:?}");
-        }
-    }
-
-    #[test]
-    fn tokens() {
-        let table = [
-            ("abcdef.0123456789abcdef", true),
-            ("x1y2z3.a1b2c3d4e5f6g7h8", true),
-            ("ABCDEF.0123456789abcdef", false),
-            ("abcdef0123456789abcdef", false),
-            ("", false),
-        ];
-        for (token, ok) in table {
-            assert_eq!(is_bootstrap_token(token), ok, "{token}");
-        }
-        let rendered = format!("token: {}\n", kubeadm::BOOTSTRAP_TOKEN);
-        assert_eq!(
-            with_token(&rendered, "x1y2z3.a1b2c3d4e5f6g7h8"),
-            "token: x1y2z3.a1b2c3d4e5f6g7h8\n"
-        );
-    }
+    use crate::plan::ClusterPlan;
 
     #[test]
     fn join_past_the_address_limit_fails_like_up() {
@@ -400,7 +338,7 @@ mod tests {
         networks: &[&str],
     ) -> anyhow::Result<preflight::Passed> {
         let mut settings = Settings::from_env_pairs(extra).unwrap();
-        let index = next_index(&(0..=workers).collect::<Vec<_>>());
+        let index = workers + 1;
         settings.num_nodes = index;
         let plan = ClusterPlan::new(&settings).unwrap();
         let host = crate::engine::HostInfo {

@@ -4,6 +4,7 @@
 //! `DIND_PORT_FORWARDER`, and the wait for Ready.
 
 use super::run::Run;
+use crate::bootstrap_token::BootstrapToken;
 use crate::cni;
 use crate::cni::flannel;
 use crate::engine::CgroupVersion;
@@ -118,12 +119,14 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
         Some(_) => Some(kubeadm::new_certificate_key()?),
         None => None,
     };
+    let bootstrap_token = BootstrapToken::random()?;
     let inputs = KubeadmInputs {
         plan,
         settings,
         version: &version,
         host_cgroup_v1: cgroup == CgroupVersion::V1,
         dedicated_master: options.dedicated_master && !plan.workers().is_empty(),
+        bootstrap_token: &bootstrap_token,
         certificate_key: certificate_key.as_deref(),
     };
     if cgroup == CgroupVersion::V1 {

@@ -99,7 +99,7 @@ impl Ledger {
     ) -> anyhow::Result<()> {
         let (engine, name, labels) = (engine.clone(), name.to_string(), labels.clone());
         self.create(Created::Volume(name.clone()), async move {
-            engine.create_volume(&name, &labels).await
+            engine.create_volume(&name, &labels).await.map(drop)
         })
         .await
     }

@@ -139,7 +139,7 @@ async fn wanted_images(engine: &Engine, images: &[String]) -> anyhow::Result<Vec
 }
 
 /// The running nodes to load into: all of the cluster's, or those named in `only`.
-async fn target_nodes(
+pub(super) async fn target_nodes(
     engine: &Engine,
     cluster_key: &str,
     only: &[String],

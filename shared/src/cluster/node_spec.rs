@@ -12,12 +12,14 @@ use crate::names::labels;
 use crate::plan::{ClusterPlan, NodePlan, Role};
 use std::collections::BTreeMap;
 
-/// Where a node's volume is mounted: containerd's data, which must not sit on the
-/// container's own overlay filesystem for nested containers to run, and which holds
-/// the node's images across `down` and `up`. (kubeadm-dind-cluster's node volumes held
-/// Docker's data the same way.) An empty directory in the image, so creating the
-/// volume copies nothing; all of `/var` costs ~0.4 s per node in copying alone.
-pub const NODE_VOLUME_PATH: &str = "/var/lib/containerd";
+/// Where a node's volume is mounted: all of `/var`, as kind mounts it
+/// (kind pkg/cluster/internal/providers/docker/provision.go, `--volume /var`). containerd's
+/// data must not sit on the container's own overlay filesystem for nested containers to
+/// run; etcd, the kubelet's pods, emptyDirs and logs are faster and keep the container
+/// layer small off it; and the node's images stay across `down` and `up`. Docker copies
+/// the image's `/var` into a new volume once; the image keeps it small (no apt lists, and
+/// the control-plane archives in `/dind/images`).
+pub const NODE_VOLUME_PATH: &str = "/var";
 
 /// How node containers get their privileges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -29,8 +31,21 @@ pub enum Privileges {
     ExplicitCapabilities,
 }
 
+/// The environment that tells the node's entrypoint (`dind-entrypoint`, before systemd)
+/// to remount the cgroup2 filesystem read-write: Docker mounts it read-only in a
+/// container that is not `--privileged`, and systemd and the kubelet then create no cgroup.
+pub const CGROUP_REMOUNT_ENV: &str = "DIND_CGROUP_REMOUNT_RW=1";
+
+/// The environment that tells the node's entrypoint to set containerd's
+/// `restrict_oom_score_adj`: without `CAP_SYS_RESOURCE` runc cannot give the pod sandbox
+/// its `oom_score_adj` of -998, and every sandbox fails. kind sets the same option where
+/// its nodes lack the privilege (kind images/base/files/usr/local/bin/entrypoint,
+/// `configure_containerd`, for user namespaces).
+pub const RESTRICT_OOM_SCORE_ADJ_ENV: &str = "DIND_RESTRICT_OOM_SCORE_ADJ=1";
+
 /// The security-related part of a node's container, as a [`ContainerSpec`] fragment:
-/// privileges, capabilities, confinement, cgroup namespace, and the binds these need.
+/// privileges, capabilities, confinement, cgroup namespace, the binds these need, and the
+/// environment the node's entrypoint acts on before systemd starts.
 pub fn node_security(privileges: Privileges, cgroup: CgroupVersion) -> ContainerSpec {
     let mut security = ContainerSpec {
         security_opt: vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()],
@@ -44,15 +59,24 @@ pub fn node_security(privileges: Privileges, cgroup: CgroupVersion) -> Container
             security.cap_drop = vec!["SYS_RESOURCE".into()];
             security.unconfined_system_paths = true;
             security.device_cgroup_rules = vec!["a *:* rwm".into()];
+            security.env.push(RESTRICT_OOM_SCORE_ADJ_ENV.into());
         }
     }
-    if cgroup == CgroupVersion::V1 {
-        // A private cgroup namespace mounts v1 hierarchies read-only, and nested
-        // containers then fail to create their cgroups.
-        security.cgroupns_host = true;
-        security
-            .binds
-            .push("/sys/fs/cgroup:/sys/fs/cgroup:rw".into());
+    match cgroup {
+        CgroupVersion::V1 => {
+            // A private cgroup namespace mounts v1 hierarchies read-only, and nested
+            // containers then fail to create their cgroups.
+            security.cgroupns_host = true;
+            security
+                .binds
+                .push("/sys/fs/cgroup:/sys/fs/cgroup:rw".into());
+        }
+        // The private namespace's own cgroup2 tree is what the node should manage; only
+        // its read-only mount (no --privileged) is in the way.
+        CgroupVersion::V2 if privileges == Privileges::ExplicitCapabilities => {
+            security.env.push(CGROUP_REMOUNT_ENV.into());
+        }
+        CgroupVersion::V2 => {}
     }
     security
 }
@@ -90,7 +114,18 @@ pub fn node_container(
         &plan.mounts,
         node.role == Role::Master,
     ));
-    let mut sysctls = BTreeMap::new();
+    // Hosts may set arp_ignore to 2, which a new network namespace inherits for IPv4, and
+    // which drops ARP for the /32 addresses `ptp` gives pods' host ends. kind sets `all` to
+    // 0 (kind images/base/files/etc/sysctl.d/10-network-magic.conf); the kernel uses the
+    // larger of `all` and the interface's value (Documentation/networking/ip-sysctl.rst,
+    // arp_ignore), so `default`, which veths created later take, is 0 too.
+    let mut sysctls = BTreeMap::from([
+        ("net.ipv4.conf.all.arp_ignore".to_string(), "0".to_string()),
+        (
+            "net.ipv4.conf.default.arp_ignore".to_string(),
+            "0".to_string(),
+        ),
+    ]);
     if plan.ip_mode.has_ipv6() {
         sysctls.insert("net.ipv6.conf.all.disable_ipv6".into(), "0".into());
         sysctls.insert("net.ipv6.conf.all.forwarding".into(), "1".into());
@@ -105,7 +140,7 @@ pub fn node_container(
         image: plan.image.clone(),
         hostname: Some(node.name.clone()),
         labels: node_labels(plan, node, settings_json),
-        env: vec!["container=docker".into()],
+        env: [vec!["container=docker".to_string()], security.env.clone()].concat(),
         tty: true,
         stop_signal: Some("SIGRTMIN+3".into()),
         binds,
@@ -167,42 +202,17 @@ mod tests {
 
     #[test]
     fn privilege_decision_table() {
-        // (privileges, cgroup, privileged, drops SYS_RESOURCE, host cgroupns, binds cgroup tree)
+        // (privileges, cgroup, privileged, drops SYS_RESOURCE, host cgroupns, binds cgroup
+        // tree, entrypoint remounts cgroup2 rw, containerd restricts oom_score_adj)
+        use CgroupVersion::{V1, V2};
+        use Privileges::{ExplicitCapabilities as Caps, Privileged};
         let table = [
-            (
-                Privileges::Privileged,
-                CgroupVersion::V2,
-                true,
-                false,
-                false,
-                false,
-            ),
-            (
-                Privileges::Privileged,
-                CgroupVersion::V1,
-                true,
-                false,
-                true,
-                true,
-            ),
-            (
-                Privileges::ExplicitCapabilities,
-                CgroupVersion::V2,
-                false,
-                true,
-                false,
-                false,
-            ),
-            (
-                Privileges::ExplicitCapabilities,
-                CgroupVersion::V1,
-                false,
-                true,
-                true,
-                true,
-            ),
+            (Privileged, V2, true, false, false, false, false, false),
+            (Privileged, V1, true, false, true, true, false, false),
+            (Caps, V2, false, true, false, false, true, true),
+            (Caps, V1, false, true, true, true, false, true),
         ];
-        for (privileges, cgroup, privileged, drops, host_ns, binds) in table {
+        for (privileges, cgroup, privileged, drops, host_ns, binds, remount, restrict) in table {
             let s = node_security(privileges, cgroup);
             let case = format!("{privileges:?}/{cgroup:?}");
             assert_eq!(s.privileged, privileged, "{case}");
@@ -227,6 +237,28 @@ mod tests {
                 !privileged,
                 "{case}"
             );
+            assert_eq!(
+                s.env.contains(&CGROUP_REMOUNT_ENV.to_string()),
+                remount,
+                "{case}"
+            );
+            assert_eq!(
+                s.env.contains(&RESTRICT_OOM_SCORE_ADJ_ENV.to_string()),
+                restrict,
+                "{case}"
+            );
+            // The node container carries the decision to its entrypoint.
+            let p = plan(&[]);
+            let host = NodeHost {
+                privileges,
+                cgroup,
+                has_lib_modules: false,
+            };
+            let node = node_container(&p, p.master(), &host, "{}");
+            assert!(node.env.contains(&"container=docker".to_string()), "{case}");
+            for env in &s.env {
+                assert!(node.env.contains(env), "{case}: {env}");
+            }
         }
     }
 
@@ -257,7 +289,7 @@ mod tests {
         );
         assert!(master
             .binds
-            .contains(&"kubeadm-dind-kube-master-cluster-10:/var/lib/containerd".to_string()));
+            .contains(&"kubeadm-dind-kube-master-cluster-10:/var".to_string()));
         assert!(master
             .binds
             .contains(&"/lib/modules:/lib/modules:ro".to_string()));
@@ -281,17 +313,25 @@ mod tests {
         assert!(!worker.binds.iter().any(|b| b.starts_with("/lib/modules")));
         assert_eq!(worker.labels[labels::NODE_INDEX], "2");
         let v4 = plan(&[]);
-        assert!(node_container(
+        let sysctls = node_container(
             &v4,
             v4.master(),
             &NodeHost {
                 privileges: Privileges::Privileged,
                 cgroup: CgroupVersion::V2,
-                has_lib_modules: false
+                has_lib_modules: false,
             },
-            "{}"
+            "{}",
         )
-        .sysctls
-        .is_empty());
+        .sysctls;
+        assert_eq!(
+            sysctls.keys().collect::<Vec<_>>(),
+            [
+                "net.ipv4.conf.all.arp_ignore",
+                "net.ipv4.conf.default.arp_ignore"
+            ],
+            "an IPv4 cluster sets only arp_ignore"
+        );
+        assert!(sysctls.values().all(|v| v == "0"));
     }
 }

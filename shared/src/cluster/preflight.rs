@@ -210,8 +210,8 @@ fn storage_driver(host: &HostInfo, settings: &Settings) -> anyhow::Result<()> {
 
 /// The bridge CNI needs `net.bridge.bridge-nf-call-iptables`: without it, a pod calling a
 /// Service whose backend is on the same node never sees the reply (DNS fails about half
-/// the time). kubeadm checks this too, in its `FileContent--proc-sys-net-bridge-bridge-nf-call-iptables`
-/// preflight check.
+/// the time). kubeadm no longer checks it (its `FileContent--proc-sys-net-bridge-bridge-nf-call-iptables`
+/// preflight check went away in 1.30, kubernetes PR #123464), so this gate does.
 fn br_netfilter(
     facts: &HostFacts,
     intent: Intent<'_>,

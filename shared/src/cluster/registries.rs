@@ -66,10 +66,13 @@ pub fn proxy(
         .https_proxy
         .clone()
         .or_else(|| from_host("HTTPS_PROXY"));
+    let given = settings.no_proxy.clone().or_else(|| from_host("NO_PROXY"));
+    for item in given.iter().flat_map(|list| list.split(',')) {
+        check_env_value("DIND_NO_PROXY entry", item.trim())?;
+    }
     if http.is_none() && https.is_none() {
         return Ok(None);
     }
-    let given = settings.no_proxy.clone().or_else(|| from_host("NO_PROXY"));
     let mut no_proxy: Vec<String> = Vec::new();
     let mut add = |item: String| {
         if !item.is_empty() && !no_proxy.contains(&item) {
@@ -99,8 +102,13 @@ pub fn proxy(
         https,
         no_proxy,
     };
-    for value in [&proxy.http, &proxy.https].into_iter().flatten() {
-        check_env_value("proxy", value)?;
+    for (what, value) in [
+        ("DIND_HTTP_PROXY", &proxy.http),
+        ("DIND_HTTPS_PROXY", &proxy.https),
+    ] {
+        if let Some(value) = value {
+            check_proxy_url(what, value)?;
+        }
     }
     for value in &proxy.no_proxy {
         check_env_value("DIND_NO_PROXY entry", value)?;
@@ -122,6 +130,57 @@ fn check_env_value(what: &str, value: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A proxy URL as Go's net/http takes it from `HTTP_PROXY`: `http://`, `https://` or
+/// `socks5://`, optional `user:password@`, a host and an optional port, and nothing
+/// systemd's `Environment=` line cannot carry. The password is never printed.
+pub fn check_proxy_url(what: &str, value: &str) -> anyhow::Result<()> {
+    let shown = without_password(value);
+    let bad = |why: &str| usage(format!("invalid {what} {shown:?}: {why}"));
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\'))
+    {
+        return Err(bad("it may not hold spaces, quotes or backslashes"));
+    }
+    let (scheme, rest) = value
+        .split_once("://")
+        .ok_or_else(|| bad("expected a URL such as http://proxy.example:3128"))?;
+    if !matches!(scheme, "http" | "https" | "socks5" | "socks5h") {
+        return Err(bad("the scheme must be http, https, socks5 or socks5h"));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let (name, port) =
+        split_host_port(host).ok_or_else(|| bad("expected HOST[:PORT] after the scheme"))?;
+    let name_ok = name.parse::<std::net::IpAddr>().is_ok() || is_dns_name(name);
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !name_ok || !port_ok {
+        return Err(bad(
+            "expected HOST[:PORT] after the scheme, with a port from 1 to 65535",
+        ));
+    }
+    Ok(())
+}
+
+/// The URL with any password replaced by `***`, for messages.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// The drop-in that gives a service the proxy variables.
 pub fn proxy_dropin(proxy: &Proxy) -> String {
     let mut text = String::from(
@@ -135,6 +194,9 @@ pub fn proxy_dropin(proxy: &Proxy) -> String {
     ];
     for (name, value) in pairs {
         if let Some(value) = value {
+            // `%` starts a systemd specifier; `%%` is a literal one (a percent-encoded
+            // password).
+            let value = value.replace('%', "%%");
             text.push_str(&format!("Environment=\"{name}={value}\"\n"));
             text.push_str(&format!(
                 "Environment=\"{}={value}\"\n",
@@ -146,23 +208,58 @@ pub fn proxy_dropin(proxy: &Proxy) -> String {
 }
 
 /// A registry host as containerd names its directory: `HOST[:PORT]`, lower-case, no
-/// scheme or path.
-fn registry_host(entry: &str) -> anyhow::Result<String> {
+/// scheme or path. Every dot-separated part of the name is a DNS label (or the host is
+/// an IP address), so the directory under certs.d can never be `.` or `..`.
+pub fn registry_host(entry: &str) -> anyhow::Result<String> {
     let host = entry
         .trim()
         .trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/');
-    let valid = !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
-    if !valid {
-        return Err(usage(format!(
+    let bad = || {
+        usage(format!(
             "invalid registry {entry:?}: expected HOST or HOST:PORT, e.g. registry.local:5000"
-        )));
+        ))
+    };
+    let (name, port) = split_host_port(host).ok_or_else(bad)?;
+    let name_ok = name.parse::<std::net::IpAddr>().is_ok() || is_dns_name(name);
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !(name_ok && port_ok) {
+        return Err(bad());
     }
     Ok(host.to_ascii_lowercase())
+}
+
+/// `name[:port]` or `[v6]:port` / `[v6]`: (name without brackets, port text).
+fn split_host_port(host: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((v6, None)),
+            _ => Some((v6, Some(after.strip_prefix(':')?))),
+        };
+    }
+    match host.split_once(':') {
+        Some((name, port)) if !port.contains(':') => Some((name, Some(port))),
+        Some(_) => None,
+        None => Some((host, None)),
+    }
+}
+
+/// Letters, digits, `-` and `_` in dot-separated parts, none empty, none starting or
+/// ending with `-`.
+fn is_dns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part.len() <= 63
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        })
 }
 
 /// The mirror as a URL; `https://` when no scheme is given.
@@ -254,6 +351,71 @@ pub fn node_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registries() {
+        let table: &[(&str, Option<&str>)] = &[
+            ("registry.local:5000", Some("registry.local:5000")),
+            ("http://Reg.Local/", Some("reg.local")),
+            ("10.0.0.1:5000", Some("10.0.0.1:5000")),
+            ("[fd00::1]:5000", Some("[fd00::1]:5000")),
+            ("my_reg", Some("my_reg")),
+            ("..", None),
+            (".", None),
+            ("a..b", None),
+            ("a/b", None),
+            ("a b", None),
+            ("host:99999", None),
+            ("host:0", None),
+            ("host:", None),
+            ("", None),
+            ("-a.b", None),
+            ("[fd00::1", None),
+            ("a:b:c", None),
+        ];
+        for (entry, want) in table {
+            assert_eq!(registry_host(entry).ok().as_deref(), *want, "{entry:?}");
+        }
+    }
+
+    #[test]
+    fn proxies() {
+        let table: &[(&str, bool)] = &[
+            ("http://proxy:3128", true),
+            ("http://user:p%40ss@proxy:3128/", true),
+            ("https://10.0.0.1", true),
+            ("socks5://[fd00::1]:1080", true),
+            ("http://a b", false),
+            ("not a url", false),
+            ("ftp://x", false),
+            ("http://h:99999", false),
+            ("http://", false),
+            ("proxy:3128", false),
+            ("http://\"x\"", false),
+        ];
+        for (value, ok) in table {
+            assert_eq!(check_proxy_url("proxy", value).is_ok(), *ok, "{value:?}");
+        }
+        let error = check_proxy_url("proxy", "http://u:secret@h:99999")
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("secret"), "{error}");
+        assert!(error.contains("u:***@h:99999"), "{error}");
+    }
+
+    #[test]
+    fn passwords_are_hidden() {
+        let table = [
+            ("http://u:pw@h:1/x", "http://u:***@h:1/x"),
+            ("http://u@h", "http://u@h"),
+            ("http://h", "http://h"),
+            ("http://u:p@w@h", "http://u:***@h"),
+            ("nothing", "nothing"),
+        ];
+        for (url, want) in table {
+            assert_eq!(without_password(url), want);
+        }
+    }
 
     fn setup(pairs: &[(&str, &str)]) -> (Settings, ClusterPlan) {
         let settings = Settings::from_env_pairs(pairs).unwrap();

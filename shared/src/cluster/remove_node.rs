@@ -94,12 +94,19 @@ pub async fn remove_node(
         None => false,
     };
     step.done();
-    if removing_master {
+    if master.is_some() {
         let (settings, _) = super::join::cluster_settings(engine, cluster_key).await?;
         let remaining: Vec<_> = nodes.iter().filter(|c| c.name != name).cloned().collect();
-        let (plan, _) = super::join::plan_of(settings, &remaining, None)?;
-        let step = progress.step(format!("Removing {name} from the load balancer"));
-        step.finish(super::load_balancer::reload(engine, &plan).await)?;
+        let before = super::membership::plan_of(&settings, &super::membership::members(&nodes))?;
+        let after = super::membership::plan_of(&settings, &super::membership::members(&remaining))?;
+        let step = progress.step(format!("Removing the routes to {name}'s pods"));
+        step.finish(
+            super::membership::sync_routes(engine, &settings, &before, &after, None).await,
+        )?;
+        if removing_master {
+            let step = progress.step(format!("Removing {name} from the load balancer"));
+            step.finish(super::load_balancer::reload(engine, &after).await)?;
+        }
     }
     Ok(RemovedNode {
         node: name.to_string(),

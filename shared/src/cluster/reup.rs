@@ -19,13 +19,7 @@ use std::time::{Duration, Instant};
 /// /usr/bin/`).
 pub const NODE_BIN_DIR: &str = "/usr/bin";
 
-/// The control-plane components kubeadm runs as static pods, restarted by `reup`. etcd is
-/// left running: it is not built from the binaries and holds the cluster's state.
-pub const CONTROL_PLANE: [&str; 3] = [
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-];
+pub use super::reup_images::CONTROL_PLANE;
 
 /// How `reup` runs.
 #[derive(Debug, Clone)]
@@ -44,6 +38,9 @@ pub struct ReupReport {
     pub nodes: Vec<String>,
     /// The binaries copied, as paths in the nodes.
     pub binaries: Vec<String>,
+    /// The control-plane images loaded into every node, by the names kubeadm uses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
     /// Whether kubelet and the control plane were restarted.
     pub restarted: bool,
     pub seconds: f64,
@@ -121,6 +118,7 @@ pub async fn reup(
 ) -> anyhow::Result<ReupReport> {
     let started = Instant::now();
     let files = node_files(dir)?;
+    let images = super::reup_images::release_images(dir)?;
     let key = settings.identity.key();
     let rows = inventory::nodes(engine, &Selector::Cluster(key.clone())).await?;
     if rows.is_empty() {
@@ -148,11 +146,26 @@ pub async fn reup(
     let copied =
         futures::future::try_join_all(nodes.iter().map(|node| node.write_files(&files))).await;
     step.finish(copied)?;
+    if !images.is_empty() {
+        let master = rows
+            .iter()
+            .zip(&nodes)
+            .find(|(row, _)| row.role == "master")
+            .map(|(_, node)| node)
+            .ok_or_else(|| anyhow!("cluster {key} has no master node"))?;
+        let step = progress.step(format!(
+            "Loading {} control-plane image(s) into {} node(s)",
+            images.len(),
+            nodes.len()
+        ));
+        step.finish(super::reup_images::load(&nodes, master, &images).await)?;
+    }
 
     let mut report = ReupReport {
         cluster: key,
         nodes: rows.iter().map(|r| r.name.clone()).collect(),
         binaries: files.iter().map(|f| f.path.clone()).collect(),
+        images: images.iter().map(|i| i.reference.clone()).collect(),
         restarted: false,
         seconds: 0.0,
     };

@@ -24,6 +24,8 @@ pub struct UpOptions {
     pub kubeconfig: Option<PathBuf>,
     /// Where the Docker daemon runs: a remote one changes the API server's address.
     pub daemon: DaemonLocation,
+    /// `restore`: a snapshot that does not fit is an error that keeps it.
+    pub restoring: bool,
 }
 
 /// One run of `up`: what every step needs.

@@ -11,6 +11,7 @@ use super::preflight::{self, Gate, Intent, Purpose};
 use super::run::{Run, UpOptions};
 use super::snapshot::Snapshot;
 use super::support::{configure_node, ensure_support};
+use super::up_lock::UpLock;
 use crate::engine::{CgroupVersion, Engine};
 use crate::error::usage;
 use crate::image::{ensure_image, node_recipe, KubeSource};
@@ -59,38 +60,80 @@ pub async fn up(
 ) -> anyhow::Result<UpReport> {
     let plan = ClusterPlan::new(settings)?;
     check_knobs(settings, &plan, options, progress)?;
-    let host = engine.host_info().await?;
     let extras = NodeExtras::prepare(settings, &plan)?;
-    if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
-        .await?
-        .is_empty()
-    {
-        return Err(usage(format!(
-            "cluster {} already has node containers; run `down` (or `clean`) for it first",
-            plan.cluster_key
-        )));
+    // Everything from the first look at Docker on runs under the cluster's lock, so two
+    // runs never both find the cluster absent and roll back each other's objects.
+    let lock = UpLock::take(engine, &plan.cluster).await?;
+    let result = up_locked(engine, settings, options, progress, &plan, &extras).await;
+    if let Err(error) = lock.release(engine).await {
+        progress.note(format!("Warning: the cluster's `up` lock stays: {error:#}"));
     }
-    ensure_node_image(engine, settings, &plan, progress).await?;
-    let snapshot = super::snapshot::prepare(engine, settings, &plan, progress).await?;
+    result
+}
+
+/// `up` once the cluster's lock is held.
+async fn up_locked(
+    engine: &Engine,
+    settings: &Settings,
+    options: &UpOptions,
+    progress: &Progress,
+    plan: &ClusterPlan,
+    extras: &NodeExtras,
+) -> anyhow::Result<UpReport> {
+    let prepared = async {
+        let host = engine.host_info().await?;
+        if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
+            .await?
+            .is_empty()
+        {
+            return Err(usage(format!(
+                "cluster {} already has node containers; run `down` (or `clean`) for it first",
+                plan.cluster_key
+            )));
+        }
+        ensure_node_image(engine, settings, plan, progress).await?;
+        let image_labels = engine.image_labels(&plan.image).await?.unwrap_or_default();
+        super::node_image::check_labels(&plan.image, &image_labels, options.nodes_only)?;
+        let snapshot =
+            super::snapshot::prepare(engine, settings, plan, options.restoring, progress).await?;
+        Ok((host, snapshot))
+    };
+    // Nothing is created yet: an interrupt only has to give the lock back.
+    let (host, snapshot) = tokio::select! {
+        prepared = prepared => prepared?,
+        () = crate::interrupt::interrupted() => return Err(anyhow!("interrupted")),
+    };
+    if snapshot.is_none() {
+        remove_leftover_volumes(engine, plan, progress).await?;
+    }
 
     let ledger = Ledger::default();
     let run = Run {
         engine,
         settings,
-        plan: &plan,
+        plan,
         options,
         cgroup: host.cgroup_version,
         host: &host,
         ledger: &ledger,
         progress,
     };
-    let provisioned = provision(&run, &extras, snapshot.as_ref());
+    let provisioned = provision(&run, extras, snapshot.as_ref());
     let result = tokio::select! {
         result = provisioned => result,
         () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
     };
     match result {
-        Ok(report) => Ok(report),
+        Ok(report) => {
+            super::registry_ops::join_new_cluster(
+                engine,
+                &plan.cluster_key,
+                options.kubeconfig.as_deref(),
+                progress,
+            )
+            .await;
+            Ok(report)
+        }
         Err(error) if options.retain => {
             progress.note(format!(
                 "--retain: keeping {} object(s) this run created",
@@ -109,6 +152,36 @@ pub async fn up(
     }
 }
 
+/// Node volumes that `down` kept without a snapshot to restore them with. They hold all of
+/// an earlier cluster's `/var`: its etcd data, which `kubeadm init` refuses
+/// (`DirAvailable--var-lib-etcd`), its kubelet state and the old image's package state.
+/// A full `up` starts from fresh ones.
+async fn remove_leftover_volumes(
+    engine: &Engine,
+    plan: &ClusterPlan,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let existing = super::nodes::cluster_volumes(engine, plan).await?;
+    let leftover: Vec<&str> = plan
+        .nodes
+        .iter()
+        .map(|node| node.volume.as_str())
+        .filter(|volume| existing.iter().any(|e| e == volume))
+        .collect();
+    if leftover.is_empty() {
+        return Ok(());
+    }
+    progress.note(format!(
+        "Removing {} node volume(s) of {} that no snapshot restores, for a full up from fresh /var",
+        leftover.len(),
+        plan.cluster_key
+    ));
+    for volume in leftover {
+        engine.remove_volume(volume).await?;
+    }
+    Ok(())
+}
+
 /// Everything `up` creates; every object is recorded in the run's ledger first. With a
 /// `snapshot`, nodes come back from their snapshot images instead of the node image, and
 /// a cluster that had Kubernetes is only waited for: etcd, the certificates and kubelet
@@ -120,7 +193,7 @@ async fn provision(
     snapshot: Option<&Snapshot>,
 ) -> anyhow::Result<UpReport> {
     let (privileges, facts, network_state) = pass_gate(run, extras).await?;
-    let decided_plan = decide_api_address(run, &facts)?;
+    let decided_plan = decide_api_endpoint(run, &facts, snapshot)?;
     let run = &Run {
         plan: &decided_plan,
         ..*run
@@ -212,9 +285,15 @@ async fn pass_gate(
     Ok((privileges, facts, passed.network))
 }
 
-/// The plan with the address the master publishes the API server on, decided before
-/// anything is created.
-fn decide_api_address(run: &Run<'_>, facts: &HostFacts) -> anyhow::Result<ClusterPlan> {
+/// The plan with where the master publishes the API server, decided before anything is
+/// created: the address, the host port (`--apiserver-port`, else the one a restored
+/// snapshot was pinned to, else a free one, pinned so that restarts keep it), and the
+/// name the kubeconfig reaches it by, which its certificate must hold.
+fn decide_api_endpoint(
+    run: &Run<'_>,
+    facts: &HostFacts,
+    snapshot: Option<&Snapshot>,
+) -> anyhow::Result<ClusterPlan> {
     let publish = super::api_address::publish_address(
         run.settings.apiserver_address,
         run.plan.apiserver_address,
@@ -224,10 +303,22 @@ fn decide_api_address(run: &Run<'_>, facts: &HostFacts) -> anyhow::Result<Cluste
     for note in publish.notes {
         run.progress.note(note);
     }
-    Ok(ClusterPlan {
-        apiserver_address: publish.address,
-        ..run.plan.clone()
-    })
+    let port = match run
+        .plan
+        .apiserver_port
+        .or(snapshot.and_then(|s| s.apiserver_port))
+    {
+        Some(port) => port,
+        None => {
+            super::api_address::free_port(&run.plan.cluster_key, publish.address, &facts.listening)?
+        }
+    };
+    Ok(super::api_address::with_endpoint(
+        run.plan,
+        publish.address,
+        port,
+        &run.options.daemon,
+    ))
 }
 
 /// Creates and boots every node (from its snapshot image when restoring), with the
@@ -247,8 +338,13 @@ async fn boot_nodes(
         progress,
         ..
     } = *run;
+    // The label keeps the pinned port, for `join` and for a restore from the snapshot.
+    let labelled = Settings {
+        apiserver_port: plan.apiserver_port,
+        ..settings.clone()
+    };
     let settings_json =
-        serde_json::to_string(settings).context("serializing the settings for the node labels")?;
+        serde_json::to_string(&labelled).context("serializing the settings for the node labels")?;
     if snapshot.is_some() {
         progress.note(format!(
             "Restoring {} from its snapshot (SKIP_SNAPSHOT=true for a full up)",
@@ -327,16 +423,7 @@ fn check_knobs(
         }
         super::api_address::DaemonLocation::Remote { .. } => {}
     }
-    let version = crate::version::KubeVersion::parse(&settings.kubernetes_version)?;
-    settings.kube_proxy_mode.require_supported(&version)?;
-    crate::kubeadm::check_patches(&crate::kubeadm::KubeadmInputs {
-        plan,
-        settings,
-        version: &version,
-        host_cgroup_v1: false,
-        dedicated_master: options.dedicated_master,
-        certificate_key: None,
-    })
+    crate::kubeadm::check_settings(settings, plan)
 }
 
 /// Builds the node image `up` needs when it is missing: the one for the configured

@@ -339,30 +339,8 @@ pub fn render_listing(value: &Value) -> String {
     if rows.len() == 1 {
         return "No resources found.\n".to_string();
     }
-    align(&rows)
-}
-
-fn align(rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = Vec::new();
-    for row in rows {
-        for (i, c) in row.iter().enumerate() {
-            let len = c.chars().count();
-            match widths.get_mut(i) {
-                Some(w) => *w = (*w).max(len),
-                None => widths.push(len),
-            }
-        }
-    }
-    rows.iter()
-        .map(|row| {
-            let line: Vec<String> = row
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-                .collect();
-            format!("{}\n", line.join("   ").trim_end())
-        })
-        .collect()
+    // Event messages can be longer than any format width.
+    crate::text_table::align(&rows, "   ")
 }
 
 async fn describe(client: &kube::Client, kind: &Kind) -> String {

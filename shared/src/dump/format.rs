@@ -2,13 +2,12 @@
 //! that is exactly `@@@ <file> @@@` (kubeadm-dind-cluster's format, so its users' scripts
 //! keep working). `dump64` is the same block xz-compressed and base64-encoded, in lines of
 //! at most [`BASE64_LINE`] characters between [`START_BASE64`] and [`END_BASE64`], so a
-//! CI job log carries it intact. Splitting goes the other way and never writes outside
-//! its directory.
+//! CI job log carries it intact. Splitting ([`super::split`]) goes the other way.
 
 use anyhow::{anyhow, bail, Context};
 use base64::Engine as _;
 use std::io::{Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 /// The line that opens a dump64 block.
 pub const START_BASE64: &str = "%%% start-base64 %%%";
@@ -93,14 +92,30 @@ pub fn encode64(dump: &[u8]) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// Finds the first dump64 block anywhere in `log` and returns the dump it holds.
+/// The most memory xz may use to decompress a dump64 block. `dump64` compresses with
+/// preset 9, whose 64 MiB dictionary needs about 65 MiB to decode; a block that asks for
+/// more was not made by `dump64`.
+const XZ_MEMORY_LIMIT: u64 = 96 << 20;
+
+/// Finds the first dump64 block anywhere in `log` and returns the dump it holds. The
+/// whole dump is held in memory: [`compressed64`] and [`decompress`] stream it instead.
+pub fn decode64(log: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut dump = Vec::new();
+    decompress(&compressed64(log)?, |piece| {
+        dump.extend_from_slice(piece);
+        Ok(())
+    })?;
+    Ok(dump)
+}
+
+/// Finds the first dump64 block anywhere in `log` and returns its xz bytes.
 ///
 /// Lines may carry a prefix, like a CI runner's timestamp: the prefix is what precedes
 /// [`START_BASE64`] on its line. Each following line loses the same prefix; when a line
 /// does not start with it (a timestamp that changed), it loses as many characters if the
 /// prefix is glued to the payload, or everything up to its last blank if the prefix ends
 /// in one (timestamps of varying width).
-pub fn decode64(log: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub fn compressed64(log: &[u8]) -> anyhow::Result<Vec<u8>> {
     let text = String::from_utf8_lossy(log);
     let mut lines = text.lines().enumerate();
     let prefix = loop {
@@ -134,14 +149,32 @@ pub fn decode64(log: &[u8]) -> anyhow::Result<Vec<u8>> {
     if !closed {
         bail!("the dump64 block has no {END_BASE64:?} line: the log was cut short");
     }
-    let compressed = base64::engine::general_purpose::STANDARD
+    base64::engine::general_purpose::STANDARD
         .decode(encoded.as_bytes())
-        .context("decoding the base64 of the dump64 block")?;
-    let mut dump = Vec::new();
-    xz2::read::XzDecoder::new(compressed.as_slice())
-        .read_to_end(&mut dump)
-        .context("decompressing the dump64 block (xz)")?;
-    Ok(dump)
+        .context("decoding the base64 of the dump64 block")
+}
+
+/// Decompresses a dump64 block's xz bytes piece by piece into `sink`, in bounded memory.
+pub fn decompress(
+    compressed: &[u8],
+    mut sink: impl FnMut(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let stream = xz2::stream::Stream::new_stream_decoder(XZ_MEMORY_LIMIT, 0)
+        .context("starting the xz decoder")?;
+    let mut reader = xz2::read::XzDecoder::new_stream(compressed, stream);
+    let mut buffer = vec![0; 1 << 16];
+    loop {
+        let read = reader.read(&mut buffer).with_context(|| {
+            format!(
+                "decompressing the dump64 block (xz, at most {} MiB of memory)",
+                XZ_MEMORY_LIMIT >> 20
+            )
+        })?;
+        if read == 0 {
+            return Ok(());
+        }
+        sink(&buffer[..read])?;
+    }
 }
 
 fn strip_prefix<'a>(line: &'a str, prefix: &str) -> &'a str {
@@ -174,48 +207,6 @@ pub fn unsafe_name(name: &str) -> Option<&'static str> {
         return Some("it names no file");
     }
     None
-}
-
-/// What splitting wrote and what it refused.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SplitOutcome {
-    pub written: Vec<PathBuf>,
-    /// (section name, why it was refused)
-    pub refused: Vec<(String, String)>,
-}
-
-/// Writes each section of `dump` to `dir/<name>`. Sections whose name would leave `dir`
-/// are refused and named in the outcome; the others are still written. A name seen twice
-/// gets both bodies, in order.
-pub fn split(dump: &[u8], dir: &Path) -> anyhow::Result<SplitOutcome> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut outcome = SplitOutcome::default();
-    for (name, body) in parse(dump) {
-        let name = String::from_utf8_lossy(&name).into_owned();
-        if let Some(reason) = unsafe_name(&name) {
-            outcome.refused.push((name, reason.to_string()));
-            continue;
-        }
-        let path = dir.join(&name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        let first = !outcome.written.contains(&path);
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(!first)
-            .truncate(first)
-            .open(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        file.write_all(&body)
-            .with_context(|| format!("writing {}", path.display()))?;
-        if first {
-            outcome.written.push(path);
-        }
-    }
-    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -400,31 +391,5 @@ mod tests {
         for (name, ok) in table {
             assert_eq!(unsafe_name(name).is_none(), *ok, "{name:?}");
         }
-    }
-
-    #[test]
-    fn split_refuses_escaping_names_and_writes_the_rest() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("out");
-        let dump = b"junk\n@@@ ok.txt @@@\nfine\n@@@ ../../x @@@\nevil\n@@@ /tmp/x @@@\nevil\n@@@ sub/y.log @@@\ny\n@@@ ok.txt @@@\nagain\n";
-        let outcome = split(dump, &dir).unwrap();
-        assert_eq!(
-            outcome
-                .refused
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>(),
-            ["../../x", "/tmp/x"]
-        );
-        assert_eq!(outcome.written, [dir.join("ok.txt"), dir.join("sub/y.log")]);
-        assert_eq!(
-            std::fs::read_to_string(dir.join("ok.txt")).unwrap(),
-            "fine\nagain\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(dir.join("sub/y.log")).unwrap(),
-            "y\n"
-        );
-        assert!(!root.path().join("x").exists());
     }
 }

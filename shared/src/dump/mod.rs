@@ -1,5 +1,6 @@
 //! `dump`: the state of a cluster as one text block of sections, for bug reports and CI
-//! logs. [`format`] is the pure text format (sections, dump64, splitting); [`nodes`]
+//! logs. [`format`] is the pure text format (sections, dump64); [`split`] writes a dump
+//! into files as it streams in, within a size limit and without following links; [`nodes`]
 //! reads each node through Docker; [`api`] reads the cluster through the Kubernetes API.
 //!
 //! A dump never stops at the first failure: a part that fails becomes a section saying
@@ -9,6 +10,7 @@
 pub mod api;
 pub mod format;
 pub mod nodes;
+pub mod split;
 
 use crate::cluster::inventory::{self, Selector};
 use crate::engine::Engine;

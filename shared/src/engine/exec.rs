@@ -106,7 +106,17 @@ impl Engine {
 
     /// Unpacks a tar archive at `/` in a container (running or only created).
     pub async fn upload_tar(&self, container: &str, tar: Vec<u8>) -> anyhow::Result<()> {
-        let options = UploadToContainerOptionsBuilder::default().path("/").build();
+        self.upload_tar_into(container, "/", tar).await
+    }
+
+    /// Unpacks a tar archive in directory `dir` of a container (running or not).
+    pub async fn upload_tar_into(
+        &self,
+        container: &str,
+        dir: &str,
+        tar: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let options = UploadToContainerOptionsBuilder::default().path(dir).build();
         self.docker
             .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
             .await

@@ -4,19 +4,24 @@
 //! ([`ContainerSpec`], [`NetworkSpec`], label selectors), so the cluster steps never see
 //! bollard's types. Node operations go through [`crate::node::Node`], built on this.
 //!
-//! The methods are split by concern: [`images`](self::images) (build, export, remove),
+//! The methods are split by concern: [`images`](self::images) (build, export, remove;
+//! their JSON streams read by [`json_stream`](self::json_stream)),
 //! [`resources`](self::resources) (networks and volumes), [`lifecycle`](self::lifecycle)
 //! (containers: list, create, start, stop, inspect) and [`exec`](self::exec) (commands,
 //! files and logs of running containers) and [`state`](self::state) (commit, pause,
 //! snapshot images).
 
+mod attach;
 mod exec;
 mod images;
+mod json_stream;
 mod lifecycle;
+mod push;
 mod resources;
 mod state;
 
-pub use state::{ContainerDetails, ImageRow};
+pub use images::{BuildEnd, RAGGED_END};
+pub use state::{ContainerDetails, FileChange, ImageRow};
 
 use anyhow::Context;
 use bollard::models::SystemInfoCgroupVersionEnum;

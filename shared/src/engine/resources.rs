@@ -124,21 +124,24 @@ impl Engine {
             .collect())
     }
 
+    /// Creates a volume, or finds the one of that name: Docker then answers with the
+    /// existing volume, unchanged. Returns the labels of the volume Docker answered with.
     pub async fn create_volume(
         &self,
         name: &str,
         labels: &BTreeMap<String, String>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<BTreeMap<String, String>> {
         let request = VolumeCreateRequest {
             name: Some(name.to_string()),
             labels: Some(labels.clone().into_iter().collect()),
             ..Default::default()
         };
-        self.docker
+        let volume = self
+            .docker
             .create_volume(request)
             .await
             .with_context(|| format!("creating volume {name}"))?;
-        Ok(())
+        Ok(volume.labels.into_iter().collect())
     }
 
     /// Removes a volume; `Ok(false)` when it did not exist.

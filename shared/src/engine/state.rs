@@ -25,6 +25,16 @@ pub struct ContainerDetails {
     pub binds: Vec<String>,
     /// Docker's restart policy name (`unless-stopped`, `on-failure`, ...).
     pub restart_policy: String,
+    /// Where volumes, binds and tmpfs are mounted: not part of the container's layer.
+    pub mount_points: Vec<String>,
+}
+
+/// How a path of a container differs from its image (Docker's `changes` kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileChange {
+    Modified,
+    Added,
+    Deleted,
 }
 
 impl Engine {
@@ -36,17 +46,31 @@ impl Engine {
         image: &str,
         labels: &BTreeMap<String, String>,
     ) -> anyhow::Result<String> {
+        self.commit_container_with(container, image, labels, &[])
+            .await
+    }
+
+    /// [`Self::commit_container`], also applying Dockerfile instructions such as
+    /// `ENTRYPOINT [...]` to the image's configuration.
+    pub async fn commit_container_with(
+        &self,
+        container: &str,
+        image: &str,
+        labels: &BTreeMap<String, String>,
+        instructions: &[String],
+    ) -> anyhow::Result<String> {
         let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
         // Labels go in as a Dockerfile `LABEL` change; values are quoted JSON strings.
-        let changes = if labels.is_empty() {
-            String::new()
-        } else {
+        // Docker joins its `changes` with newlines and parses them as a Dockerfile.
+        let mut changes: Vec<String> = instructions.to_vec();
+        if !labels.is_empty() {
             let pairs: Vec<String> = labels
                 .iter()
                 .map(|(k, v)| format!("{k}={}", serde_json::Value::String(v.clone())))
                 .collect();
-            format!("LABEL {}", pairs.join(" "))
-        };
+            changes.push(format!("LABEL {}", pairs.join(" ")));
+        }
+        let changes = changes.join("\n");
         let options = CommitContainerOptionsBuilder::default()
             .container(container)
             .repo(repo)
@@ -103,7 +127,15 @@ impl Engine {
             .await
             .with_context(|| format!("inspecting container {name}"))?;
         let host = inspect.host_config.unwrap_or_default();
+        let mount_points = inspect
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.destination)
+            .chain(host.tmpfs.clone().unwrap_or_default().into_keys())
+            .collect();
         Ok(ContainerDetails {
+            mount_points,
             image_id: inspect.image.unwrap_or_default(),
             privileged: host.privileged.unwrap_or(false),
             binds: host.binds.unwrap_or_default(),
@@ -113,6 +145,28 @@ impl Engine {
                 .map(|n| n.to_string())
                 .unwrap_or_default(),
         })
+    }
+
+    /// The paths of a container's filesystem that differ from its image.
+    pub async fn container_changes(&self, name: &str) -> anyhow::Result<Vec<(String, FileChange)>> {
+        use bollard::models::ChangeType;
+        let changes = self
+            .docker
+            .container_changes(name)
+            .await
+            .with_context(|| format!("listing the changes of container {name}"))?;
+        Ok(changes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| {
+                let kind = match c.kind {
+                    ChangeType::_1 => FileChange::Added,
+                    ChangeType::_2 => FileChange::Deleted,
+                    ChangeType::_0 => FileChange::Modified,
+                };
+                (c.path, kind)
+            })
+            .collect())
     }
 
     pub async fn pause_container(&self, name: &str) -> anyhow::Result<()> {

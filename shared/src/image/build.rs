@@ -5,7 +5,7 @@
 //! instead of the log.
 
 use super::recipe::{Recipe, BASE_IMAGE, BASE_IMAGE_HINT, DOWNLOAD_FAILED_MARKER};
-use crate::engine::Engine;
+use crate::engine::{BuildEnd, Engine, RAGGED_END};
 use crate::names::labels;
 use crate::progress::Progress;
 use anyhow::{anyhow, Context};
@@ -106,6 +106,15 @@ pub async fn ensure_image(
             },
         )
         .await;
+    if let Ok(BuildEnd::JudgedByImage) = result {
+        // Said on stderr and in the log, so a ragged end never passes unnoticed.
+        let note = format!(
+            "{}: {RAGGED_END}; the image carries this recipe's labels, so the build finished",
+            recipe.tag
+        );
+        log.push(note.clone());
+        progress.note(note);
+    }
     let written = write_log(&log_path, &log, result.as_ref().err());
     let result = result.map_err(|error| {
         let log_note = match &written {
@@ -114,7 +123,7 @@ pub async fn ensure_image(
         };
         failure_message(&log, &error, &log_note)
     });
-    step.finish(result).map(|()| Outcome::Built)
+    step.finish(result).map(|_| Outcome::Built)
 }
 
 /// Where the log of a build of `tag` goes: the user's cache directory, else the

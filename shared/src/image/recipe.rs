@@ -94,6 +94,7 @@ const NODE_FILES: &[(&str, &[u8])] = embedded_files! {
     "rootfs/usr/local/bin/dind-pod-network" => "files/rootfs-node/usr/local/bin/dind-pod-network",
     "rootfs/etc/systemd/system/dind-images.service" => "files/rootfs-node/etc/systemd/system/dind-images.service",
     "rootfs/usr/local/bin/dind-import-images" => "files/rootfs-node/usr/local/bin/dind-import-images",
+    "rootfs/usr/local/bin/dind-entrypoint" => "files/rootfs-node/usr/local/bin/dind-entrypoint",
 };
 
 const SUPPORT_FILES: &[(&str, &[u8])] = embedded_files! {
@@ -104,6 +105,7 @@ const SUPPORT_FILES: &[(&str, &[u8])] = embedded_files! {
 const NODE_DOCKERFILE: &str = include_str!("files/node.Dockerfile");
 const SUPPORT_DOCKERFILE: &str = include_str!("files/support.Dockerfile");
 const LOAD_BALANCER_DOCKERFILE: &str = include_str!("files/lb.Dockerfile");
+const REGISTRY_DOCKERFILE: &str = include_str!("files/registry.Dockerfile");
 const KUBE_BINARIES_MARKER: &str = "KUBE_BINARIES";
 
 /// The Kubernetes part of a node recipe, with local files already read.
@@ -147,7 +149,7 @@ impl Recipe {
             NodeKubernetes::Local(files) => {
                 let mut lines = vec!["COPY kube-bin/ /usr/bin/", PAUSE_PIN];
                 if files.iter().any(|f| f.path.starts_with("kube-images/")) {
-                    lines.push("COPY kube-images/ /var/lib/dind/images/");
+                    lines.push("COPY kube-images/ /dind/images/");
                 }
                 (lines.join("\n"), "local".to_string())
             }
@@ -221,15 +223,26 @@ impl Recipe {
 
     /// The load balancer image of clusters with several masters (HAProxy).
     pub fn load_balancer() -> Recipe {
+        Recipe::dockerfile_only("dind-lb", LOAD_BALANCER_DOCKERFILE)
+    }
+
+    /// The image of `docker dind registry`: Debian's distribution registry, configured
+    /// by a file dind writes into each container.
+    pub fn registry() -> Recipe {
+        Recipe::dockerfile_only("dind-registry", REGISTRY_DOCKERFILE)
+    }
+
+    /// An image built from a Dockerfile alone, tagged `repository:` and its hash.
+    fn dockerfile_only(repository: &str, dockerfile: &str) -> Recipe {
         let mut recipe = Recipe {
             tag: String::new(),
-            dockerfile: LOAD_BALANCER_DOCKERFILE.to_string(),
+            dockerfile: dockerfile.to_string(),
             files: Vec::new(),
             labels: BTreeMap::new(),
             build_args: BTreeMap::new(),
         };
         let hash = recipe.hash();
-        recipe.tag = format!("dind-lb:{}", &hash[..12]);
+        recipe.tag = format!("{repository}:{}", &hash[..12]);
         recipe.labels.insert(labels::IMAGE_RECIPE.to_string(), hash);
         recipe
     }
@@ -323,11 +336,11 @@ const PAUSE_PIN: &str = r#"RUN pause="$(kubeadm config images list --kubernetes-
  && grep -qF "sandbox = '$pause'" /etc/containerd/config.toml"#;
 
 /// The control-plane images `kubeadm config images list` names, as archives in the image
-/// at `/var/lib/dind/images`, which each node imports into containerd at its first boot
+/// at `/dind/images`, which each node imports into containerd at its first boot
 /// (`dind-images.service`), so that `kubeadm init` pulls nothing. A separate stage
 /// fetches them with skopeo (no daemon needed), so the node image carries the archives
-/// but not skopeo. They stay outside the node volume's path (`/var/lib/containerd`):
-/// creating a node copies nothing, and only Kubernetes nodes import them.
+/// but not skopeo. They stay outside the node volume's path (`/var`), so creating a
+/// node does not copy them into its volume, and only Kubernetes nodes import them.
 const RELEASE_IMAGES: &str = r#"FROM debian:trixie-slim AS control-plane-images
 COPY --from=node /usr/bin/kubeadm /usr/bin/kubeadm
 RUN apt-get update && apt-get install -y --no-install-recommends skopeo ca-certificates \
@@ -338,7 +351,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends skopeo ca-certi
       || { echo "dind-download-failed: https://${image%%/*} ($image)"; exit 1; }; \
     done
 FROM node
-COPY --from=control-plane-images /images/ /var/lib/dind/images/"#;
+COPY --from=control-plane-images /images/ /dind/images/"#;
 
 #[cfg(test)]
 mod tests {
@@ -415,13 +428,13 @@ mod tests {
             "the pause pin is written into containerd's config"
         );
         assert!(d.contains("FROM debian:trixie-slim AS node"));
-        assert!(d.contains("COPY --from=control-plane-images /images/ /var/lib/dind/images/"));
+        assert!(d.contains("COPY --from=control-plane-images /images/ /dind/images/"));
         // The final stage is the node, so the image runs systemd.
         let last_from = d.rfind("\nFROM ").unwrap();
         assert!(d[last_from..].starts_with("\nFROM node\n"), "{d}");
         assert!(d
             .trim_end()
-            .ends_with("ENTRYPOINT [\"/lib/systemd/systemd\"]"));
+            .ends_with("ENTRYPOINT [\"/usr/local/bin/dind-entrypoint\"]"));
         assert_ne!(
             r.hash(),
             Recipe::node(&release("v1.37.0")).hash(),
@@ -448,11 +461,9 @@ mod tests {
             assert!(!r.dockerfile.contains("skopeo"), "nothing is downloaded");
         }
         assert!(!without.dockerfile.contains("kube-images/"));
-        assert!(with
-            .dockerfile
-            .contains("COPY kube-images/ /var/lib/dind/images/"));
+        assert!(with.dockerfile.contains("COPY kube-images/ /dind/images/"));
         let bare = Recipe::node(&NodeKubernetes::Bare);
-        assert!(!bare.dockerfile.contains("/var/lib/dind/images"));
+        assert!(!bare.dockerfile.contains("/dind/images"));
     }
 
     #[test]
@@ -464,6 +475,10 @@ mod tests {
         changed.files[0].contents.push(b'\n');
         assert_ne!(a.hash(), changed.hash());
         assert_ne!(Recipe::support().hash(), a.hash());
+        let registry = Recipe::registry();
+        assert!(registry.tag.starts_with("dind-registry:"));
+        assert!(registry.dockerfile.contains("docker-registry"));
+        assert_ne!(registry.hash(), Recipe::support().hash());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! their parsers), [`typed`] ([`Settings`] and its stored form). [`kdc`] maps
 //! kubeadm-dind-cluster's own variables onto the table.
 
+pub mod component_args;
 pub mod kdc;
 pub mod kube_proxy;
 pub mod kubeadm_patches;

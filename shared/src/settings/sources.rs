@@ -7,7 +7,6 @@ use super::kubeadm_patches::{Json6902Patch, KubeadmPatches, JSON6902_KEY, MERGE_
 use super::table::{variable_of_flag, Component, DefaultValue, VARIABLES};
 use super::values::IpMode;
 use crate::error::usage;
-use anyhow::Context;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -206,7 +205,12 @@ pub fn read_config_file(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             Ok((Layer::default(), None))
         }
-        Err(e) => Err(e).with_context(|| format!("reading config file {}", path.display())),
+        // The user named it (DIND_CONFIG), or it exists and cannot be read as text: bad
+        // input, not a failure of dind.
+        Err(e) => Err(usage(format!(
+            "cannot read the config file {} (DIND_CONFIG or the default path): {e}",
+            path.display()
+        ))),
     }
 }
 

@@ -124,6 +124,7 @@ impl Settings {
     pub fn from_resolved(r: &ResolvedSettings) -> anyhow::Result<Settings> {
         let cluster_id = parse_cluster_id(r.get("CLUSTER_ID").unwrap_or("0"))?;
         let identity = ClusterIdentity::new(cluster_id, r.get("DIND_LABEL").map(str::to_string))?;
+        super::component_args::check_names(&super::component_args::component_args(r))?;
         let ip_mode = IpMode::from_str(r.get("IP_MODE").unwrap_or("ipv4"))?;
         let num_nodes = parse_num_nodes(r.get("NUM_NODES").unwrap_or("2"))?;
         let cni = parse_cni(r.get("CNI_PLUGIN").unwrap_or("bridge"), ip_mode)?;

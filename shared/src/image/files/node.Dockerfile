@@ -34,4 +34,5 @@ RUN systemctl mask systemd-modules-load.service getty.target console-getty.servi
  && rm -f /var/lib/dbus/machine-id && : > /etc/machine-id && ln -s /etc/machine-id /var/lib/dbus/machine-id
 KUBE_BINARIES
 STOPSIGNAL SIGRTMIN+3
-ENTRYPOINT ["/lib/systemd/systemd"]
+# dind-entrypoint applies what must precede systemd, then execs it as PID 1.
+ENTRYPOINT ["/usr/local/bin/dind-entrypoint"]

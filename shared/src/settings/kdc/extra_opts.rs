@@ -163,7 +163,9 @@ impl ExtraOpts {
                 let cpus: f64 = value
                     .parse()
                     .ok()
-                    .filter(|c: &f64| *c > 0.0)
+                    // `inf` and `NaN` parse as floats; the host's CPU count bounds any
+                    // real limit well below 2^20.
+                    .filter(|c: &f64| c.is_finite() && *c > 0.0 && *c < f64::from(1 << 20))
                     .ok_or_else(|| bad("a positive number, e.g. 1.5"))?;
                 self.nano_cpus = Some((cpus * 1e9) as i64);
             }

@@ -1,28 +1,30 @@
-//! Snapshots: what a cluster's nodes were, kept across `down` so the next `up` restores
-//! them instead of starting again.
+//! Snapshots: what a cluster's nodes were, kept across `down` so `restore` (or the next
+//! `up`) brings them back instead of starting again.
 //!
-//! A node's state lives in two places: its volume (`/var/lib/containerd`, kept by `down`
-//! anyway) and its container filesystem (`/etc/kubernetes`, `/var/lib/etcd`,
-//! `/var/lib/kubelet`, the CNI state, `/etc/machine-id`, whatever a user wrote). The
-//! second is kept by committing each node to an image, `dind-snapshot:<node name>`,
-//! when the cluster is taken `down` (or on `snapshot`). Committing only copies the
-//! container's own layer: ~0.15 s per node measured here for a booted bare node, run
-//! concurrently, and nothing at all during `up`. Putting `/etc` and `/var/lib` on volumes
-//! instead would make every first `up` copy the image's `/etc` and `/var/lib` into fresh
-//! volumes (measured: ~0.4 s per node for `/var`), and would hide a newer node image's
-//! `/etc` behind old volumes. A restore creates each node from its snapshot image with
-//! the volume it had, at the plan's address; no probe, no network, no kubeadm.
+//! A node's state lives in two places: its volume (all of `/var`: containerd's data,
+//! etcd, the kubelet's state, pod logs; kept by `down` anyway) and its container
+//! filesystem (`/etc/kubernetes`, `/etc/machine-id`, whatever a user wrote outside
+//! `/var`). The second is kept as an image, `dind-snapshot:<node name>`: the node image
+//! plus one layer of what differs from it ([`take`]), so repeated `down`/`up` cycles never
+//! stack layers. A restore creates each node from its snapshot image with the volume it
+//! had, at the plan's address; no kubeadm. Without a snapshot to restore, `up` removes
+//! leftover node volumes first (their etcd data would stop `kubeadm init`).
 //!
-//! Each snapshot image carries [`SnapshotMeta`] as labels. A snapshot made for another
-//! Kubernetes version, node image, IP mode or node count is stale: `up` discards it (and
-//! the node volumes, whose containerd state belongs to it) and says so in one line.
-//!
-//! A restored node runs from its snapshot image, so its next snapshot is one layer on top
-//! of the last: each `down`/`up` cycle adds a layer. Docker's overlay2 stops at 125
-//! layers, ~110 cycles from a fresh `up`; `--skip-snapshot` (or `clean`) starts over.
+//! Each snapshot image carries [`SnapshotMeta`], the change set and the cluster's
+//! settings as labels. `restore` takes the settings from there; a snapshot that does not
+//! fit what `up` is asked is never discarded on its own: `up` refuses, and only
+//! `--skip-snapshot` (kubeadm-dind-cluster's `SKIP_SNAPSHOT`) or `clean` removes it.
 
-use super::inventory::{self, Selector};
+mod agreement;
+mod changes;
+mod take;
+
+pub use agreement::disagreements;
+pub use changes::ChangeSet;
+pub use take::take;
+
 use crate::engine::Engine;
+use crate::error::usage;
 use crate::names::labels;
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
@@ -40,6 +42,9 @@ mod keys {
     pub const NODE_IMAGE: &str = "dind.snapshot.node-image";
     pub const IP_MODE: &str = "dind.snapshot.ip-mode";
     pub const NODES: &str = "dind.snapshot.nodes";
+    pub const KUBERNETES: &str = "dind.snapshot.kubernetes";
+    /// The [`super::ChangeSet`] the image holds against the node image, as JSON.
+    pub const CHANGES: &str = "dind.snapshot.changes";
 }
 
 /// The image a node's snapshot is kept in.
@@ -55,6 +60,8 @@ pub struct SnapshotMeta {
     pub node_image: String,
     pub ip_mode: IpMode,
     pub nodes: usize,
+    /// Whether the nodes had Kubernetes set up (kubeadm's admin.conf was there).
+    pub kubernetes: bool,
 }
 
 impl SnapshotMeta {
@@ -65,6 +72,7 @@ impl SnapshotMeta {
             node_image: node_image_id.to_string(),
             ip_mode: plan.ip_mode,
             nodes: plan.nodes.len(),
+            kubernetes: false,
         }
     }
 
@@ -77,6 +85,7 @@ impl SnapshotMeta {
             (keys::NODE_IMAGE.into(), self.node_image.clone()),
             (keys::IP_MODE.into(), self.ip_mode.to_string()),
             (keys::NODES.into(), self.nodes.to_string()),
+            (keys::KUBERNETES.into(), self.kubernetes.to_string()),
         ])
     }
 
@@ -87,6 +96,7 @@ impl SnapshotMeta {
             node_image: labels.get(keys::NODE_IMAGE)?.clone(),
             ip_mode: labels.get(keys::IP_MODE)?.parse().ok()?,
             nodes: labels.get(keys::NODES)?.parse().ok()?,
+            kubernetes: labels.get(keys::KUBERNETES).is_some_and(|k| k == "true"),
         })
     }
 
@@ -132,6 +142,9 @@ impl SnapshotMeta {
 pub struct Snapshot {
     /// Node name → snapshot image, for every node of the plan.
     pub images: BTreeMap<String, String>,
+    /// The API server's host port the master was pinned to, from its settings label, so
+    /// a restored kubeconfig keeps working.
+    pub apiserver_port: Option<u16>,
 }
 
 /// One snapshot image of a cluster.
@@ -169,11 +182,14 @@ pub async fn exists(engine: &Engine, cluster_key: &str) -> anyhow::Result<bool> 
 }
 
 /// Decides, before `up` creates anything, whether it restores: `Some` for a snapshot that
-/// matches; a stale one, or any with `SKIP_SNAPSHOT`, is discarded with one line.
+/// matches. `SKIP_SNAPSHOT` discards the snapshot with one line; one that does not match
+/// is refused (a `restore` says how to start over, an `up` how to restore or discard it),
+/// never removed on its own.
 pub async fn prepare(
     engine: &Engine,
     settings: &Settings,
     plan: &ClusterPlan,
+    restoring: bool,
     progress: &Progress,
 ) -> anyhow::Result<Option<Snapshot>> {
     let found = find(engine, &plan.cluster_key).await?;
@@ -205,94 +221,119 @@ pub async fn prepare(
                 Some(meta) => meta.mismatch(&wanted),
             },
         });
-    if let Some(reason) = reason {
-        progress.note(format!(
-            "The snapshot of {} is stale ({reason}): discarding it and its node volumes for a full up",
-            plan.cluster_key
-        ));
-        discard(engine, &plan.cluster_key).await?;
-        for node in &plan.nodes {
-            engine.remove_volume(&node.volume).await?;
-        }
-        return Ok(None);
+    match reason {
+        None => Ok(Some(Snapshot {
+            images: plan
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), snapshot_image(&n.name)))
+                .collect(),
+            apiserver_port: by_node
+                .get(plan.master().name.as_str())
+                .and_then(|master| pinned_port(&master.labels)),
+        })),
+        Some(reason) => Err(usage(refusal(&plan.cluster_key, &reason, restoring))),
     }
-    Ok(Some(Snapshot {
-        images: plan
-            .nodes
-            .iter()
-            .map(|n| (n.name.clone(), snapshot_image(&n.name)))
-            .collect(),
-    }))
 }
 
-/// Removes every snapshot image of the cluster; returns their tags.
-pub async fn discard(engine: &Engine, cluster_key: &str) -> anyhow::Result<Vec<String>> {
-    let tags: Vec<String> = find(engine, cluster_key)
+/// The `apiserver_port` recorded in a node's settings label (the commit keeps the
+/// container's labels). Read as plain JSON: only this one field matters here.
+fn pinned_port(labels: &HashMap<String, String>) -> Option<u16> {
+    let settings: serde_json::Value = serde_json::from_str(labels.get(labels::SETTINGS)?).ok()?;
+    settings.get("apiserver_port")?.as_u64()?.try_into().ok()
+}
+
+/// Why a snapshot is not used, and the ways on.
+fn refusal(cluster_key: &str, reason: &str, restoring: bool) -> String {
+    if restoring {
+        format!(
+            "the snapshot of {cluster_key} cannot be restored ({reason}); it is kept: `clean` removes it to start over"
+        )
+    } else {
+        format!(
+            "{cluster_key} has a snapshot that does not fit this up ({reason}): `restore` \
+             brings it back as it was; `up --skip-snapshot` (SKIP_SNAPSHOT=true) discards it \
+             for a full up"
+        )
+    }
+}
+
+/// The settings the snapshot of a cluster was taken with (those of its master), or `None`
+/// without a snapshot.
+pub async fn settings_of(engine: &Engine, cluster_key: &str) -> anyhow::Result<Option<Settings>> {
+    let found = find(engine, cluster_key).await?;
+    let Some(first) = found
+        .iter()
+        .find(|f| f.node.starts_with("kube-master"))
+        .or(found.first())
+    else {
+        return Ok(None);
+    };
+    let json = first.labels.get(labels::SETTINGS).with_context(|| {
+        format!(
+            "snapshot image {} has no {} label",
+            first.tag,
+            labels::SETTINGS
+        )
+    })?;
+    Ok(Some(Settings::from_label(&first.tag, json)?))
+}
+
+/// Whether the snapshot of a cluster holds Kubernetes (its master's admin.conf).
+pub async fn has_kubernetes(engine: &Engine, cluster_key: &str) -> anyhow::Result<bool> {
+    Ok(find(engine, cluster_key)
         .await?
-        .into_iter()
-        .map(|f| f.tag)
-        .collect();
-    futures::future::try_join_all(tags.iter().map(|t| engine.remove_image(t))).await?;
-    Ok(tags)
+        .iter()
+        .filter_map(|f| SnapshotMeta::from_labels(&f.labels))
+        .any(|meta| meta.kubernetes))
 }
 
-/// Commits every node of a cluster (running, or paused) to its snapshot image, replacing
-/// the previous snapshot. Returns the images written.
-pub async fn take(
+/// Removes every image carrying the cluster's label: the snapshot images and older ones
+/// they replaced (untagged). Returns what was removed.
+pub async fn discard(engine: &Engine, cluster_key: &str) -> anyhow::Result<Vec<String>> {
+    remove_images(engine, cluster_key, false).await
+}
+
+/// Removes the cluster's images that no tag names any more (snapshots replaced by newer
+/// ones); those still in use by a container stay.
+pub async fn prune(engine: &Engine, cluster_key: &str) -> anyhow::Result<Vec<String>> {
+    remove_images(engine, cluster_key, true).await
+}
+
+async fn remove_images(
     engine: &Engine,
     cluster_key: &str,
-    progress: &Progress,
+    untagged_only: bool,
 ) -> anyhow::Result<Vec<String>> {
-    let rows = inventory::nodes(engine, &Selector::Cluster(cluster_key.to_string())).await?;
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let step = progress.step(format!(
-        "Snapshotting {} node(s) of {cluster_key}",
-        rows.len()
-    ));
-    let count = rows.len();
-    let commits = rows.iter().map(|row| async move {
-        let details = engine.container_details(&row.name).await?;
-        // A restored node runs from its snapshot image; the node image is the one that
-        // snapshot was made from.
-        let node_image = match engine.image_labels(&details.image_id).await? {
-            Some(l) if l.contains_key(keys::NODE_IMAGE) => l[keys::NODE_IMAGE].clone(),
-            _ => details.image_id.clone(),
-        };
-        let container_labels = engine
-            .containers(&[(labels::CLUSTER, cluster_key), (labels::NODE_ROLE, "")])
-            .await?
-            .into_iter()
-            .find(|c| c.name == row.name)
-            .map(|c| c.labels)
-            .unwrap_or_default();
-        let settings: Settings = container_labels
-            .get(labels::SETTINGS)
-            .map(|json| Settings::from_label(&row.name, json))
-            .transpose()?
-            .with_context(|| format!("{} has no settings label", row.name))?;
-        let meta = SnapshotMeta {
-            kubernetes_version: settings.kubernetes_version.clone(),
-            node_image,
-            ip_mode: settings.ip_mode,
-            nodes: count,
-        };
-        let image_labels = meta.to_labels();
-        let image = snapshot_image(&row.name);
-        engine
-            .commit_container(&row.name, &image, &image_labels)
-            .await?;
-        Ok::<_, anyhow::Error>(image)
-    });
-    let written = step.finish(futures::future::try_join_all(commits).await)?;
-    // Images of nodes that no longer exist (removed with `remove-node`) are stale now.
-    for old in find(engine, cluster_key).await? {
-        if !written.contains(&old.tag) {
-            engine.remove_image(&old.tag).await?;
+    let mut removed = Vec::new();
+    for image in engine.images(&[(labels::CLUSTER, cluster_key)]).await? {
+        let tagged: Vec<&String> = image
+            .tags
+            .iter()
+            .filter(|t| *t != "<none>:<none>")
+            .collect();
+        if untagged_only && !tagged.is_empty() {
+            continue;
         }
+        let name = match tagged.first() {
+            Some(tag) => (*tag).clone(),
+            None => image.id.clone(),
+        };
+        for tag in &tagged {
+            engine.remove_image(tag).await?;
+        }
+        if tagged.is_empty() {
+            if let Err(e) = engine.remove_image(&image.id).await {
+                // Still the image of a running node (a restored one): it goes later.
+                if untagged_only {
+                    continue;
+                }
+                return Err(e);
+            }
+        }
+        removed.push(name);
     }
-    Ok(written)
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -305,6 +346,7 @@ mod tests {
             node_image: image.into(),
             ip_mode: mode,
             nodes,
+            kubernetes: false,
         }
     }
 
@@ -346,6 +388,18 @@ mod tests {
                 Some(r) => assert!(got.as_deref().unwrap_or("").contains(r), "{got:?} vs {r}"),
             }
         }
+    }
+
+    #[test]
+    fn the_pinned_port_comes_from_the_settings_label() {
+        let with = |json: &str| HashMap::from([(labels::SETTINGS.to_string(), json.to_string())]);
+        assert_eq!(
+            pinned_port(&with(r#"{"apiserver_port":41234}"#)),
+            Some(41234)
+        );
+        assert_eq!(pinned_port(&with(r#"{"apiserver_port":null}"#)), None);
+        assert_eq!(pinned_port(&with("not json")), None);
+        assert_eq!(pinned_port(&HashMap::new()), None);
     }
 
     #[test]
