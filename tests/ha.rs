@@ -235,6 +235,68 @@ async fn three_masters_behind_a_balancer_that_follows_them() {
         port,
         "the reload kept the port"
     );
+    assert_eq!(
+        run_ok(
+            "docker-dind",
+            &["apiserver-port", "--cluster-id", "221"],
+            &[]
+        )
+        .trim(),
+        port.to_string(),
+        "apiserver-port names the balancer's port"
+    );
+
+    // A worker joins at worker number 2, not in kube-master-2's place.
+    let worker: serde_json::Value = serde_json::from_str(&run_ok(
+        "docker-dind",
+        &["join", "--nodes-only", "--cluster-id", "221", "-o", "json"],
+        &[],
+    ))
+    .expect("join -o json");
+    assert_eq!(worker["node"], "kube-node-2-cluster-221");
+    assert_eq!(worker["ipv4"], "10.192.221.4");
+
+    // remove-node of a secondary master takes it out of the balancer; the first master
+    // is refused with exit 2.
+    let refused = run(
+        "docker-dind",
+        &[
+            "remove-node",
+            "kube-master-cluster-221",
+            "--cluster-id",
+            "221",
+        ],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    run_ok(
+        "docker-dind",
+        &[
+            "remove-node",
+            "kube-master-2-cluster-221",
+            "--cluster-id",
+            "221",
+        ],
+        &[],
+    );
+    let config = exec(
+        &engine,
+        "kube-master-lb-cluster-221",
+        &["cat", "/etc/haproxy/dind.cfg"],
+    )
+    .await;
+    assert!(
+        !config.contains("kube-master-2-cluster-221")
+            && config.contains("kube-master-4-cluster-221"),
+        "{config}"
+    );
+    let answers: Vec<Option<String>> = (0..12).map(|_| ask(port)).collect();
+    assert!(
+        answers.iter().all(|a| a
+            .as_deref()
+            .is_some_and(|n| n != "kube-master-2-cluster-221")),
+        "every request answered, none by the removed master: {answers:?}"
+    );
 
     run_ok("docker-dind", &["clean", "--cluster-id", "221"], &[]);
     assert!(
