@@ -341,6 +341,36 @@ async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
     );
     assert!(labelled_objects("cluster-223").is_empty());
 
+    // The same cluster takes kind's containerdConfigPatches from the config file; a
+    // patch that is not TOML is refused before anything is created.
+    let config = shared.path().join("dind.yaml");
+    let config = config.to_str().expect("utf-8");
+    std::fs::write(
+        config,
+        "containerd-config-patches:\n- |\n  [plugins.\"io.containerd.cri.v1.images\"]\n  max_concurrent_downloads = 7\n- \"[plugins\\nbroken\"\n",
+    )
+    .expect("write");
+    let out = run(
+        "docker-dind",
+        &[
+            "up",
+            "--nodes-only",
+            "--cluster-id",
+            "223",
+            "--image",
+            BARE_IMAGE,
+        ],
+        &[("DIND_CONFIG", config)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("containerd-config-patches[1]"), "{stderr}");
+    assert!(labelled_objects("cluster-223").is_empty());
+    std::fs::write(
+        config,
+        "containerd-config-patches:\n- |\n  [plugins.\"io.containerd.cri.v1.images\"]\n  max_concurrent_downloads = 7\n",
+    )
+    .expect("write");
     run_ok(
         "docker-dind",
         &[
@@ -357,7 +387,7 @@ async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
             "--mount",
             &ro,
         ],
-        &[],
+        &[("DIND_CONFIG", config)],
     );
     for node in [
         "kube-master-cluster-223",
@@ -386,6 +416,19 @@ async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
         );
     }
     assert!(!read_only.path().join("new").exists());
+    // Every node's containerd read the patched file: it booted (the boot wait asks
+    // containerd with `ctr version`) with the patched key next to the image's own.
+    for node in ["kube-master-cluster-223", "kube-node-2-cluster-223"] {
+        let containerd = exec(&engine, node, &["cat", "/etc/containerd/config.toml"]).await;
+        assert!(
+            containerd.contains("max_concurrent_downloads = 7")
+                && containerd.contains("SystemdCgroup = true")
+                && containerd.contains("sandbox = \"registry.k8s.io/pause"),
+            "{node}: {containerd}"
+        );
+        let active = exec(&engine, node, &["systemctl", "is-active", "containerd"]).await;
+        assert_eq!(active.trim(), "active", "{node}");
+    }
     run_ok("docker-dind", &["clean", "--cluster-id", "223"], &[]);
     assert!(
         labelled_objects("cluster-223").is_empty(),

@@ -506,3 +506,98 @@ async fn three_masters_join_one_at_a_time_after_init_then_the_workers() {
         labelled_objects("cluster-222")
     );
 }
+
+/// `--cni none` (kind's `disableDefaultCNI`): no CNI files or routes in the nodes, no
+/// manifest applied, kubeadm's podSubnet set for the user's plugin, and `up` waits for
+/// the nodes to register instead of Ready, saying they stay NotReady until a CNI is applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_cni_the_nodes_get_none_and_up_waits_only_for_them_to_register() {
+    let Some(engine) = docker().await else { return };
+    ensure_images();
+    let _clean = CleanOnDrop::cluster(&["--cluster-id", "224"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin_dir = dir.path().join("bin");
+    std::fs::create_dir(&bin_dir).expect("mkdir");
+    for (name, text) in [
+        ("kubeadm", stand_in_kubeadm_in(dir.path(), "")),
+        ("kubelet", "#!/bin/sh\necho stand-in kubelet\n".to_string()),
+        (
+            "kubectl",
+            "#!/bin/sh\necho \"$*\" >> /var/log/stand-in-kubectl.log\n".to_string(),
+        ),
+    ] {
+        write_executable(&bin_dir.join(name), &text);
+    }
+    let built = build_image_from(&bin_dir);
+    let image = built["image"].as_str().expect("tag").to_string();
+    let mut cleanup = RemoveOnDrop::default();
+    cleanup.images.push(image.clone());
+    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().expect("utf-8");
+    let out = run(
+        "kubectl-dind",
+        &[
+            "up",
+            "--cluster-id",
+            "224",
+            "--nodes",
+            "1",
+            "--cni",
+            "none",
+            "--image",
+            &image,
+            "--wait",
+            "2s",
+            "--retain",
+        ],
+        &[("KUBECONFIG", kubeconfig)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Nothing serves the API here, so even registering times out; the wait was for that.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Waiting up to 2s for nodes to register"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("for nodes to be Ready"), "{stderr}");
+    assert!(
+        stderr.contains("the nodes stay NotReady (and pods Pending) until you apply one"),
+        "{stderr}"
+    );
+    let master = "kube-master-cluster-224";
+    for node in [master, "kube-node-1-cluster-224"] {
+        let files = exec(&engine, node, &["ls", "-A", dind::cni::CONFIG_DIR]).await;
+        assert_eq!(files.trim(), "", "{node}: no CNI config");
+        let network = dind::node::Node::new(&engine, node)
+            .exec(&["test", "-e", dind::cni::POD_NETWORK_FILE])
+            .await
+            .expect("exec");
+        assert_ne!(network.exit_code, 0, "{node}: no pod-network file");
+    }
+    let routes = exec(&engine, master, &["ip", "route"]).await;
+    assert!(!routes.contains("10.244."), "no pod routes: {routes}");
+    let applied = dind::node::Node::new(&engine, master)
+        .exec(&["cat", "/var/log/stand-in-kubectl.log"])
+        .await
+        .expect("exec");
+    assert!(
+        !applied.stdout.contains("apply"),
+        "no manifest applied: {}",
+        applied.stdout
+    );
+    let config = exec(&engine, master, &["cat", dind::kubeadm::CONFIG_PATH]).await;
+    assert!(
+        config.contains("podSubnet: 10.244.0.0/16"),
+        "the user's CNI gets kubeadm's pod range: {config}"
+    );
+    run_ok(
+        "kubectl-dind",
+        &["clean", "--cluster-id", "224"],
+        &[("KUBECONFIG", kubeconfig)],
+    );
+    assert!(
+        labelled_objects("cluster-224").is_empty(),
+        "{:?}",
+        labelled_objects("cluster-224")
+    );
+}

@@ -383,7 +383,8 @@ fn cluster_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Resu
     // turns the allocator on only when podSubnet is set (cmd/kubeadm/app/phases/controlplane/
     // manifests.go, `allocate-node-cidrs` under `PodSubnet != ""`), so it is left out for
     // them, as kubeadm-dind-cluster did. kube-proxy's clusterCIDR still covers the pods.
-    let allocates_pod_cidrs = crate::cni::manifest(settings.cni).is_some();
+    // Manifest plugins and the user's own (`none`) get it, as kind always sets podSubnet.
+    let allocates_pod_cidrs = !crate::cni::configured_by_dind(settings.cni);
     let apiserver = component_args(settings, Component::Apiserver, BTreeMap::new())?;
     let mask_sizes = if allocates_pod_cidrs {
         node_cidr_mask_sizes(plan)

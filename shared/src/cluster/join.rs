@@ -65,7 +65,7 @@ pub async fn join(
     role: Role,
     progress: &Progress,
 ) -> anyhow::Result<Joined> {
-    let (mut settings, nodes) = cluster_settings(engine, cluster_key).await?;
+    let (settings, nodes) = cluster_settings(engine, cluster_key).await?;
     if role == Role::Master {
         let balancer = settings.identity.load_balancer_name();
         if engine.container_running(&balancer).await?.is_none() {
@@ -75,28 +75,13 @@ pub async fn join(
             )));
         }
     }
-    // The plan of the nodes there are, and one more: its address limits give the same
-    // error as `up`, and numbers freed by `remove-node` are not waited for.
-    let members = super::membership::members(&nodes);
-    let added = super::membership::next_member(&members, role);
-    let existing = super::membership::plan_of(&settings, &members)?;
-    let plan = super::membership::plan_of(&settings, &[members.as_slice(), &[added]].concat())?;
-    let node_plan = plan
-        .nodes
-        .iter()
-        .find(|node| (node.role, node.index) == added)
-        .cloned()
-        .ok_or_else(|| anyhow!("the plan has no place for a new {}", role.as_str()))?;
+    let super::membership::Joining {
+        before: existing,
+        after: plan,
+        node: node_plan,
+        settings,
+    } = super::membership::plan_join(&settings, &super::membership::members(&nodes), role)?;
     let index = node_plan.index;
-    // The new node's label records the cluster as it will be.
-    settings.masters = plan
-        .masters()
-        .iter()
-        .map(|m| m.index)
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    settings.num_nodes = plan.workers().iter().map(|w| w.index).max().unwrap_or(0);
     let host_info = engine.host_info().await?;
     // The worker gets the same registry, CA and proxy files and custom networks as the
     // nodes `up` made, from the settings recorded on the cluster.

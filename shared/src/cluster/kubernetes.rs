@@ -13,6 +13,7 @@ use crate::kubeconfig::{self, ContextEntries};
 use crate::node::{Node, NodeFile};
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
+use crate::ready::WaitFor;
 use crate::settings::Cni;
 use crate::settings::Settings;
 use crate::version::KubeVersion;
@@ -91,6 +92,19 @@ async fn run_step(
     let step = progress.step(message);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     step.finish(node.run(&argv).await).map(drop)
+}
+
+/// What `up --cni none` says instead of waiting for Ready.
+pub const NO_CNI_NOTE: &str = "--cni none: no CNI plugin is installed; the nodes stay NotReady \
+     (and pods Pending) until you apply one, e.g. `kubectl apply -f <your CNI's manifest>`";
+
+/// What the end of `up` (and of `reup`) waits for, and its words. Without a CNI plugin
+/// the nodes stay NotReady: waiting for Ready would only time out.
+pub(super) fn wait_target(cni: Cni) -> (WaitFor, &'static str) {
+    match cni {
+        Cni::None => (WaitFor::Registered, "nodes to register"),
+        _ => (WaitFor::Ready, "nodes to be Ready and CoreDNS available"),
+    }
 }
 
 /// The kubeconfig file `up` writes to and `clean` removes from.
@@ -240,14 +254,18 @@ pub(super) async fn connect_and_wait(run: &Run<'_>, master: &Node) -> anyhow::Re
         }
     }
 
+    let (until, what) = wait_target(settings.cni);
+    if until == WaitFor::Registered {
+        progress.note(NO_CNI_NOTE);
+    }
     let step = progress.step(format!(
-        "Waiting up to {}s for nodes to be Ready and CoreDNS available",
+        "Waiting up to {}s for {what}",
         options.wait.as_secs()
     ));
     let client = crate::ready::client_for_context(&target, &plan.context).await?;
     let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
     let mut detail = |p: &crate::ready::ReadyProgress| step.detail(p.to_string());
-    let waited = crate::ready::wait_until_ready(client, &names, options.wait, &mut detail).await;
+    let waited = crate::ready::wait_for(client, &names, until, options.wait, &mut detail).await;
     step.finish(waited)?;
     Ok(server)
 }

@@ -13,7 +13,7 @@ use crate::cni::{self, Route};
 use crate::engine::{ContainerInfo, Engine};
 use crate::names::labels;
 use crate::node::Node;
-use crate::plan::{ClusterPlan, Role};
+use crate::plan::{ClusterPlan, NodePlan, Role};
 use crate::settings::Settings;
 use std::collections::HashMap;
 
@@ -57,19 +57,55 @@ pub fn next_member(members: &[Member], role: Role) -> Member {
     (role, highest(members, role).unwrap_or(floor) + 1)
 }
 
-/// The plan of `members`, each planned as `up` plans it: the planner's limits apply to
-/// the highest numbers. A cluster made with several masters keeps its load balancer
-/// when only its first master is left (its kubeconfig and certificates name the
-/// balancer).
-pub fn plan_of(settings: &Settings, members: &[Member]) -> anyhow::Result<ClusterPlan> {
-    let mut settings = settings.clone();
+/// `settings` with the masters and workers counted to the highest numbers of `members`.
+/// A cluster made with several masters counts at least two, so it keeps its load balancer
+/// when only its first master is left (its kubeconfig and certificates name the balancer).
+fn counted(settings: &Settings, members: &[Member]) -> Settings {
     let balanced = if settings.masters > 1 { 2 } else { 1 };
-    settings.masters = highest(members, Role::Master).unwrap_or(1).max(balanced);
-    settings.num_nodes = highest(members, Role::Worker).unwrap_or(0);
+    Settings {
+        masters: highest(members, Role::Master).unwrap_or(1).max(balanced),
+        num_nodes: highest(members, Role::Worker).unwrap_or(0),
+        ..settings.clone()
+    }
+}
+
+/// The plan of `members`, each planned as `up` plans it: the planner's limits apply to
+/// the highest numbers ([`counted`]).
+pub fn plan_of(settings: &Settings, members: &[Member]) -> anyhow::Result<ClusterPlan> {
+    let settings = counted(settings, members);
     let mut plan = ClusterPlan::new(&settings)?;
     plan.nodes
         .retain(|node| members.contains(&(node.role, node.index)));
     Ok(plan)
+}
+
+/// What a `join` works from: the plans before and after it, the new node, and the
+/// settings the new node's label records (the cluster as it will be).
+pub struct Joining {
+    pub before: ClusterPlan,
+    pub after: ClusterPlan,
+    pub node: NodePlan,
+    pub settings: Settings,
+}
+
+/// The plan of the members there are, and of one more of `role`: its address limits
+/// give the same error as `up`, and numbers freed by `remove-node` are not waited for.
+pub fn plan_join(settings: &Settings, members: &[Member], role: Role) -> anyhow::Result<Joining> {
+    let added = next_member(members, role);
+    let before = plan_of(settings, members)?;
+    let after = plan_of(settings, &[members, &[added]].concat())?;
+    let node = after
+        .nodes
+        .iter()
+        .find(|node| (node.role, node.index) == added)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the plan has no place for a new {}", role.as_str()))?;
+    Ok(Joining {
+        before,
+        after,
+        node,
+        settings: counted(settings, &[members, &[added]].concat()),
+    })
 }
 
 /// The `ip` commands that take a node from routes `before` to routes `after`: `replace`
@@ -103,7 +139,7 @@ pub async fn sync_routes(
     after: &ClusterPlan,
     except: Option<&str>,
 ) -> anyhow::Result<()> {
-    if cni::manifest(settings.cni).is_some() {
+    if !cni::configured_by_dind(settings.cni) {
         return Ok(());
     }
     let states: HashMap<String, String> = engine
@@ -211,6 +247,25 @@ mod tests {
         for (members, role, next) in table {
             assert_eq!(next_member(members, role), next, "{members:?} {role:?}");
         }
+    }
+
+    #[test]
+    fn a_master_joins_in_the_next_master_place_and_the_label_counts_it() {
+        let mut s = settings();
+        s.masters = 3;
+        let members = [(M, 0), (M, 2), (M, 3), (W, 1), (W, 2)];
+        let joining = plan_join(&s, &members, M).unwrap();
+        assert_eq!(joining.node.name, "kube-master-4");
+        assert_eq!(joining.node.ipv4.unwrap().to_string(), "10.192.0.251");
+        assert_eq!(
+            (joining.settings.masters, joining.settings.num_nodes),
+            (4, 2)
+        );
+        assert_eq!(joining.before.nodes.len(), 5);
+        assert_eq!(joining.after.nodes.len(), 6);
+        let worker = plan_join(&s, &members, W).unwrap();
+        assert_eq!(worker.node.name, "kube-node-3");
+        assert_eq!((worker.settings.masters, worker.settings.num_nodes), (3, 3));
     }
 
     #[test]

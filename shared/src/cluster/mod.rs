@@ -39,6 +39,7 @@ pub mod registry_hosting;
 pub mod registry_leave;
 pub mod registry_ops;
 pub mod remove_node;
+pub mod rendered;
 pub mod reup;
 pub mod reup_images;
 mod run;

@@ -214,14 +214,15 @@ async fn restart(
     let target = target
         .ok_or_else(|| anyhow!("cannot tell which kubeconfig file to read: no home directory"))?;
     let context = settings.identity.context_name();
+    let (until, what) = super::kubernetes::wait_target(settings.cni);
     let step = progress.step(format!(
-        "Waiting up to {}s for nodes to be Ready",
+        "Waiting up to {}s for {what}",
         options.wait.as_secs()
     ));
     let client = crate::ready::client_for_context(&target, &context).await?;
     let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
     let mut detail = |p: &crate::ready::ReadyProgress| step.detail(p.to_string());
-    let waited = crate::ready::wait_until_ready(client, &names, options.wait, &mut detail).await;
+    let waited = crate::ready::wait_for(client, &names, until, options.wait, &mut detail).await;
     step.finish(waited)
 }
 

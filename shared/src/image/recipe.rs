@@ -79,6 +79,11 @@ macro_rules! embedded_files {
     };
 }
 
+/// The containerd configuration the node image starts from (its build then sets the
+/// sandbox image of the Kubernetes release).
+pub const NODE_CONTAINERD_CONFIG: &str =
+    include_str!("files/rootfs-node/etc/containerd/config.toml");
+
 const NODE_FILES: &[(&str, &[u8])] = embedded_files! {
     "apt/sources.list.d/forky.list" => "files/apt/sources.list.d/forky.list",
     "apt/preferences.d/forky" => "files/apt/preferences.d/forky",

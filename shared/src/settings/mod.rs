@@ -13,6 +13,7 @@
 //! kubeadm-dind-cluster's own variables onto the table.
 
 pub mod component_args;
+pub mod containerd_patches;
 pub mod kdc;
 pub mod kube_proxy;
 pub mod kubeadm_patches;

@@ -45,6 +45,8 @@ pub struct Layer {
     pub kdc: BTreeMap<String, String>,
     /// kind's kubeadm patches (config file only: they are YAML documents).
     pub kubeadm_patches: KubeadmPatches,
+    /// kind's containerd patches (config file only: they are TOML documents).
+    pub containerd_patches: Vec<String>,
 }
 
 impl Layer {
@@ -120,6 +122,8 @@ impl Layer {
                 }
             } else if key == MERGE_KEY || key == JSON6902_KEY {
                 read_kubeadm_patches(&mut layer.kubeadm_patches, &key, value, path)?;
+            } else if key == super::containerd_patches::KEY {
+                layer.containerd_patches = read_containerd_patches(value, path)?;
             } else {
                 return Err(usage(format!(
                     "{}: unknown setting {key:?}; `kubectl dind settings` lists the valid ones",
@@ -165,6 +169,27 @@ fn read_kubeadm_patches(
         }
     }
     patches.parsed().map(drop)
+}
+
+/// `containerd-config-patches`: a list of TOML documents, checked as they are read.
+fn read_containerd_patches(value: serde_yaml::Value, path: &Path) -> anyhow::Result<Vec<String>> {
+    let key = super::containerd_patches::KEY;
+    let bad = |why: &str| usage(format!("{}: {key}: {why}", path.display()));
+    let serde_yaml::Value::Sequence(items) = value else {
+        return Err(bad("expected a list of TOML documents"));
+    };
+    let patches = items
+        .into_iter()
+        .map(|item| match item {
+            serde_yaml::Value::String(text) => Ok(text),
+            _ => Err(bad(
+                "each entry is a TOML document as text (`- |` then the TOML)",
+            )),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    super::containerd_patches::check(&patches)
+        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    Ok(patches)
 }
 
 fn scalar_to_string(value: &serde_yaml::Value, key: &str, path: &Path) -> anyhow::Result<String> {
@@ -233,6 +258,9 @@ pub struct ResolvedSettings {
     /// The config file's kubeadm patches.
     #[serde(skip_serializing_if = "KubeadmPatches::is_empty")]
     pub kubeadm_patches: KubeadmPatches,
+    /// The config file's containerd patches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub containerd_patches: Vec<String>,
 }
 
 impl ResolvedSettings {
@@ -307,6 +335,7 @@ impl ResolvedSettings {
             config_file,
             kdc: env.kdc.clone(),
             kubeadm_patches: file.kubeadm_patches.clone(),
+            containerd_patches: file.containerd_patches.clone(),
         }
     }
 

@@ -90,6 +90,10 @@ pub struct Settings {
     /// `kubeadm-config-patches` and `kubeadm-config-patches-json6902` (config file).
     #[serde(default, skip_serializing_if = "KubeadmPatches::is_empty")]
     pub kubeadm_patches: KubeadmPatches,
+    /// `containerd-config-patches` (config file): merged into every node's containerd
+    /// configuration before its first start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containerd_patches: Vec<String>,
 }
 
 fn one_master() -> u16 {
@@ -193,6 +197,7 @@ impl Settings {
                 .unwrap_or_default(),
             mounts: parse_mounts(r.get("DIND_MOUNTS"))?,
             kubeadm_patches: r.kubeadm_patches.clone(),
+            containerd_patches: r.containerd_patches.clone(),
         };
         kdc::check_component_gates(&settings.component_args)?;
         crate::publish::parse_all(&settings.extra_ports)?;
