@@ -327,8 +327,6 @@ async fn three_masters_join_one_at_a_time_after_init_then_the_workers() {
     ensure_images();
     let _clean = CleanOnDrop::cluster(&["--cluster-id", "222"]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let bin_dir = dir.path().join("bin");
-    std::fs::create_dir(&bin_dir).expect("mkdir");
     // The stand-in, timed: every call notes when it starts and ends, and a join takes a
     // moment, so two joins at once would overlap in the log.
     let kubeadm = stand_in_kubeadm_in(dir.path(), "").replacen(
@@ -339,17 +337,8 @@ async fn three_masters_join_one_at_a_time_after_init_then_the_workers() {
          [ \"$1\" = join ] && sleep 0.3\n",
         1,
     );
-    for (name, text) in [
-        ("kubeadm", kubeadm),
-        ("kubelet", "#!/bin/sh\necho stand-in kubelet\n".to_string()),
-        ("kubectl", "#!/bin/sh\necho stand-in kubectl\n".to_string()),
-    ] {
-        write_executable(&bin_dir.join(name), &text);
-    }
-    let built = build_image_from(&bin_dir);
-    let image = built["image"].as_str().expect("tag").to_string();
-    let mut cleanup = RemoveOnDrop::default();
-    cleanup.images.push(image.clone());
+    let (image, _cleanup) =
+        stand_in_image(dir.path(), kubeadm, "#!/bin/sh\necho stand-in kubectl\n");
     let kubeconfig = dir.path().join("kubeconfig");
     let kubeconfig = kubeconfig.to_str().expect("utf-8");
     let out = run(
@@ -516,22 +505,11 @@ async fn with_no_cni_the_nodes_get_none_and_up_waits_only_for_them_to_register()
     ensure_images();
     let _clean = CleanOnDrop::cluster(&["--cluster-id", "224"]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let bin_dir = dir.path().join("bin");
-    std::fs::create_dir(&bin_dir).expect("mkdir");
-    for (name, text) in [
-        ("kubeadm", stand_in_kubeadm_in(dir.path(), "")),
-        ("kubelet", "#!/bin/sh\necho stand-in kubelet\n".to_string()),
-        (
-            "kubectl",
-            "#!/bin/sh\necho \"$*\" >> /var/log/stand-in-kubectl.log\n".to_string(),
-        ),
-    ] {
-        write_executable(&bin_dir.join(name), &text);
-    }
-    let built = build_image_from(&bin_dir);
-    let image = built["image"].as_str().expect("tag").to_string();
-    let mut cleanup = RemoveOnDrop::default();
-    cleanup.images.push(image.clone());
+    let (image, _cleanup) = stand_in_image(
+        dir.path(),
+        stand_in_kubeadm_in(dir.path(), ""),
+        "#!/bin/sh\necho \"$*\" >> /var/log/stand-in-kubectl.log\n",
+    );
     let kubeconfig = dir.path().join("kubeconfig");
     let kubeconfig = kubeconfig.to_str().expect("utf-8");
     let out = run(
@@ -600,4 +578,23 @@ async fn with_no_cni_the_nodes_get_none_and_up_waits_only_for_them_to_register()
         "{:?}",
         labelled_objects("cluster-224")
     );
+}
+
+/// A node image built with stand-in `kubeadm`, `kubelet` and `kubectl` scripts, and its
+/// removal when the test ends.
+fn stand_in_image(dir: &std::path::Path, kubeadm: String, kubectl: &str) -> (String, RemoveOnDrop) {
+    let bin_dir = dir.join("bin");
+    std::fs::create_dir(&bin_dir).expect("mkdir");
+    for (name, text) in [
+        ("kubeadm", kubeadm),
+        ("kubelet", "#!/bin/sh\necho stand-in kubelet\n".to_string()),
+        ("kubectl", kubectl.to_string()),
+    ] {
+        write_executable(&bin_dir.join(name), &text);
+    }
+    let built = build_image_from(&bin_dir);
+    let image = built["image"].as_str().expect("tag").to_string();
+    let mut cleanup = RemoveOnDrop::default();
+    cleanup.images.push(image.clone());
+    (image, cleanup)
 }
