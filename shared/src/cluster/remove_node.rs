@@ -45,10 +45,16 @@ pub async fn remove_node(
     let removing_master = is_master(node);
     if removing_master {
         let first = node.labels.get(labels::NODE_INDEX).map(String::as_str) == Some("0");
-        if first || nodes.iter().filter(|c| is_master(c)).count() <= 1 {
+        let masters = nodes.iter().filter(|c| is_master(c)).count();
+        if first || masters <= 1 {
+            // A one-master cluster words it as before several masters existed.
+            let which = match (masters, first) {
+                (0 | 1, _) => "the",
+                (_, true) => "the first",
+                (_, false) => "the last",
+            };
             return Err(crate::error::usage(format!(
-                "{name} is the {} master of {cluster_key}; remove the whole cluster with `down` or `clean` instead",
-                if first { "first" } else { "last" }
+                "{name} is {which} master of {cluster_key}; remove the whole cluster with `down` or `clean` instead"
             )));
         }
     }

@@ -37,15 +37,13 @@ pub fn kubeadm_files(
         bootstrap_token: &token,
         certificate_key: plan.load_balancer.as_ref().map(|_| PLACEHOLDER_KEY),
     };
-    let mut text = format!(
-        "# The kubeadm configuration of every node, patches applied. The bootstrap token{} \
-         is a placeholder: `up` makes a random one.\n",
-        if plan.load_balancer.is_some() {
-            " and the certificate key are"
-        } else {
-            ""
-        }
-    );
+    let placeholders = if plan.load_balancer.is_some() {
+        "The bootstrap token and the certificate key are placeholders: `up` makes random ones."
+    } else {
+        "The bootstrap token is a placeholder: `up` makes a random one."
+    };
+    let mut text =
+        format!("# The kubeadm configuration of every node, patches applied. {placeholders}\n");
     for node in &plan.nodes {
         let (command, documents) = if node.name == plan.master().name {
             let command = kubeadm::init_command(plan.load_balancer.is_some());
