@@ -62,11 +62,7 @@ pub struct NodePlan {
 impl NodePlan {
     /// The node's addresses, IPv4 first.
     pub fn addresses(&self) -> Vec<IpAddr> {
-        self.ipv4
-            .map(IpAddr::V4)
-            .into_iter()
-            .chain(self.ipv6.map(IpAddr::V6))
-            .collect()
+        both_families(self.ipv4, self.ipv6)
     }
 }
 
@@ -113,12 +109,16 @@ pub struct LoadBalancerPlan {
 impl LoadBalancerPlan {
     /// Its addresses, IPv4 first.
     pub fn addresses(&self) -> Vec<IpAddr> {
-        self.ipv4
-            .map(IpAddr::V4)
-            .into_iter()
-            .chain(self.ipv6.map(IpAddr::V6))
-            .collect()
+        both_families(self.ipv4, self.ipv6)
     }
+}
+
+/// The addresses there are of the two families, IPv4 first.
+fn both_families(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Vec<IpAddr> {
+    ipv4.map(IpAddr::V4)
+        .into_iter()
+        .chain(ipv6.map(IpAddr::V6))
+        .collect()
 }
 
 /// Everything about one cluster that can be known before Docker is asked anything.
