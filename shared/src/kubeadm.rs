@@ -12,6 +12,7 @@
 use crate::bootstrap_token::BootstrapToken;
 use crate::error::usage;
 use crate::plan::{ClusterPlan, NodePlan, Role};
+use crate::settings::kube_proxy::KubeProxyMode;
 use crate::settings::{Component, Settings};
 use crate::version::KubeVersion;
 use anyhow::{anyhow, Context};
@@ -48,6 +49,9 @@ pub struct KubeadmInputs<'a> {
     pub dedicated_master: bool,
     /// The token `kubeadm init` creates and workers join with: random per cluster.
     pub bootstrap_token: &'a BootstrapToken,
+    /// With several masters: the key `kubeadm init --upload-certs` encrypts the
+    /// control-plane certificates with, which the other masters need to join.
+    pub certificate_key: Option<&'a str>,
 }
 
 /// The kubeadm configuration schema: `kubeadm.k8s.io/v1beta4` (kubeadm has it from 1.31;
@@ -63,27 +67,104 @@ pub fn api_version(version: &KubeVersion) -> anyhow::Result<&'static str> {
 /// `nodeRegistration.taints` is an empty list: kubeadm adds the control-plane taint only
 /// when the field is absent, so the empty list is what lets ordinary pods run there.
 pub fn render_init(inputs: &KubeadmInputs) -> anyhow::Result<String> {
+    to_documents(&patched(inputs, &init_documents(inputs)?)?)
+}
+
+/// The documents of [`render_init`], before the settings' patches.
+fn init_documents(inputs: &KubeadmInputs) -> anyhow::Result<Vec<Value>> {
     let schema = Schema::of(inputs.version)?;
-    let docs = [
+    let mode = inputs.settings.kube_proxy_mode;
+    mode.require_supported(inputs.version)?;
+    let mut docs = vec![
         init_configuration(inputs, schema)?,
         cluster_configuration(inputs, schema)?,
         kubelet_configuration(inputs)?,
-        kube_proxy_configuration(inputs.plan),
     ];
-    to_documents(&docs)
+    docs.extend(kube_proxy_configuration(inputs.plan, mode));
+    Ok(docs)
 }
 
-/// The `JoinConfiguration` of one worker. The kubelet settings come from the cluster
-/// (kubeadm init uploads them), so only the worker's own registration is here.
+/// The settings' kubeadm patches applied to `docs` (kind's `kubeadmConfigPatches`).
+fn patched(inputs: &KubeadmInputs, docs: &[Value]) -> anyhow::Result<Vec<Value>> {
+    let patches = &inputs.settings.kubeadm_patches;
+    if patches.is_empty() {
+        return Ok(docs.to_vec());
+    }
+    Ok(patches.parsed()?.apply(docs)?.0)
+}
+
+/// The checks of the kubeadm side of `settings` that need no Docker: kube-proxy's mode
+/// in the chosen release, and the patches (against documents rendered with a throwaway
+/// token). `settings`, `up --dry-run` and `up` all run them.
+pub fn check_settings(settings: &Settings, plan: &ClusterPlan) -> anyhow::Result<()> {
+    let version = KubeVersion::parse(&settings.kubernetes_version)?;
+    settings.kube_proxy_mode.require_supported(&version)?;
+    let token = BootstrapToken::random()?;
+    check_patches(&KubeadmInputs {
+        plan,
+        settings,
+        version: &version,
+        host_cgroup_v1: false,
+        dedicated_master: true,
+        bootstrap_token: &token,
+        certificate_key: None,
+    })
+}
+
+/// Refuses patches that do not apply or match no document, by rendering what a cluster of
+/// these settings renders: init, and a worker's and (with several masters) a master's
+/// join. Runs before anything is created.
+pub fn check_patches(inputs: &KubeadmInputs) -> anyhow::Result<()> {
+    let patches = &inputs.settings.kubeadm_patches;
+    if patches.is_empty() {
+        return Ok(());
+    }
+    let parsed = patches.parsed()?;
+    // A worker's join is rendered even for a cluster without workers: `join` adds some.
+    let mut settings = inputs.settings.clone();
+    settings.num_nodes = settings.num_nodes.max(1);
+    let plan = ClusterPlan::new(&settings)?;
+    let key = "0".repeat(64);
+    let inputs = KubeadmInputs {
+        plan: &plan,
+        settings: &settings,
+        certificate_key: Some(&key),
+        ..*inputs
+    };
+    let mut sets = vec![init_documents(&inputs)?];
+    for node in [plan.masters().get(1), plan.workers().first()]
+        .into_iter()
+        .flatten()
+    {
+        sets.push(join_documents(&inputs, node)?);
+    }
+    let matched = sets
+        .iter()
+        .map(|docs| parsed.apply(docs).map(|(_, m)| m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    crate::settings::kubeadm_patches::require_all_matched(patches, &matched)
+}
+
+/// The `JoinConfiguration` of a worker or of a master other than the first. The kubelet
+/// settings come from the cluster (kubeadm init uploads them), so only the node's own
+/// registration is here, and for a master its API server and the certificate key
+/// (`controlPlane`: with `--config`, kubeadm refuses `--control-plane` and
+/// `--certificate-key` on the command line; cmd/kubeadm/app/apis/kubeadm/validation/
+/// validation.go, `isAllowedFlag`).
 pub fn render_join(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<String> {
-    if node.role != Role::Worker {
+    to_documents(&patched(inputs, &join_documents(inputs, node)?)?)
+}
+
+/// The documents of [`render_join`], before the settings' patches.
+fn join_documents(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<Vec<Value>> {
+    let schema = Schema::of(inputs.version)?;
+    let plan = inputs.plan;
+    if node.name == plan.master().name {
         return Err(anyhow!(
-            "{} is not a worker; only workers join the cluster",
+            "{} is the first master: it runs kubeadm init, not join",
             node.name
         ));
     }
-    let schema = Schema::of(inputs.version)?;
-    let plan = inputs.plan;
     let discovery = mapping([(
         "bootstrapToken",
         mapping([
@@ -97,16 +178,19 @@ pub fn render_join(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<St
             ("unsafeSkipCAVerification", true.into()),
         ]),
     )]);
-    let doc = mapping([
-        ("apiVersion", schema.api_version().into()),
-        ("kind", "JoinConfiguration".into()),
-        ("discovery", discovery),
-        (
-            "nodeRegistration",
-            node_registration(schema, plan, node, None)?,
-        ),
-    ]);
-    to_documents(&[doc])
+    let taints = (node.role == Role::Master && !inputs.dedicated_master).then(Vec::new);
+    let mut doc = Mapping::new();
+    doc.insert("apiVersion".into(), schema.api_version().into());
+    doc.insert("kind".into(), "JoinConfiguration".into());
+    doc.insert("discovery".into(), discovery);
+    doc.insert(
+        "nodeRegistration".into(),
+        node_registration(schema, plan, node, taints)?,
+    );
+    if node.role == Role::Master {
+        doc.insert("controlPlane".into(), join_control_plane(inputs, node)?);
+    }
+    Ok(vec![Value::Mapping(doc)])
 }
 
 /// The kubeadm preflight checks that cannot pass inside a container, or that stop a
@@ -127,15 +211,47 @@ pub const IGNORED_PREFLIGHT_CHECKS: [&str; 4] = ["SystemVerification", "Swap", "
 const IGNORE_PREFLIGHT_ERRORS: &str =
     "--ignore-preflight-errors=SystemVerification,Swap,NumCPU,Mem";
 
-/// The argv that initializes the master, run inside it.
-pub fn init_command() -> Vec<String> {
-    [
+/// The argv that initializes the master, run inside it. With several masters,
+/// `--upload-certs` puts the control-plane certificates, encrypted with the
+/// configuration's `certificateKey`, where the other masters' joins fetch them.
+pub fn init_command(upload_certs: bool) -> Vec<String> {
+    let mut argv: Vec<String> = [
         "kubeadm",
         "init",
         "--config",
         CONFIG_PATH,
         "--skip-token-print",
         IGNORE_PREFLIGHT_ERRORS,
+    ]
+    .map(String::from)
+    .to_vec();
+    if upload_certs {
+        argv.push("--upload-certs".into());
+    }
+    argv
+}
+
+/// A fresh certificate key: kubeadm's is "a hex encoded string that is an AES key of
+/// size 32 bytes" (cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go, `certificateKey`).
+pub fn new_certificate_key() -> anyhow::Result<String> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key)
+        .map_err(|e| anyhow!("reading random bytes for the certificate key: {e}"))?;
+    Ok(key.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The argv that uploads the control-plane certificates again under `key`, on the first
+/// master, for a master that joins later (kubeadm deletes the uploaded ones after two
+/// hours). No `--config`, so the key may be a flag.
+pub fn upload_certs_command(key: &str) -> Vec<String> {
+    [
+        "kubeadm",
+        "init",
+        "phase",
+        "upload-certs",
+        "--upload-certs",
+        "--certificate-key",
+        key,
     ]
     .map(String::from)
     .to_vec()
@@ -197,16 +313,57 @@ fn init_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Result<
         .copied()
         .ok_or_else(|| anyhow!("the master {} has no address", master.name))?;
     let taints = (!inputs.dedicated_master).then(Vec::new);
+    let mut doc = Mapping::new();
+    doc.insert("apiVersion".into(), schema.api_version().into());
+    doc.insert("kind".into(), "InitConfiguration".into());
+    doc.insert(
+        "bootstrapTokens".into(),
+        Value::Sequence(vec![mapping([(
+            "token",
+            inputs.bootstrap_token.secret().into(),
+        )])]),
+    );
+    doc.insert(
+        "localAPIEndpoint".into(),
+        mapping([
+            ("advertiseAddress", advertise.to_string().into()),
+            ("bindPort", API_SERVER_PORT.into()),
+        ]),
+    );
+    doc.insert(
+        "nodeRegistration".into(),
+        node_registration(schema, plan, master, taints)?,
+    );
+    if inputs.settings.kube_proxy_mode == KubeProxyMode::None {
+        // kind's way to run without kube-proxy: skip kubeadm's addon phase.
+        doc.insert(
+            "skipPhases".into(),
+            Value::Sequence(vec!["addon/kube-proxy".into()]),
+        );
+    }
+    if plan.load_balancer.is_some() {
+        let key = inputs.certificate_key.ok_or_else(|| {
+            anyhow!("a cluster with several masters needs a certificate key for kubeadm init")
+        })?;
+        doc.insert("certificateKey".into(), key.into());
+    }
+    Ok(Value::Mapping(doc))
+}
+
+/// `JoinConfiguration.controlPlane` of a master that joins: its own API server and the
+/// key of the certificates kubeadm init uploaded.
+fn join_control_plane(inputs: &KubeadmInputs, node: &NodePlan) -> anyhow::Result<Value> {
+    let advertise = node_ips(inputs.plan, node)
+        .first()
+        .copied()
+        .ok_or_else(|| anyhow!("the master {} has no address", node.name))?;
+    let key = inputs.certificate_key.ok_or_else(|| {
+        anyhow!(
+            "{} joins as a master but no certificate key was uploaded",
+            node.name
+        )
+    })?;
     Ok(mapping([
-        ("apiVersion", schema.api_version().into()),
-        ("kind", "InitConfiguration".into()),
-        (
-            "bootstrapTokens",
-            Value::Sequence(vec![mapping([(
-                "token",
-                inputs.bootstrap_token.secret().into(),
-            )])]),
-        ),
         (
             "localAPIEndpoint",
             mapping([
@@ -214,10 +371,7 @@ fn init_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Result<
                 ("bindPort", API_SERVER_PORT.into()),
             ]),
         ),
-        (
-            "nodeRegistration",
-            node_registration(schema, plan, master, taints)?,
-        ),
+        ("certificateKey", key.into()),
     ]))
 }
 
@@ -229,7 +383,8 @@ fn cluster_configuration(inputs: &KubeadmInputs, schema: Schema) -> anyhow::Resu
     // turns the allocator on only when podSubnet is set (cmd/kubeadm/app/phases/controlplane/
     // manifests.go, `allocate-node-cidrs` under `PodSubnet != ""`), so it is left out for
     // them, as kubeadm-dind-cluster did. kube-proxy's clusterCIDR still covers the pods.
-    let allocates_pod_cidrs = crate::cni::manifest(settings.cni).is_some();
+    // Manifest plugins and the user's own (`none`) get it, as kind always sets podSubnet.
+    let allocates_pod_cidrs = !crate::cni::configured_by_dind(settings.cni);
     let apiserver = component_args(settings, Component::Apiserver, BTreeMap::new())?;
     let mask_sizes = if allocates_pod_cidrs {
         node_cidr_mask_sizes(plan)
@@ -352,16 +507,28 @@ fn kubelet_configuration(inputs: &KubeadmInputs) -> anyhow::Result<Value> {
     Ok(Value::Mapping(doc))
 }
 
-fn kube_proxy_configuration(plan: &ClusterPlan) -> Value {
-    mapping([
+/// kube-proxy's configuration, none for `--kube-proxy-mode none` (kind's template in
+/// pkg/cluster/internal/kubeadm/config.go renders none either).
+fn kube_proxy_configuration(plan: &ClusterPlan, mode: KubeProxyMode) -> Option<Value> {
+    if mode == KubeProxyMode::None {
+        return None;
+    }
+    // A container cannot set the host-wide nf_conntrack_max, and kube-proxy exits when
+    // it fails to; 0 leaves it alone, as kind does.
+    let mut conntrack = Mapping::new();
+    conntrack.insert("maxPerCore".into(), 0u8.into());
+    if mode == KubeProxyMode::Nftables {
+        // As kind: the nftables proxier needs liberal TCP tracking on kernels before 6.1
+        // (kubernetes/kubernetes#117924).
+        conntrack.insert("tcpBeLiberal".into(), true.into());
+    }
+    Some(mapping([
         ("apiVersion", "kubeproxy.config.k8s.io/v1alpha1".into()),
         ("kind", "KubeProxyConfiguration".into()),
-        ("mode", "iptables".into()),
+        ("mode", mode.to_string().into()),
         ("clusterCIDR", join_nets(&plan.pod_cidrs).into()),
-        // A container cannot set the host-wide nf_conntrack_max, and kube-proxy exits when
-        // it fails to; 0 leaves it alone, as kind does.
-        ("conntrack", mapping([("maxPerCore", 0u8.into())])),
-    ])
+        ("conntrack", Value::Mapping(conntrack)),
+    ]))
 }
 
 /// `nodeRegistration` for a node; `taints: Some(vec![])` removes kubeadm's default taint.
@@ -484,14 +651,21 @@ fn first_service_is_v6(plan: &ClusterPlan) -> bool {
     matches!(plan.service_cidrs.first(), Some(IpNet::V6(_)))
 }
 
+/// Where kubeadm and the nodes reach the API server: the load balancer when there is
+/// one (kind's `ControlPlaneEndpoint`), else the master.
 fn control_plane_endpoint(plan: &ClusterPlan) -> String {
-    format!("{}:{API_SERVER_PORT}", plan.master().name)
+    let host = match &plan.load_balancer {
+        Some(lb) => &lb.name,
+        None => &plan.master().name,
+    };
+    format!("{host}:{API_SERVER_PORT}")
 }
 
 /// Names the API server certificate must hold: loopback in both families (kubectl on the
 /// host through a published port, and tools inside the master), the master's name and
-/// addresses, the host address the API server is published on, and the host the
-/// kubeconfig reaches it by (`apiserver_names`: a remote daemon's name).
+/// addresses, the load balancer's name and addresses (every master's certificate is
+/// reached through it), the host address the API server is published on, and the host
+/// the kubeconfig reaches it by (`apiserver_names`: a remote daemon's name).
 pub(crate) fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
     let master = plan.master();
     let mut sans: Vec<String> = vec![
@@ -501,6 +675,10 @@ pub(crate) fn cert_sans(plan: &ClusterPlan) -> Vec<String> {
         master.name.clone(),
     ];
     sans.extend(node_ips(plan, master).iter().map(IpAddr::to_string));
+    if let Some(lb) = &plan.load_balancer {
+        sans.push(lb.name.clone());
+        sans.extend(lb.addresses().iter().map(IpAddr::to_string));
+    }
     sans.push(plan.apiserver_address.to_string());
     sans.extend(plan.apiserver_names.iter().cloned());
     let mut seen = std::collections::BTreeSet::new();
@@ -555,6 +733,7 @@ mod tests {
             host_cgroup_v1: false,
             dedicated_master: true,
             bootstrap_token: token,
+            certificate_key: None,
         };
         let init = docs(&render_init(&inputs).unwrap());
         let join = docs(&render_join(&inputs, &plan.workers()[0]).unwrap());
@@ -613,6 +792,7 @@ mod tests {
             host_cgroup_v1: false,
             dedicated_master: true,
             bootstrap_token: &test_token(),
+            certificate_key: None,
         })
     }
 
@@ -646,6 +826,7 @@ mod tests {
             host_cgroup_v1: cgroup_v1,
             dedicated_master: dedicated,
             bootstrap_token: &test_token(),
+            certificate_key: None,
         };
         docs(&render_init(&inputs).unwrap())
     }
@@ -678,7 +859,7 @@ mod tests {
             "--ignore-preflight-errors={}",
             IGNORED_PREFLIGHT_CHECKS.join(",")
         );
-        for argv in [init_command(), join_command()] {
+        for argv in [init_command(false), join_command()] {
             let flags: Vec<&String> = argv
                 .iter()
                 .filter(|a| a.starts_with("--ignore-preflight-errors"))
@@ -756,6 +937,7 @@ mod tests {
             host_cgroup_v1: false,
             dedicated_master: true,
             bootstrap_token: &test_token(),
+            certificate_key: None,
         };
         assert_eq!(
             crate::error::exit_code(&render_init(&inputs).unwrap_err()),
@@ -919,6 +1101,7 @@ mod tests {
             host_cgroup_v1: false,
             dedicated_master: true,
             bootstrap_token: &test_token(),
+            certificate_key: None,
         };
         assert!(render_join(&inputs, plan.master()).is_err());
         assert!(render_join(&inputs, &plan.workers()[0]).is_ok());
@@ -926,7 +1109,7 @@ mod tests {
 
     #[test]
     fn commands_pass_the_config_file() {
-        for (argv, verb) in [(init_command(), "init"), (join_command(), "join")] {
+        for (argv, verb) in [(init_command(false), "init"), (join_command(), "join")] {
             assert_eq!(argv[..2], ["kubeadm".to_string(), verb.to_string()]);
             let at = argv.iter().position(|a| a == "--config").unwrap();
             assert_eq!(argv[at + 1], CONFIG_PATH);
@@ -950,6 +1133,7 @@ mod kdc_tests {
             host_cgroup_v1: false,
             dedicated_master: true,
             bootstrap_token: &super::tests::test_token(),
+            certificate_key: None,
         };
         let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&render_init(&inputs).unwrap())
             .map(|d| serde::Deserialize::deserialize(d).unwrap())

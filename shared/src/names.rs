@@ -138,6 +138,20 @@ impl ClusterIdentity {
         }
     }
 
+    /// Container name and hostname of master `k`: the first is `kube-master` (as
+    /// [`Self::node_name`] of 0), the others `kube-master-2`, `kube-master-3`, …
+    pub fn master_name(&self, k: u16) -> String {
+        match k {
+            0 | 1 => self.node_name(0),
+            k => format!("kube-master-{k}{}", self.suffix()),
+        }
+    }
+
+    /// The load balancer in front of the masters of a cluster with several.
+    pub fn load_balancer_name(&self) -> String {
+        format!("kube-master-lb{}", self.suffix())
+    }
+
     /// The volume that holds a node's `/var`, so it survives `down`.
     pub fn volume_name(&self, index: u16) -> String {
         format!("kubeadm-dind-{}", self.node_name(index))

@@ -20,6 +20,12 @@ const NAT64_HOST: u128 = 0x200;
 const IPV6_MODE_DOCKER_V4: &str = "10.192.0.0/24";
 /// The DNS service is the tenth address of the service range, as kubeadm makes it.
 const DNS_SERVICE_OFFSET: u128 = 10;
+/// The most masters a cluster can have (`--masters` offers 1, 3 or 5; `join
+/// --control-plane` adds more): etcd advises at most seven members.
+pub const MAX_MASTERS: u16 = 7;
+/// Host part of the load balancer (.254, ::fe): the top of the range, so no address of
+/// a one-master cluster moves. Masters 2, 3, … sit below it (.253, .252, …).
+const LOAD_BALANCER_HOST: u32 = 254;
 
 /// The role of a node container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,7 +50,7 @@ pub struct NodePlan {
     /// Container name and hostname.
     pub name: String,
     pub role: Role,
-    /// 0 for the master, n for `kube-node-n`.
+    /// 0 for the first master, k for `kube-master-k`, n for `kube-node-n`.
     pub index: u16,
     pub volume: String,
     pub ipv4: Option<Ipv4Addr>,
@@ -56,11 +62,7 @@ pub struct NodePlan {
 impl NodePlan {
     /// The node's addresses, IPv4 first.
     pub fn addresses(&self) -> Vec<IpAddr> {
-        self.ipv4
-            .map(IpAddr::V4)
-            .into_iter()
-            .chain(self.ipv6.map(IpAddr::V6))
-            .collect()
+        both_families(self.ipv4, self.ipv6)
     }
 }
 
@@ -95,6 +97,30 @@ pub struct Net64Plan {
     pub allow_aaaa_use: bool,
 }
 
+/// The load balancer in front of the masters of a cluster with several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadBalancerPlan {
+    /// Container name and hostname.
+    pub name: String,
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+impl LoadBalancerPlan {
+    /// Its addresses, IPv4 first.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        both_families(self.ipv4, self.ipv6)
+    }
+}
+
+/// The addresses there are of the two families, IPv4 first.
+fn both_families(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Vec<IpAddr> {
+    ipv4.map(IpAddr::V4)
+        .into_iter()
+        .chain(ipv6.map(IpAddr::V6))
+        .collect()
+}
+
 /// Everything about one cluster that can be known before Docker is asked anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterPlan {
@@ -121,10 +147,16 @@ pub struct ClusterPlan {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub apiserver_names: Vec<String>,
     pub net64: Option<Net64Plan>,
+    /// With several masters: the balancer the API server is reached through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancerPlan>,
     pub image: String,
     /// `MASTER_EXTRA_OPTS`: extra container options of the master.
     #[serde(skip_serializing_if = "crate::settings::kdc::ExtraOpts::is_empty")]
     pub master_extra_opts: crate::settings::kdc::ExtraOpts,
+    /// `--mount`: host folders in the nodes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<crate::settings::mounts::Mount>,
     /// The control plane's feature gates (`FEATURE_GATES`; `none` plans none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feature_gates: Option<String>,
@@ -159,6 +191,7 @@ impl ClusterPlan {
             },
             edge: None,
             nodes: node_plans(settings, &cluster, &mgmt),
+            load_balancer: load_balancer_plan(settings, &cluster, &mgmt)?,
             pod_cidrs: settings.pod_cidrs.clone(),
             service_cidrs: settings.service_cidrs.clone(),
             dns_service_ips: settings
@@ -172,6 +205,7 @@ impl ClusterPlan {
             net64,
             image: settings.node_image(),
             master_extra_opts: settings.kdc.master_extra_opts.clone(),
+            mounts: settings.mounts.clone(),
             feature_gates: settings.feature_gates.clone(),
             kubelet_feature_gates: settings.kubelet_feature_gates.clone(),
             address_id,
@@ -180,13 +214,64 @@ impl ClusterPlan {
         })
     }
 
+    /// The first master: where kubeadm init runs.
     pub fn master(&self) -> &NodePlan {
         &self.nodes[0]
     }
 
-    pub fn workers(&self) -> &[NodePlan] {
-        &self.nodes[1..]
+    /// Every master, the first one first; they lead [`ClusterPlan::nodes`].
+    pub fn masters(&self) -> &[NodePlan] {
+        let count = self
+            .nodes
+            .iter()
+            .take_while(|n| n.role == Role::Master)
+            .count();
+        &self.nodes[..count]
     }
+
+    pub fn workers(&self) -> &[NodePlan] {
+        &self.nodes[self.masters().len()..]
+    }
+
+    /// The container the API server's host port is published on: the load balancer
+    /// when there is one, else the master.
+    pub fn api_publisher(&self) -> &str {
+        match &self.load_balancer {
+            Some(lb) => &lb.name,
+            None => &self.master().name,
+        }
+    }
+}
+
+/// The host part of master `k` (1 is the first): the first keeps .2; the others count
+/// down from below the load balancer, clear of the workers' .3 upwards.
+fn master_host(k: u16) -> u32 {
+    match k {
+        0 | 1 => 2,
+        k => LOAD_BALANCER_HOST + 1 - u32::from(k),
+    }
+}
+
+/// The balancer of a plan with several masters, at the top of the management range.
+fn load_balancer_plan(
+    settings: &Settings,
+    cluster: &ClusterIdentity,
+    mgmt: &Management,
+) -> anyhow::Result<Option<LoadBalancerPlan>> {
+    if settings.masters <= 1 {
+        return Ok(None);
+    }
+    let name = cluster.load_balancer_name();
+    if name.len() > 63 {
+        return Err(usage(format!(
+            "the load balancer's name {name} is longer than a hostname may be (63): use a shorter label for a cluster with several masters"
+        )));
+    }
+    Ok(Some(LoadBalancerPlan {
+        name,
+        ipv4: mgmt.v4.map(|n| nth_v4(n, LOAD_BALANCER_HOST)),
+        ipv6: mgmt.v6.map(|n| host_v6(n, u128::from(LOAD_BALANCER_HOST))),
+    }))
 }
 
 /// The cluster's management subnets, with the cluster's address ID in them.
@@ -288,11 +373,18 @@ fn check_service_cidr_size(net: IpNet) -> anyhow::Result<()> {
 /// No more workers than the management and pod subnets can address.
 fn check_worker_count(settings: &Settings) -> anyhow::Result<()> {
     let mode = settings.ip_mode;
-    let max_workers = max_workers(mode);
+    let masters = settings.masters;
+    if !(1..=MAX_MASTERS).contains(&masters) {
+        return Err(usage(format!(
+            "{masters} masters requested: a cluster has 1 to {MAX_MASTERS}"
+        )));
+    }
+    let max_workers = max_workers(mode, masters);
     if settings.num_nodes > max_workers {
         return Err(usage(format!(
-            "{} worker nodes requested, but the management and pod subnets address at most {max_workers} in {mode} mode",
-            settings.num_nodes
+            "{} worker nodes requested, but the management and pod subnets address at most {max_workers} in {mode} mode{}",
+            settings.num_nodes,
+            if masters > 1 { " with several masters" } else { "" }
         )));
     }
     Ok(())
@@ -362,29 +454,31 @@ fn check_disjoint(
 }
 
 /// The master (index 0) and the workers, with their addresses and pod subnets.
+/// The masters, then the workers (whose numbers and addresses do not depend on how many
+/// masters there are).
 fn node_plans(settings: &Settings, cluster: &ClusterIdentity, mgmt: &Management) -> Vec<NodePlan> {
-    (0..=settings.num_nodes)
-        .map(|index| {
-            let host = u32::from(index) + 2;
-            NodePlan {
-                name: cluster.node_name(index),
-                role: if index == 0 {
-                    Role::Master
-                } else {
-                    Role::Worker
-                },
-                index,
-                volume: cluster.volume_name(index),
-                ipv4: mgmt.v4.map(|n| nth_v4(n, host)),
-                ipv6: mgmt.v6.map(|n| host_v6(n, u128::from(host))),
-                pod_subnets: settings
-                    .pod_cidrs
-                    .iter()
-                    .map(|cidr| node_pod_subnet(*cidr, host))
-                    .collect(),
-            }
-        })
-        .collect()
+    let node = |name: String, role: Role, index: u16, host: u32| NodePlan {
+        volume: format!("kubeadm-dind-{name}"),
+        name,
+        role,
+        index,
+        ipv4: mgmt.v4.map(|n| nth_v4(n, host)),
+        ipv6: mgmt.v6.map(|n| host_v6(n, u128::from(host))),
+        pod_subnets: settings
+            .pod_cidrs
+            .iter()
+            .map(|cidr| node_pod_subnet(*cidr, host))
+            .collect(),
+    };
+    let masters = (1..=settings.masters.max(1)).map(|k| {
+        let index = if k == 1 { 0 } else { k };
+        node(cluster.master_name(k), Role::Master, index, master_host(k))
+    });
+    let workers = (1..=settings.num_nodes).map(|index| {
+        let host = u32::from(index) + 2;
+        node(cluster.node_name(index), Role::Worker, index, host)
+    });
+    masters.chain(workers).collect()
 }
 
 /// `--apiserver-address`, else loopback of the first service network's family.
@@ -401,7 +495,11 @@ fn default_apiserver_address(settings: &Settings) -> IpAddr {
 
 /// The most workers a mode can address: node hosts run from .2 and pod subnet numbers
 /// up to 255; IPv4 stops before the broadcast .255, IPv6 before the DNS64 server ::100.
-pub fn max_workers(mode: IpMode) -> u16 {
+/// With several masters, the top of the range is the balancer's and the masters'.
+pub fn max_workers(mode: IpMode, masters: u16) -> u16 {
+    if masters > 1 {
+        return (master_host(MAX_MASTERS) - 3) as u16;
+    }
     match mode {
         IpMode::Ipv4 | IpMode::DualStack => 252,
         IpMode::Ipv6 => 253,

@@ -1,5 +1,7 @@
 //! Waiting until a freshly built cluster can take work: every expected node
-//! reports `Ready` and CoreDNS is available.
+//! reports `Ready` and CoreDNS is available. A cluster without a CNI plugin (`--cni
+//! none`) cannot get there until the user applies one: for it the wait ends once every
+//! node has registered ([`WaitFor::Registered`]).
 //!
 //! The wait is driven by the API server's watch events (kube-runtime
 //! watchers feeding reflector stores), not by polling, and is bounded by a
@@ -66,6 +68,16 @@ impl fmt::Display for ReadyProgress {
     }
 }
 
+/// What a wait waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    /// Every node `Ready` and CoreDNS available.
+    Ready,
+    /// Every node registered, Ready or not: a node has no pod network before a CNI
+    /// plugin is applied, so it stays NotReady, and CoreDNS's pods stay Pending.
+    Registered,
+}
+
 /// Waits until every node in `expected_nodes` is `Ready` and the CoreDNS
 /// deployment is available, or fails once `timeout` has passed, naming
 /// what is still outstanding.
@@ -76,6 +88,17 @@ impl fmt::Display for ReadyProgress {
 pub async fn wait_until_ready(
     client: kube::Client,
     expected_nodes: &[String],
+    timeout: Duration,
+    progress: &mut dyn FnMut(&ReadyProgress),
+) -> anyhow::Result<()> {
+    wait_for(client, expected_nodes, WaitFor::Ready, timeout, progress).await
+}
+
+/// [`wait_until_ready`], for what `until` names.
+pub async fn wait_for(
+    client: kube::Client,
+    expected_nodes: &[String],
+    until: WaitFor,
     timeout: Duration,
     progress: &mut dyn FnMut(&ReadyProgress),
 ) -> anyhow::Result<()> {
@@ -139,7 +162,7 @@ pub async fn wait_until_ready(
             progress(&now);
             last_progress = Some(now);
         }
-        if readiness.is_complete() {
+        if readiness.reached(until) {
             return Ok(());
         }
     }
@@ -164,8 +187,13 @@ struct Readiness {
 }
 
 impl Readiness {
-    fn is_complete(&self) -> bool {
-        self.not_ready.is_empty() && self.missing.is_empty() && self.coredns_available
+    fn reached(&self, until: WaitFor) -> bool {
+        match until {
+            WaitFor::Ready => {
+                self.not_ready.is_empty() && self.missing.is_empty() && self.coredns_available
+            }
+            WaitFor::Registered => self.missing.is_empty(),
+        }
     }
 
     fn progress(&self) -> ReadyProgress {
@@ -342,6 +370,29 @@ mod tests {
     }
 
     #[test]
+    fn without_a_cni_registered_nodes_are_enough() {
+        let unavailable = coredns(json!({"availableReplicas": 0}));
+        let a_not_ready = node("a", Some("False"));
+        let b_not_ready = node("b", None);
+        // (expected, nodes there, registered, ready)
+        type Case<'a> = (&'a [&'a str], Vec<&'a Node>, bool, bool);
+        let table: [Case; 3] = [
+            (&["a", "b"], vec![&a_not_ready, &b_not_ready], true, false),
+            (&["a", "b"], vec![&a_not_ready], false, false),
+            (&[], vec![], true, false),
+        ];
+        for (expected, nodes, registered, ready) in table {
+            let readiness = assess(&names(expected), nodes, Some(&unavailable));
+            assert_eq!(
+                readiness.reached(WaitFor::Registered),
+                registered,
+                "{expected:?}"
+            );
+            assert_eq!(readiness.reached(WaitFor::Ready), ready, "{expected:?}");
+        }
+    }
+
+    #[test]
     fn assessment_names_what_is_outstanding() {
         let available = coredns(json!({"availableReplicas": 1}));
         let unavailable = coredns(json!({"availableReplicas": 0}));
@@ -402,7 +453,7 @@ mod tests {
         for case in cases {
             let readiness = assess(&case.expected, case.nodes.iter().copied(), case.coredns);
             assert_eq!(
-                readiness.is_complete(),
+                readiness.reached(WaitFor::Ready),
                 case.complete,
                 "{:?}",
                 case.expected

@@ -41,6 +41,7 @@ fn render(env: &[(&str, &str)], version: &str) -> Rendered {
         host_cgroup_v1: true,
         dedicated_master: true,
         bootstrap_token: &golden_token(),
+        certificate_key: None,
     };
     Rendered {
         init: kubeadm::render_init(&inputs).unwrap(),
@@ -179,6 +180,8 @@ fn golden_renders_for_each_version_and_ip_mode() {
                 &rendered.joins[0].1,
             );
 
+            assert_go_types(&rendered.init, &label);
+            assert_go_types(&rendered.joins[0].1, &label);
             let docs = documents(&rendered.init);
             assert_eq!(docs.len(), 4, "{label}");
 
@@ -370,5 +373,366 @@ fn gates_and_args_from_the_environment_land_in_their_components() {
             kubelet["featureGates"].get("Foo").is_none(),
             "{version}: control-plane gates stay out of the kubelet"
         );
+    }
+}
+
+fn render_with(
+    settings: &Settings,
+    version: &str,
+    certificate_key: Option<&str>,
+) -> (ClusterPlan, String, Vec<(String, String)>) {
+    let plan = ClusterPlan::new(settings).unwrap();
+    let version = KubeVersion::parse(version).unwrap();
+    let inputs = KubeadmInputs {
+        plan: &plan,
+        settings,
+        version: &version,
+        host_cgroup_v1: true,
+        dedicated_master: true,
+        bootstrap_token: &golden_token(),
+        certificate_key,
+    };
+    let init = kubeadm::render_init(&inputs).unwrap();
+    let joins = plan
+        .nodes
+        .iter()
+        .skip(1)
+        .map(|n| (n.name.clone(), kubeadm::render_join(&inputs, n).unwrap()))
+        .collect();
+    (plan, init, joins)
+}
+
+/// A fixed key for the golden files; real runs make a random one per cluster.
+const GOLDEN_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[test]
+fn three_masters_go_through_the_balancer_with_the_uploaded_certificates() {
+    let ha = settings(&[("DIND_MASTERS", "3"), ("NUM_NODES", "1")]);
+    let (_, init, joins) = render_with(&ha, "v1.37.0", Some(GOLDEN_KEY));
+    golden("kubeadm-init-1.37-ha.yaml", &init);
+    assert_go_types(&init, "ha init");
+    for (name, text) in &joins {
+        assert_go_types(text, name);
+    }
+    golden("kubeadm-join-1.37-ha-master.yaml", &joins[0].1);
+    golden("kubeadm-join-1.37-ha-worker.yaml", &joins[2].1);
+    let docs = documents(&init);
+    let init_doc = only(&docs, "InitConfiguration");
+    assert_eq!(init_doc["certificateKey"], GOLDEN_KEY);
+    let cluster = only(&docs, "ClusterConfiguration");
+    assert_eq!(cluster["controlPlaneEndpoint"], "kube-master-lb:6443");
+    let sans: Vec<&str> = cluster["apiServer"]["certSANs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    for want in ["kube-master-lb", "10.192.0.254", "kube-master", "127.0.0.1"] {
+        assert!(sans.contains(&want), "certSANs {sans:?} lack {want}");
+    }
+    // (node, is a master, node-ip)
+    let expected = [
+        ("kube-master-2", true, "10.192.0.253"),
+        ("kube-master-3", true, "10.192.0.252"),
+        ("kube-node-1", false, "10.192.0.3"),
+    ];
+    assert_eq!(joins.len(), expected.len());
+    for ((name, text), (want, master, ip)) in joins.iter().zip(expected) {
+        assert_eq!(name, want);
+        let docs = documents(text);
+        let join = only(&docs, "JoinConfiguration");
+        assert_eq!(
+            join["discovery"]["bootstrapToken"]["apiServerEndpoint"], "kube-master-lb:6443",
+            "{name}"
+        );
+        assert_eq!(
+            args(
+                &join["nodeRegistration"]["kubeletExtraArgs"],
+                "kubeadm.k8s.io/v1beta4"
+            )["node-ip"],
+            ip,
+            "{name}"
+        );
+        if master {
+            assert_eq!(join["controlPlane"]["certificateKey"], GOLDEN_KEY, "{name}");
+            assert_eq!(
+                join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"], ip,
+                "{name}"
+            );
+            assert_eq!(
+                join["controlPlane"]["localAPIEndpoint"]["bindPort"], 6443,
+                "{name}"
+            );
+        } else {
+            assert!(join.get("controlPlane").is_none(), "{name}");
+        }
+    }
+    // One master: no certificate key anywhere, the master is the endpoint (unchanged).
+    let (_, one, _) = render_with(&settings(&[]), "v1.37.0", None);
+    assert!(
+        !one.contains("certificateKey") && one.contains("controlPlaneEndpoint: kube-master:6443")
+    );
+}
+
+#[test]
+fn each_kube_proxy_mode_renders_as_kube_proxy_reads_it() {
+    // (mode, KubeProxyConfiguration.mode, tcpBeLiberal, skipped phase)
+    let table = [
+        ("iptables", Some("iptables"), None, false),
+        ("nftables", Some("nftables"), Some(true), false),
+        ("ipvs", Some("ipvs"), None, false),
+        ("none", None, None, true),
+    ];
+    for (mode, in_doc, liberal, skipped) in table {
+        let (_, init, _) = render_with(
+            &settings(&[("DIND_KUBE_PROXY_MODE", mode)]),
+            "v1.37.0",
+            None,
+        );
+        golden(&format!("kubeadm-init-1.37-proxy-{mode}.yaml"), &init);
+        assert_go_types(&init, mode);
+        let docs = documents(&init);
+        let proxies: Vec<&Value> = docs
+            .iter()
+            .filter(|d| d["kind"] == "KubeProxyConfiguration")
+            .collect();
+        assert_eq!(
+            proxies.first().map(|p| str_of(&p["mode"])),
+            in_doc,
+            "{mode}"
+        );
+        if let Some(proxy) = proxies.first() {
+            assert_eq!(proxy["apiVersion"], "kubeproxy.config.k8s.io/v1alpha1");
+            assert_eq!(proxy["conntrack"]["maxPerCore"], 0, "{mode}");
+            assert_eq!(
+                proxy["conntrack"]["tcpBeLiberal"].as_bool(),
+                liberal,
+                "{mode}"
+            );
+        }
+        let init_doc = only(&docs, "InitConfiguration");
+        assert_eq!(
+            init_doc["skipPhases"]
+                .as_sequence()
+                .is_some_and(|p| p.iter().any(|s| s == "addon/kube-proxy")),
+            skipped,
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn patches_land_in_the_documents_they_name() {
+    let mut s = settings(&[("NUM_NODES", "1")]);
+    s.kubeadm_patches = dind::settings::kubeadm_patches::KubeadmPatches {
+        merge: vec![
+            "kind: ClusterConfiguration\napiServer:\n  extraArgs:\n  - name: v\n    value: \"5\"\n".into(),
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\nnodeRegistration:\n  imagePullPolicy: Never\n".into(),
+        ],
+        json6902: vec![dind::settings::kubeadm_patches::Json6902Patch {
+            group: "kubelet.config.k8s.io".into(),
+            version: "v1beta1".into(),
+            kind: "KubeletConfiguration".into(),
+            patch: "- op: add\n  path: /maxPods\n  value: 42\n".into(),
+        }],
+    };
+    let (_, init, joins) = render_with(&s, "v1.37.0", None);
+    golden("kubeadm-init-1.37-patched.yaml", &init);
+    golden("kubeadm-join-1.37-patched.yaml", &joins[0].1);
+    assert_go_types(&init, "patched init");
+    assert_go_types(&joins[0].1, "patched join");
+    let docs = documents(&init);
+    let cluster = only(&docs, "ClusterConfiguration");
+    assert_eq!(
+        args(&cluster["apiServer"]["extraArgs"], "kubeadm.k8s.io/v1beta4")["v"],
+        "5"
+    );
+    assert!(
+        cluster["apiServer"]["certSANs"].is_sequence(),
+        "a merge patch keeps the keys it does not name"
+    );
+    assert_eq!(only(&docs, "KubeletConfiguration")["maxPods"], 42);
+    let join = documents(&joins[0].1);
+    assert_eq!(
+        only(&join, "JoinConfiguration")["nodeRegistration"]["imagePullPolicy"],
+        "Never"
+    );
+    assert_eq!(
+        only(&join, "JoinConfiguration")["nodeRegistration"]["name"],
+        "kube-node-1"
+    );
+}
+
+/// The fields of the Go types dind's documents may use, as JSON paths (`[]` is any list
+/// item, `*` any map key), by kind. kubeadm: cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go
+/// (InitConfiguration, ClusterConfiguration, JoinConfiguration, NodeRegistrationOptions,
+/// APIEndpoint, Arg, JoinControlPlane, Discovery, BootstrapTokenDiscovery) and
+/// bootstraptoken/v1 BootstrapToken; kubelet: staging/src/k8s.io/kubelet/config/v1beta1/
+/// types.go (KubeletConfiguration); kube-proxy: staging/src/k8s.io/kube-proxy/config/
+/// v1alpha1/types.go (KubeProxyConfiguration, KubeProxyConntrackConfiguration).
+const GO_TYPES: &[(&str, &[&str])] = &[
+    (
+        "InitConfiguration",
+        &[
+            "bootstrapTokens[].token",
+            "bootstrapTokens[].description",
+            "bootstrapTokens[].ttl",
+            "bootstrapTokens[].usages[]",
+            "bootstrapTokens[].groups[]",
+            "dryRun",
+            "localAPIEndpoint.advertiseAddress",
+            "localAPIEndpoint.bindPort",
+            "certificateKey",
+            "skipPhases[]",
+            "patches.directory",
+            "nodeRegistration.name",
+            "nodeRegistration.criSocket",
+            "nodeRegistration.taints[].key",
+            "nodeRegistration.taints[].value",
+            "nodeRegistration.taints[].effect",
+            "nodeRegistration.kubeletExtraArgs[].name",
+            "nodeRegistration.kubeletExtraArgs[].value",
+            "nodeRegistration.ignorePreflightErrors[]",
+            "nodeRegistration.imagePullPolicy",
+        ],
+    ),
+    (
+        "ClusterConfiguration",
+        &[
+            "kubernetesVersion",
+            "controlPlaneEndpoint",
+            "clusterName",
+            "certificatesDir",
+            "imageRepository",
+            "featureGates.*",
+            "networking.serviceSubnet",
+            "networking.podSubnet",
+            "networking.dnsDomain",
+            "apiServer.certSANs[]",
+            "apiServer.extraArgs[].name",
+            "apiServer.extraArgs[].value",
+            "controllerManager.extraArgs[].name",
+            "controllerManager.extraArgs[].value",
+            "scheduler.extraArgs[].name",
+            "scheduler.extraArgs[].value",
+            "etcd.local.dataDir",
+            "etcd.local.extraArgs[].name",
+            "etcd.local.extraArgs[].value",
+            "dns.imageRepository",
+            "dns.imageTag",
+        ],
+    ),
+    (
+        "JoinConfiguration",
+        &[
+            "dryRun",
+            "caCertPath",
+            "skipPhases[]",
+            "patches.directory",
+            "discovery.bootstrapToken.token",
+            "discovery.bootstrapToken.apiServerEndpoint",
+            "discovery.bootstrapToken.caCertHashes[]",
+            "discovery.bootstrapToken.unsafeSkipCAVerification",
+            "discovery.tlsBootstrapToken",
+            "controlPlane.localAPIEndpoint.advertiseAddress",
+            "controlPlane.localAPIEndpoint.bindPort",
+            "controlPlane.certificateKey",
+            "nodeRegistration.name",
+            "nodeRegistration.criSocket",
+            "nodeRegistration.taints[].key",
+            "nodeRegistration.taints[].value",
+            "nodeRegistration.taints[].effect",
+            "nodeRegistration.kubeletExtraArgs[].name",
+            "nodeRegistration.kubeletExtraArgs[].value",
+            "nodeRegistration.ignorePreflightErrors[]",
+            "nodeRegistration.imagePullPolicy",
+        ],
+    ),
+    (
+        "KubeletConfiguration",
+        &[
+            "cgroupDriver",
+            "containerRuntimeEndpoint",
+            "failSwapOn",
+            "imageGCHighThresholdPercent",
+            "evictionHard.*",
+            "clusterDNS[]",
+            "clusterDomain",
+            "address",
+            "healthzBindAddress",
+            "failCgroupV1",
+            "hairpinMode",
+            "featureGates.*",
+            "maxPods",
+            "cgroupRoot",
+        ],
+    ),
+    (
+        "KubeProxyConfiguration",
+        &[
+            "mode",
+            "clusterCIDR",
+            "featureGates.*",
+            "conntrack.maxPerCore",
+            "conntrack.min",
+            "conntrack.tcpEstablishedTimeout",
+            "conntrack.tcpCloseWaitTimeout",
+            "conntrack.tcpBeLiberal",
+            "conntrack.udpTimeout",
+            "conntrack.udpStreamTimeout",
+            "iptables.minSyncPeriod",
+            "nftables.minSyncPeriod",
+            "ipvs.minSyncPeriod",
+            "ipvs.scheduler",
+        ],
+    ),
+];
+
+/// Every leaf of `value` as a path: `a.b`, `a[]`, `a[].b`.
+fn leaf_paths(value: &Value, prefix: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Mapping(map) if !map.is_empty() => {
+            for (key, child) in map {
+                let key = str_of(key);
+                let path = if prefix.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                leaf_paths(child, &path, out);
+            }
+        }
+        Value::Sequence(items) if !items.is_empty() => {
+            for item in items {
+                leaf_paths(item, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => out.push(prefix.to_string()),
+    }
+}
+
+/// Fails unless every field of every document is one its Go type has.
+fn assert_go_types(text: &str, label: &str) {
+    for doc in documents(text) {
+        let kind = str_of(&doc["kind"]);
+        let allowed = GO_TYPES
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .unwrap_or_else(|| panic!("{label}: unknown kind {kind}"))
+            .1;
+        let mut paths = Vec::new();
+        leaf_paths(&doc, "", &mut paths);
+        for path in paths.iter().filter(|p| *p != "apiVersion" && *p != "kind") {
+            let known = allowed.iter().any(|a| match a.strip_suffix('*') {
+                Some(map) => path.starts_with(map),
+                // An empty list or map (`taints: []`) is the field itself.
+                None => {
+                    *a == path
+                        || a.starts_with(&format!("{path}[]"))
+                        || a.starts_with(&format!("{path}."))
+                }
+            });
+            assert!(known, "{label}: {kind} has no field {path}");
+        }
     }
 }

@@ -392,3 +392,40 @@ async fn an_unreachable_api_is_named_in_the_timeout() {
     assert!(message.contains("connection refused"), "{message}");
     assert!(cluster.requests.borrow().node_lists > 1);
 }
+
+/// `--cni none`: NotReady nodes and an unavailable CoreDNS end the wait once every node
+/// has registered.
+#[tokio::test(start_paused = true)]
+async fn without_a_cni_registered_not_ready_nodes_end_the_wait() {
+    let cluster = fake_cluster(
+        vec![
+            node("kube-master", false),
+            node("kube-node-1", false),
+            coredns(0),
+        ],
+        0,
+    );
+    let expected = names(&["kube-master", "kube-node-1"]);
+    dind::ready::wait_for(
+        cluster.client.clone(),
+        &expected,
+        dind::ready::WaitFor::Registered,
+        Duration::from_secs(60),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    let missing = dind::ready::wait_for(
+        cluster.client,
+        &names(&["kube-master", "kube-node-2"]),
+        dind::ready::WaitFor::Registered,
+        Duration::from_secs(3),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        missing.to_string().contains("nodes missing: kube-node-2"),
+        "{missing}"
+    );
+}

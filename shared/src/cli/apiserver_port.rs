@@ -1,4 +1,5 @@
-//! `apiserver-port`: the host port the cluster's API server is published on.
+//! `apiserver-port`: the host port the cluster's API server is published on (on the
+//! load balancer of a cluster with several masters, else on the master).
 
 use super::{print, CommandContext, SelectArgs};
 

@@ -481,10 +481,10 @@ mod tests {
         let err = "cilium".parse::<Cni>().unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown CNI plugin \"cilium\": use bridge, ptp, flannel, calico, calico-kdd, weave or kube-router"
+            "unknown CNI plugin \"cilium\": use bridge, ptp, flannel, calico, calico-kdd, weave, kube-router or none"
         );
         assert!(help.starts_with(
-            "--cni <VALUE>\n          bridge, ptp, flannel, calico, calico-kdd, weave or kube-router"
+            "--cni <VALUE>\n          bridge, ptp, flannel, calico, calico-kdd, weave, kube-router or none"
         ), "{help}");
     }
 

@@ -1,7 +1,8 @@
-//! `join`: one more worker.
+//! `join`: one more worker, or with `--control-plane` one more master.
 
 use super::{print, CommandContext, NodeOptions, Output, SettingsFlags};
 use crate::cluster::join;
+use crate::plan::Role;
 use clap::Args;
 
 /// `join`: one more worker. It shares `up`'s node flags, worded for one node.
@@ -17,6 +18,9 @@ pub struct JoinArgs {
     pub settings: SettingsFlags,
     #[command(flatten)]
     pub nodes: NodeOptions,
+    /// Add a master (to a cluster made with several) instead of a worker.
+    #[arg(long)]
+    pub control_plane: bool,
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
@@ -25,7 +29,12 @@ pub struct JoinArgs {
 pub async fn join(args: &JoinArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     let key = args.settings.settings()?.identity.key();
     let options = args.nodes.up_options(true, ctx);
-    let joined = join::join(&ctx.engine, &key, &options, &ctx.progress).await?;
+    let role = if args.control_plane {
+        Role::Master
+    } else {
+        Role::Worker
+    };
+    let joined = join::join(&ctx.engine, &key, &options, role, &ctx.progress).await?;
     print(&joined, args.output, || {
         let address = joined
             .ipv4

@@ -7,7 +7,7 @@ use clap::Args;
 /// `remove-node NAME`.
 #[derive(Debug, Clone, Args)]
 pub struct RemoveNodeArgs {
-    /// The worker to remove, e.g. kube-node-2.
+    /// The node to remove, e.g. kube-node-2 or kube-master-3.
     pub name: String,
     #[command(flatten)]
     pub settings: SettingsFlags,

@@ -4,8 +4,17 @@ use super::{print, CommandContext, NodeOptions, Output, SettingsFlags};
 use crate::cluster;
 use crate::plan::ClusterPlan;
 use crate::settings::component_args::{component_args, ComponentArg};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Serialize;
+
+/// What `up --dry-run --show` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Show {
+    /// Every node's kubeadm documents, as written to /dind/kubeadm.conf.
+    Kubeadm,
+    /// A node's /etc/containerd/config.toml.
+    Containerd,
+}
 
 /// `up`: create a cluster.
 #[derive(Debug, Clone, Args)]
@@ -15,6 +24,10 @@ pub struct UpArgs {
     /// Print the plan (names, addresses, subnets, context) and create nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: print instead every node's kubeadm configuration (patches
+    /// applied) or a node's containerd configuration.
+    #[arg(long, value_enum, requires = "dry_run")]
+    pub show: Option<Show>,
     /// Output format of --dry-run and of the result.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -32,6 +45,21 @@ pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
     cluster::kube_binaries::pin_local_image(&mut settings)?;
     cluster::node_image::choose_for_nodes_only(&mut settings, args.nodes.nodes_only);
     let plan = cluster::check_offline(&settings)?;
+    match args.show {
+        Some(Show::Kubeadm) => {
+            // This machine's cgroup version: a remote daemon's may differ.
+            let cgroup_v1 = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+            let text =
+                cluster::rendered::kubeadm_files(&settings, &plan, cgroup_v1, !args.no_dedicated)?;
+            print!("{text}");
+            return Ok(());
+        }
+        Some(Show::Containerd) => {
+            print!("{}", cluster::rendered::containerd_file(&settings)?);
+            return Ok(());
+        }
+        None => {}
+    }
     let shown = DryRun {
         plan: &plan,
         component_args: component_args(&resolved),

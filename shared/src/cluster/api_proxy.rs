@@ -112,7 +112,12 @@ pub async fn published_api_port(
     cluster: &ClusterIdentity,
 ) -> anyhow::Result<Option<u16>> {
     let port = format!("{}/tcp", crate::kubeadm::API_SERVER_PORT);
-    for publisher in [cluster.node_name(0), cluster.api_proxy_name()] {
+    // Several masters publish the port on their balancer; IPv4-less nodes on the proxy.
+    for publisher in [
+        cluster.load_balancer_name(),
+        cluster.node_name(0),
+        cluster.api_proxy_name(),
+    ] {
         match engine.published_ports(&publisher, &port).await {
             Ok(ports) if !ports.is_empty() => return Ok(ports.first().map(|(_, p)| *p)),
             Ok(_) => {}

@@ -1,6 +1,7 @@
 //! What a node container gets beyond its plan, from the everyday settings: the registry,
-//! CA and proxy files ([`super::registries`]), the `--publish` ports ([`super::ports`])
-//! and the extra Docker networks (`DIND_CUSTOM_NETWORKS`).
+//! CA and proxy files ([`super::registries`]), the `--publish` ports ([`super::ports`]),
+//! the extra Docker networks (`DIND_CUSTOM_NETWORKS`) and the config file's
+//! `containerd-config-patches`.
 //!
 //! [`NodeExtras::prepare`] runs before `up` creates anything, so bad input (a missing
 //! CA file, a malformed registry, a network that does not exist) creates nothing;
@@ -13,8 +14,11 @@ use crate::error::usage;
 use crate::node::{Node, NodeFile};
 use crate::plan::ClusterPlan;
 use crate::publish::PortSpec;
-use crate::settings::Settings;
+use crate::settings::{containerd_patches, Settings};
 use anyhow::Context;
+
+/// containerd's configuration in a node.
+pub const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
 
 /// The extras every node of one `up` gets.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +29,8 @@ pub struct NodeExtras {
     pub networks: Vec<String>,
     /// Published on [`super::ports::publishing_node`].
     pub ports: Vec<PortSpec>,
+    /// Merged into the node image's containerd configuration.
+    pub containerd_patches: Vec<String>,
 }
 
 impl NodeExtras {
@@ -45,6 +51,7 @@ impl NodeExtras {
             files: registries::node_files(settings, plan, ca.as_deref(), &host_env, named_mirror)?,
             networks: settings.custom_networks.clone(),
             ports: crate::publish::parse_all(&settings.extra_ports)?,
+            containerd_patches: settings.containerd_patches.clone(),
         })
     }
 
@@ -60,6 +67,7 @@ impl NodeExtras {
         let host_env = |name: &str| std::env::var(name).ok();
         registries::node_files(settings, plan, None, &host_env, None)?;
         crate::publish::parse_all(&settings.extra_ports)?;
+        containerd_patches::check(&settings.containerd_patches)?;
         Ok(())
     }
 
@@ -90,10 +98,21 @@ impl NodeExtras {
         Ok(())
     }
 
-    /// Writes the files into a created node and connects it to the custom networks.
+    /// Writes the files into a created node, merges the containerd patches into the
+    /// configuration its image has (the image's build set its sandbox image), and
+    /// connects it to the custom networks.
     pub async fn before_start(&self, engine: &Engine, name: &str) -> anyhow::Result<()> {
+        let node = Node::new(engine, name);
         if !self.files.is_empty() {
-            Node::new(engine, name).write_files(&self.files).await?;
+            node.write_files(&self.files).await?;
+        }
+        if !self.containerd_patches.is_empty() {
+            let config = node.read_bytes(CONTAINERD_CONFIG).await?;
+            let config = String::from_utf8(config)
+                .with_context(|| format!("{CONTAINERD_CONFIG} of {name} is not UTF-8"))?;
+            let patched = containerd_patches::apply(&config, &self.containerd_patches)?;
+            node.write_files(&[NodeFile::new(CONTAINERD_CONFIG, patched)])
+                .await?;
         }
         for network in &self.networks {
             engine.connect_network(network, name).await?;
@@ -130,11 +149,13 @@ fn read_ca(source: &str) -> anyhow::Result<String> {
 }
 
 /// Every check of a cluster's settings that needs no Docker, in the order `up` runs them:
-/// the plan (addresses, sizes, overlaps), then the node extras. `settings`, `up
+/// the plan (addresses, sizes, overlaps), the node extras, then kube-proxy's mode and
+/// the kubeadm patches. `settings`, `up
 /// --dry-run` and `up` all pass here, so none accepts what another refuses.
 pub fn check_offline(settings: &Settings) -> anyhow::Result<ClusterPlan> {
     let plan = ClusterPlan::new(settings)?;
     NodeExtras::check(settings, &plan)?;
+    crate::kubeadm::check_settings(settings, &plan)?;
     Ok(plan)
 }
 

@@ -28,7 +28,7 @@ impl Selector {
 pub struct ContainerRow {
     pub cluster: String,
     pub name: String,
-    /// `master`, `worker`, `dns64` or `nat64`.
+    /// `master`, `worker`, `dns64`, `nat64` or `load-balancer`.
     pub role: String,
     pub state: String,
     pub ipv4: Option<String>,
@@ -53,7 +53,7 @@ fn row(c: ContainerInfo, role_label: &str) -> ContainerRow {
 
 /// The node containers, master first.
 pub async fn nodes(engine: &Engine, selector: &Selector) -> anyhow::Result<Vec<ContainerRow>> {
-    let mut found: Vec<(String, u32, ContainerRow)> = engine
+    let mut found: Vec<(String, (bool, u32), ContainerRow)> = engine
         .containers(&selector.with((labels::NODE_ROLE, "")))
         .await?
         .into_iter()
@@ -64,14 +64,16 @@ pub async fn nodes(engine: &Engine, selector: &Selector) -> anyhow::Result<Vec<C
                 .and_then(|i| i.parse().ok())
                 .unwrap_or(u32::MAX);
             let r = row(c, labels::NODE_ROLE);
-            (r.cluster.clone(), index, r)
+            // Masters first (their numbers share the range of the workers').
+            let rank = (r.role != "master", index);
+            (r.cluster.clone(), rank, r)
         })
         .collect();
     found.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     Ok(found.into_iter().map(|(_, _, r)| r).collect())
 }
 
-/// The DNS64/NAT64 support containers.
+/// The support containers: DNS64/NAT64, the load balancer.
 pub async fn support(engine: &Engine, selector: &Selector) -> anyhow::Result<Vec<ContainerRow>> {
     Ok(engine
         .containers(&selector.with((labels::SUPPORT, "")))

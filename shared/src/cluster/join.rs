@@ -1,6 +1,10 @@
 //! `join`: one more worker for a running cluster, at the next node number, name and plan
-//! address. On a Kubernetes cluster the worker joins with a fresh bootstrap token from
-//! the master (the cluster's own token may have expired: kubeadm gives it 24 hours).
+//! address, or with `--control-plane` one more master of a cluster with a load balancer.
+//! On a Kubernetes cluster the node joins with a fresh bootstrap token from the master
+//! (the cluster's own token may have expired: kubeadm gives it 24 hours); a master also
+//! with a fresh certificate key, under which the first master uploads the control-plane
+//! certificates again (kubeadm deletes the uploaded ones after two hours). A new master
+//! is added to the balancer once it has joined.
 
 use super::extras::NodeExtras;
 use super::host_probe::{probe_host, HostFacts};
@@ -16,7 +20,7 @@ use crate::engine::{Engine, NetworkInfo};
 use crate::kubeadm::{self, KubeadmInputs};
 use crate::names::labels;
 use crate::node::{Node, NodeFile};
-use crate::plan::{ClusterPlan, NodePlan};
+use crate::plan::{ClusterPlan, NodePlan, Role};
 use crate::progress::Progress;
 use crate::settings::Settings;
 use anyhow::{anyhow, bail, Context};
@@ -53,36 +57,33 @@ pub async fn cluster_settings(
     Ok((settings, nodes))
 }
 
-/// The number the next worker gets: one past the highest in use.
-pub fn next_index(indices: &[u16]) -> u16 {
-    indices.iter().max().map_or(1, |m| m + 1)
-}
-
-/// Adds a worker. A failure removes the container and volume it created, and takes the
-/// other nodes' routes and pod-network files back to the cluster without it.
+/// Adds a worker, or a master (`role`). A failure removes the container and volume it
+/// created, and takes the other nodes' routes and pod-network files back to the cluster
+/// without it.
 pub async fn join(
     engine: &Engine,
     cluster_key: &str,
     options: &UpOptions,
+    role: Role,
     progress: &Progress,
 ) -> anyhow::Result<Joined> {
-    let (mut settings, nodes) = cluster_settings(engine, cluster_key).await?;
-    let indices: Vec<u16> = nodes
-        .iter()
-        .filter_map(|c| c.labels.get(labels::NODE_INDEX)?.parse().ok())
-        .collect();
-    let index = next_index(&indices);
-    // The plan of the nodes there are, and one more worker: its address limits give the
-    // same error as `up`, and numbers freed by `remove-node` are not waited for.
-    let existing = super::membership::plan_of(&settings, &indices)?;
-    let plan = super::membership::plan_of(&settings, &[indices.as_slice(), &[index]].concat())?;
-    settings.num_nodes = index;
-    let node_plan = plan
-        .nodes
-        .iter()
-        .find(|node| node.index == index)
-        .cloned()
-        .ok_or_else(|| anyhow!("the plan has no node {index}"))?;
+    let (settings, nodes) = cluster_settings(engine, cluster_key).await?;
+    if role == Role::Master {
+        let balancer = settings.identity.load_balancer_name();
+        if engine.container_running(&balancer).await?.is_none() {
+            return Err(crate::error::usage(format!(
+                "cluster {cluster_key} has one master and no load balancer: masters join only \
+                 a cluster made with several (`up --masters 3`)"
+            )));
+        }
+    }
+    let super::membership::Joining {
+        before: existing,
+        after: plan,
+        node: node_plan,
+        settings,
+    } = super::membership::plan_join(&settings, &super::membership::members(&nodes), role)?;
+    let index = node_plan.index;
     let host_info = engine.host_info().await?;
     // The same node IPv4 decision as `up` made on this engine: the node network then has
     // the same subnets.
@@ -106,8 +107,8 @@ pub async fn join(
     // Set once the other nodes route to the new one, so a failure takes that back.
     let routes_synced = AtomicBool::new(false);
     let joined = async {
-        pass_gate(&run, &extras, index).await?;
-        let node = create_worker(&run, &extras, &node_plan).await?;
+        pass_gate(&run, &extras, &node_plan.name).await?;
+        let node = create_joining_node(&run, &extras, &node_plan).await?;
         let step = progress.step(format!("Waiting for {} to boot", node.name));
         step.finish(wait_node_ready(&node, options.node_timeout).await)?;
         if let Some(net64) = &plan.net64 {
@@ -119,6 +120,10 @@ pub async fn join(
             .await?;
         if !options.nodes_only {
             join_kubernetes(&run, &node, &node_plan).await?;
+        }
+        if node_plan.role == Role::Master {
+            let step = progress.step(format!("Adding {} to the load balancer", node.name));
+            step.finish(super::load_balancer::reload(engine, &plan).await)?;
         }
         Ok::<_, anyhow::Error>(())
     };
@@ -186,12 +191,12 @@ async fn roll_back(
     unrouted.and(removed)
 }
 
-/// The pre-flight gate for worker `index`: the gate `up` passes, over the whole cluster
-/// (the host's limits hold every node), with the `--publish` ports this worker would take.
+/// The pre-flight gate for node `name`: the gate `up` passes, over the whole cluster
+/// (the host's limits hold every node), with the `--publish` ports this node would take.
 pub fn join_gate<'a>(
     settings: &'a Settings,
     intent: Intent<'a>,
-    index: u16,
+    name: &str,
     facts: &'a HostFacts,
     networks: &'a [NetworkInfo],
     extras: &'a NodeExtras,
@@ -203,12 +208,12 @@ pub fn join_gate<'a>(
         facts,
         networks,
         extras,
-        ports: super::ports::specs_for(intent.plan, &extras.ports, index),
+        ports: super::ports::specs_for(intent.plan, &extras.ports, name),
     }
 }
 
 /// Probes the host and passes the pre-flight gate, before the worker is created.
-async fn pass_gate(run: &Run<'_>, extras: &NodeExtras, index: u16) -> anyhow::Result<()> {
+async fn pass_gate(run: &Run<'_>, extras: &NodeExtras, name: &str) -> anyhow::Result<()> {
     let Run {
         engine,
         settings,
@@ -229,7 +234,7 @@ async fn pass_gate(run: &Run<'_>, extras: &NodeExtras, index: u16) -> anyhow::Re
         node_image_bytes,
     };
     let passed = preflight::gate(&join_gate(
-        settings, intent, index, &facts, &networks, extras,
+        settings, intent, name, &facts, &networks, extras,
     ))?;
     for note in passed.notes {
         progress.note(note);
@@ -237,9 +242,9 @@ async fn pass_gate(run: &Run<'_>, extras: &NodeExtras, index: u16) -> anyhow::Re
     Ok(())
 }
 
-/// Creates the worker's container (privileged like the master, from the node image) and
+/// Creates the new node's container (privileged like the master, from the node image) and
 /// its volume, with the extras, and starts it.
-async fn create_worker(
+async fn create_joining_node(
     run: &Run<'_>,
     extras: &NodeExtras,
     node_plan: &NodePlan,
@@ -302,6 +307,16 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
             printed.trim().len()
         );
     };
+    let certificate_key = match node_plan.role {
+        Role::Master => {
+            let key = kubeadm::new_certificate_key()?;
+            let argv = kubeadm::upload_certs_command(&key);
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            master.run(&argv).await?;
+            Some(key)
+        }
+        Role::Worker => None,
+    };
     let inputs = KubeadmInputs {
         plan,
         settings: run.settings,
@@ -309,6 +324,7 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
         host_cgroup_v1: run.cgroup == crate::engine::CgroupVersion::V1,
         dedicated_master: run.options.dedicated_master,
         bootstrap_token: &token,
+        certificate_key: certificate_key.as_deref(),
     };
     let config = kubeadm::render_join(&inputs, node_plan)?;
     node.write_files(&[NodeFile::new(kubeadm::CONFIG_PATH, config)])
@@ -326,17 +342,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn next_numbers() {
-        let table: [(&[u16], u16); 4] = [(&[], 1), (&[0], 1), (&[0, 1, 2], 3), (&[0, 2], 3)];
-        for (indices, next) in table {
-            assert_eq!(next_index(indices), next, "{indices:?}");
-        }
-    }
-
-    #[test]
     fn join_past_the_address_limit_fails_like_up() {
         let mut settings = Settings::from_env_pairs(&[]).unwrap();
-        settings.num_nodes = crate::plan::max_workers(settings.ip_mode) + 1;
+        settings.num_nodes = crate::plan::max_workers(settings.ip_mode, 1) + 1;
         let error = ClusterPlan::new(&settings).unwrap_err();
         assert!(
             error.to_string().contains("worker nodes requested"),
@@ -357,7 +365,7 @@ mod tests {
         networks: &[&str],
     ) -> anyhow::Result<preflight::Passed> {
         let mut settings = Settings::from_env_pairs(extra).unwrap();
-        let index = next_index(&(0..=workers).collect::<Vec<_>>());
+        let index = workers + 1;
         settings.num_nodes = index;
         let plan = ClusterPlan::new(&settings).unwrap();
         let host = crate::engine::HostInfo {
@@ -395,8 +403,9 @@ mod tests {
             host: &host,
             node_image_bytes: None,
         };
+        let name = plan.nodes[usize::from(index)].name.clone();
         preflight::gate(&join_gate(
-            &settings, intent, index, &facts, &networks, &extras,
+            &settings, intent, &name, &facts, &networks, &extras,
         ))
     }
 

@@ -12,6 +12,7 @@ use crate::kubeconfig::{self, ContextEntries};
 use crate::node::{Node, NodeFile};
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
+use crate::ready::WaitFor;
 use crate::settings::Cni;
 use crate::settings::Settings;
 use crate::version::KubeVersion;
@@ -49,7 +50,7 @@ pub async fn write_kubeadm_configs(
         .iter()
         .zip(&inputs.plan.nodes)
         .map(|(node, node_plan)| async move {
-            let config = if node_plan.index == 0 {
+            let config = if node_plan.name == inputs.plan.master().name {
                 kubeadm::render_init(inputs)?
             } else {
                 kubeadm::render_join(inputs, node_plan)?
@@ -97,6 +98,19 @@ async fn run_step(
     step.finish(node.run(&argv).await).map(drop)
 }
 
+/// What `up --cni none` says instead of waiting for Ready.
+pub const NO_CNI_NOTE: &str = "--cni none: no CNI plugin is installed; the nodes stay NotReady \
+     (and pods Pending) until you apply one, e.g. `kubectl apply -f <your CNI's manifest>`";
+
+/// What the end of `up` (and of `reup`) waits for, and its words. Without a CNI plugin
+/// the nodes stay NotReady: waiting for Ready would only time out.
+pub(super) fn wait_target(cni: Cni) -> (WaitFor, &'static str) {
+    match cni {
+        Cni::None => (WaitFor::Registered, "nodes to register"),
+        _ => (WaitFor::Ready, "nodes to be Ready and CoreDNS available"),
+    }
+}
+
 /// The kubeconfig file `up` writes to and `clean` removes from.
 pub(crate) fn kubeconfig_files(explicit: Option<&Path>) -> (Option<PathBuf>, Vec<PathBuf>) {
     let env = std::env::var_os("KUBECONFIG");
@@ -119,14 +133,19 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
     } = *run;
     let master = &nodes[0];
     let version = require_kubeadm(master, &plan.image).await?;
+    let certificate_key = match plan.load_balancer {
+        Some(_) => Some(kubeadm::new_certificate_key()?),
+        None => None,
+    };
     let bootstrap_token = BootstrapToken::random()?;
     let inputs = KubeadmInputs {
         plan,
         settings,
         version: &version,
         host_cgroup_v1: cgroup == CgroupVersion::V1,
-        dedicated_master: options.dedicated_master && nodes.len() > 1,
+        dedicated_master: options.dedicated_master && !plan.workers().is_empty(),
         bootstrap_token: &bootstrap_token,
+        certificate_key: certificate_key.as_deref(),
     };
     if cgroup == CgroupVersion::V1 {
         progress.note(
@@ -142,11 +161,19 @@ pub async fn bring_up(run: &Run<'_>, nodes: &[Node]) -> anyhow::Result<String> {
         progress,
         format!("Running kubeadm init on {}", master.name),
         master,
-        &kubeadm::init_command(),
+        &kubeadm::init_command(certificate_key.is_some()),
     )
     .await?;
     let join = kubeadm::join_command();
-    let joins = nodes[1..]
+    let (masters, workers) = nodes.split_at(plan.masters().len());
+    // One master at a time: each join adds an etcd member, and etcd takes one new member
+    // at a time (kind joins its secondary control planes serially too,
+    // pkg/cluster/internal/create/actions/kubeadmjoin/join.go).
+    for other in &masters[1..] {
+        let message = format!("Joining master {}", other.name);
+        run_step(progress, message, other, &join).await?;
+    }
+    let joins = workers
         .iter()
         .map(|worker| run_step(progress, format!("Joining {}", worker.name), worker, &join));
     futures::future::try_join_all(joins).await?;
@@ -230,14 +257,18 @@ pub(super) async fn connect_and_wait(run: &Run<'_>, master: &Node) -> anyhow::Re
         }
     }
 
+    let (until, what) = wait_target(settings.cni);
+    if until == WaitFor::Registered {
+        progress.note(NO_CNI_NOTE);
+    }
     let step = progress.step(format!(
-        "Waiting up to {}s for nodes to be Ready and CoreDNS available",
+        "Waiting up to {}s for {what}",
         options.wait.as_secs()
     ));
     let client = crate::ready::client_for_context(&target, &plan.context).await?;
     let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
     let mut detail = |p: &crate::ready::ReadyProgress| step.detail(p.to_string());
-    let waited = crate::ready::wait_until_ready(client, &names, options.wait, &mut detail).await;
+    let waited = crate::ready::wait_for(client, &names, until, options.wait, &mut detail).await;
     step.finish(waited)?;
     Ok(server)
 }

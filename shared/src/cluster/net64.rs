@@ -82,14 +82,16 @@ pub const NODE_HOSTS: &str = "/etc/dind/hosts";
 /// The files that make a node use the DNS64 server, route the prefix to NAT64 and know
 /// the other nodes by name, now and after every restart.
 pub fn node_net64_files(plan: &ClusterPlan, n: &Net64Plan) -> Vec<NodeFile> {
+    let balancer = plan
+        .load_balancer
+        .iter()
+        .map(|lb| (lb.name.as_str(), lb.addresses()));
     let hosts: String = plan
         .nodes
         .iter()
-        .flat_map(|node| {
-            node.addresses()
-                .into_iter()
-                .map(move |a| format!("{a} {}\n", node.name))
-        })
+        .map(|node| (node.name.as_str(), node.addresses()))
+        .chain(balancer)
+        .flat_map(|(name, addresses)| addresses.into_iter().map(move |a| format!("{a} {name}\n")))
         .collect();
     vec![
         NodeFile::new(NODE_NET64_ENV, net64_env(n).join("\n") + "\n"),

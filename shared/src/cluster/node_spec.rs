@@ -110,6 +110,10 @@ pub fn node_container(
         binds.push("/lib/modules:/lib/modules:ro".into());
     }
     binds.extend(security.binds.iter().cloned());
+    binds.extend(crate::settings::mounts::binds_for(
+        &plan.mounts,
+        node.role == Role::Master,
+    ));
     // Hosts may set arp_ignore to 2, which a new network namespace inherits for IPv4, and
     // which drops ARP for the /32 addresses `ptp` gives pods' host ends. kind sets `all` to
     // 0 (kind images/base/files/etc/sysctl.d/10-network-magic.conf); the kernel uses the
@@ -126,17 +130,12 @@ pub fn node_container(
         sysctls.insert("net.ipv6.conf.all.disable_ipv6".into(), "0".into());
         sysctls.insert("net.ipv6.conf.all.forwarding".into(), "1".into());
     }
-    // A master without IPv4 is published by the cluster's API proxy instead
-    // (crate::cluster::node_ipv4).
-    let ports = match node.role {
-        Role::Master if plan.edge.is_some() => Vec::new(),
-        Role::Master => vec![PortPublication {
-            container_port: crate::kubeadm::API_SERVER_PORT,
-            protocol: "tcp".into(),
-            host_ip: plan.apiserver_address,
-            host_port: plan.apiserver_port.unwrap_or(0),
-        }],
-        Role::Worker => Vec::new(),
+    // Without node IPv4 the cluster's API proxy publishes the port instead
+    // (crate::cluster::node_ipv4); with several masters, their balancer.
+    let ports = if plan.edge.is_none() && plan.api_publisher() == node.name {
+        vec![api_publication(plan)]
+    } else {
+        Vec::new()
     };
     let spec = ContainerSpec {
         name: node.name.clone(),
@@ -159,6 +158,16 @@ pub fn node_container(
     match node.role {
         Role::Master => super::master_opts::apply(&plan.master_extra_opts, spec),
         Role::Worker => spec,
+    }
+}
+
+/// The API server's host port: on the master, or on the load balancer when there is one.
+pub fn api_publication(plan: &ClusterPlan) -> PortPublication {
+    PortPublication {
+        container_port: crate::kubeadm::API_SERVER_PORT,
+        protocol: "tcp".into(),
+        host_ip: plan.apiserver_address,
+        host_port: plan.apiserver_port.unwrap_or(0),
     }
 }
 

@@ -69,7 +69,7 @@ pub async fn create_nodes(
         spec.ports.extend(super::ports::publications_for(
             plan,
             &extras.ports,
-            node.index,
+            &node.name,
         ));
         if let Some(image) = images.and_then(|images| images.get(&node.name)) {
             spec.image = image.clone();

@@ -7,13 +7,13 @@ use crate::engine::PortPublication;
 use crate::plan::ClusterPlan;
 use crate::publish::PortSpec;
 
-/// The index of the node that carries the publications.
-pub fn publishing_node(plan: &ClusterPlan) -> u16 {
-    plan.nodes
-        .iter()
-        .map(|n| n.index)
-        .find(|i| *i > 0)
-        .unwrap_or(0)
+/// The name of the node that carries the publications: the first worker, else the master.
+pub fn publishing_node(plan: &ClusterPlan) -> &str {
+    plan.workers()
+        .first()
+        .unwrap_or_else(|| plan.master())
+        .name
+        .as_str()
 }
 
 /// Docker's form of one publication.
@@ -26,23 +26,23 @@ pub fn publication(spec: &PortSpec) -> PortPublication {
     }
 }
 
-/// The `--publish` ports node `index` takes: all of them on the publishing node, none
+/// The `--publish` ports node `name` takes: all of them on the publishing node, none
 /// elsewhere.
-pub fn specs_for<'a>(plan: &ClusterPlan, specs: &'a [PortSpec], index: u16) -> &'a [PortSpec] {
-    if index == publishing_node(plan) {
+pub fn specs_for<'a>(plan: &ClusterPlan, specs: &'a [PortSpec], name: &str) -> &'a [PortSpec] {
+    if name == publishing_node(plan) {
         specs
     } else {
         &[]
     }
 }
 
-/// The publications node `index` gets.
+/// The publications node `name` gets.
 pub fn publications_for(
     plan: &ClusterPlan,
     specs: &[PortSpec],
-    index: u16,
+    name: &str,
 ) -> Vec<PortPublication> {
-    specs_for(plan, specs, index)
+    specs_for(plan, specs, name)
         .iter()
         .map(publication)
         .collect()
@@ -56,15 +56,25 @@ mod tests {
     #[test]
     fn ports_go_to_the_first_worker_or_the_master() {
         let specs = crate::publish::parse_all(&["127.0.0.1:18080:80".into()]).unwrap();
-        // (NUM_NODES, node that publishes)
-        for (nodes, publisher) in [("2", 1), ("1", 1), ("0", 0)] {
-            let plan =
-                ClusterPlan::new(&Settings::from_env_pairs(&[("NUM_NODES", nodes)]).unwrap())
-                    .unwrap();
-            assert_eq!(publishing_node(&plan), publisher, "NUM_NODES={nodes}");
+        // (NUM_NODES, masters, node that publishes)
+        let table = [
+            ("2", "1", "kube-node-1"),
+            ("1", "1", "kube-node-1"),
+            ("0", "1", "kube-master"),
+            ("2", "3", "kube-node-1"),
+            ("0", "3", "kube-master"),
+        ];
+        for (nodes, masters, publisher) in table {
+            let pairs = [("NUM_NODES", nodes), ("DIND_MASTERS", masters)];
+            let plan = ClusterPlan::new(&Settings::from_env_pairs(&pairs).unwrap()).unwrap();
+            assert_eq!(publishing_node(&plan), publisher, "{pairs:?}");
             for node in &plan.nodes {
-                let ports = publications_for(&plan, &specs, node.index);
-                assert_eq!(ports.len(), usize::from(node.index == publisher));
+                let ports = publications_for(&plan, &specs, &node.name);
+                assert_eq!(
+                    ports.len(),
+                    usize::from(node.name == publisher),
+                    "{pairs:?}"
+                );
             }
         }
         let p = publication(&specs[0]);

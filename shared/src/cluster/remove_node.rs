@@ -1,5 +1,8 @@
-//! `remove-node NAME`: drain and delete a worker from Kubernetes (through kube-rs), then
-//! remove its container and volume. The master is refused: the cluster is its master.
+//! `remove-node NAME`: drain and delete a node from Kubernetes (through kube-rs), then
+//! remove its container and volume. A master other than the first runs `kubeadm reset`
+//! first, which removes its etcd member so etcd keeps its quorum, and leaves the load
+//! balancer afterwards. The first master (where dind runs kubeadm) and the last one are
+//! refused: the cluster is its masters.
 
 use crate::engine::Engine;
 use crate::names::labels;
@@ -36,10 +39,24 @@ pub async fn remove_node(
     let node = nodes.iter().find(|c| c.name == name).ok_or_else(|| {
         crate::error::usage(format!("cluster {cluster_key} has no node named {name}"))
     })?;
-    if node.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master") {
-        return Err(crate::error::usage(format!(
-            "{name} is the master of {cluster_key}; remove the whole cluster with `down` or `clean` instead"
-        )));
+    let is_master = |c: &crate::engine::ContainerInfo| {
+        c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master")
+    };
+    let removing_master = is_master(node);
+    if removing_master {
+        let first = node.labels.get(labels::NODE_INDEX).map(String::as_str) == Some("0");
+        let masters = nodes.iter().filter(|c| is_master(c)).count();
+        if first || masters <= 1 {
+            // A one-master cluster words it as before several masters existed.
+            let which = match (masters, first) {
+                (0 | 1, _) => "the",
+                (_, true) => "the first",
+                (_, false) => "the last",
+            };
+            return Err(crate::error::usage(format!(
+                "{name} is {which} master of {cluster_key}; remove the whole cluster with `down` or `clean` instead"
+            )));
+        }
     }
     let master = nodes
         .iter()
@@ -57,6 +74,13 @@ pub async fn remove_node(
         let target = target.ok_or_else(|| {
             anyhow!("cannot tell which kubeconfig file to read: no home directory")
         })?;
+        if removing_master {
+            let step = progress.step(format!("Running kubeadm reset on {name}"));
+            let reset = Node::new(engine, name)
+                .run(&["kubeadm", "reset", "--force"])
+                .await;
+            step.finish(reset)?;
+        }
         let client = crate::ready::client_for_context(&target, context).await?;
         let step = progress.step(format!("Draining and deleting {name} from Kubernetes"));
         step.finish(drain_and_delete(client, name).await)?;
@@ -77,8 +101,18 @@ pub async fn remove_node(
     };
     step.done();
     if master.is_some() {
+        let (settings, _) = super::join::cluster_settings(engine, cluster_key).await?;
+        let remaining: Vec<_> = nodes.iter().filter(|c| c.name != name).cloned().collect();
+        let before = super::membership::plan_of(&settings, &super::membership::members(&nodes))?;
+        let after = super::membership::plan_of(&settings, &super::membership::members(&remaining))?;
         let step = progress.step(format!("Removing the routes to {name}'s pods"));
-        step.finish(forget_routes(engine, cluster_key, &nodes, name).await)?;
+        step.finish(
+            super::membership::sync_routes(engine, &settings, &before, &after, None).await,
+        )?;
+        if removing_master {
+            let step = progress.step(format!("Removing {name} from the load balancer"));
+            step.finish(super::load_balancer::reload(engine, &after).await)?;
+        }
     }
     Ok(RemovedNode {
         node: name.to_string(),
@@ -86,28 +120,6 @@ pub async fn remove_node(
         volume,
         kubernetes: has_kubernetes,
     })
-}
-
-/// Takes the removed node's pod subnets out of every remaining node's routes and
-/// pod-network file. `nodes` are the cluster's node containers before the removal.
-async fn forget_routes(
-    engine: &Engine,
-    cluster_key: &str,
-    nodes: &[crate::engine::ContainerInfo],
-    removed: &str,
-) -> anyhow::Result<()> {
-    let (settings, _) = super::join::cluster_settings(engine, cluster_key).await?;
-    let index_of =
-        |c: &crate::engine::ContainerInfo| c.labels.get(labels::NODE_INDEX)?.parse::<u16>().ok();
-    let before: Vec<u16> = nodes.iter().filter_map(index_of).collect();
-    let after: Vec<u16> = nodes
-        .iter()
-        .filter(|c| c.name != removed)
-        .filter_map(index_of)
-        .collect();
-    let before = super::membership::plan_of(&settings, &before)?;
-    let after = super::membership::plan_of(&settings, &after)?;
-    super::membership::sync_routes(engine, &settings, &before, &after, None).await
 }
 
 /// What `kubectl drain --ignore-daemonsets --delete-emptydir-data` then `kubectl delete

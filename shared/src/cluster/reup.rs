@@ -264,13 +264,14 @@ async fn restart(
     .await;
     step.finish(waited)?;
 
+    let (until, what) = super::kubernetes::wait_target(settings.cni);
     let step = progress.step(format!(
-        "Waiting up to {}s for nodes to be Ready",
+        "Waiting up to {}s for {what}",
         options.wait.as_secs()
     ));
     let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
     let mut detail = |p: &crate::ready::ReadyProgress| step.detail(p.to_string());
-    let waited = crate::ready::wait_until_ready(client, &names, options.wait, &mut detail).await;
+    let waited = crate::ready::wait_for(client, &names, until, options.wait, &mut detail).await;
     step.finish(waited)
 }
 

@@ -38,7 +38,7 @@ pub async fn ensure_support(
     step.finish(result).map(drop)
 }
 
-async fn ensure_container(
+pub(super) async fn ensure_container(
     engine: &Engine,
     spec: &ContainerSpec,
     files: &[NodeFile],

@@ -59,6 +59,7 @@ pub async fn up(
     progress: &Progress,
 ) -> anyhow::Result<UpReport> {
     let plan = ClusterPlan::new(settings)?;
+    check_knobs(settings, &plan, options, progress)?;
     let named_mirror = super::registry_mirror::resolve(engine, settings, &plan).await?;
     let extras = NodeExtras::prepare(settings, &plan, named_mirror)?;
     // Everything from the first look at Docker on runs under the cluster's lock, so two
@@ -377,8 +378,15 @@ async fn boot_nodes(
         wait_nodes_ready(&nodes, options.node_timeout, progress).await?;
         Ok::<_, anyhow::Error>(nodes)
     };
-    let (nodes, ()) =
-        futures::future::try_join(boot, ensure_support(engine, plan, ledger, progress)).await?;
+    let support = async {
+        futures::future::try_join(
+            ensure_support(engine, plan, ledger, progress),
+            super::load_balancer::ensure(engine, plan, ledger, progress),
+        )
+        .await
+        .map(drop)
+    };
+    let (nodes, ()) = futures::future::try_join(boot, support).await?;
     if let Some(net64) = &plan.net64 {
         futures::future::try_join_all(nodes.iter().map(|node| configure_node(node, plan, net64)))
             .await?;
@@ -402,6 +410,29 @@ async fn set_up_kubernetes(
     let published = super::kubernetes::bring_up(run, nodes).await?;
     super::addons::apply(run, master).await?;
     Ok(published)
+}
+
+/// The checks of kind's knobs that need no Docker, before anything is created: mount
+/// host paths (on this machine when the daemon is local; a remote daemon's are its own),
+/// the kube-proxy mode and the kubeadm patches against the release `up` builds.
+fn check_knobs(
+    settings: &Settings,
+    plan: &ClusterPlan,
+    options: &UpOptions,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    match &options.daemon {
+        super::api_address::DaemonLocation::Local => {
+            crate::settings::mounts::require_host_paths(&settings.mounts)?
+        }
+        super::api_address::DaemonLocation::Remote { host, .. } if !settings.mounts.is_empty() => {
+            progress.note(format!(
+                "--mount: the host paths are on the daemon's machine, {host}, not this one"
+            ))
+        }
+        super::api_address::DaemonLocation::Remote { .. } => {}
+    }
+    crate::kubeadm::check_settings(settings, plan)
 }
 
 /// Builds the node image `up` needs when it is missing: the one for the configured

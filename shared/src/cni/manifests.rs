@@ -25,6 +25,10 @@ pub enum Setup {
     /// Its releases, oldest first: a cluster gets the newest one whose matrix lists its
     /// Kubernetes minor ([`release_for`]).
     Upstream(&'static [Manifest]),
+    /// Nothing: the user applies a plugin, and until then the nodes stay NotReady (kind's
+    /// `networking.disableDefaultCNI`, which leaves out kindnetd's manifest:
+    /// pkg/cluster/internal/create/actions/installcni/cni.go).
+    User,
 }
 
 /// Calico's releases and the Kubernetes minors their "Supported versions" list names
@@ -59,6 +63,7 @@ const CALICO: &[Manifest] = &[
 pub const MANIFESTS: &[(Cni, Setup)] = &[
     (Cni::Bridge, Setup::Dind),
     (Cni::Ptp, Setup::Dind),
+    (Cni::None, Setup::User),
     (
         Cni::Flannel,
         Setup::Upstream(&[Manifest {
@@ -90,7 +95,21 @@ pub const MANIFESTS: &[(Cni, Setup)] = &[
     ),
 ];
 
-/// The newest upstream release of a plugin; `None` for the plugins dind configures itself.
+/// How `cni` comes to a cluster: its row of [`MANIFESTS`].
+pub fn setup(cni: Cni) -> Setup {
+    MANIFESTS
+        .iter()
+        .find(|(plugin, _)| *plugin == cni)
+        .map_or(Setup::User, |(_, setup)| *setup)
+}
+
+/// Whether dind writes `cni`'s config list, routes and masquerade itself.
+pub fn configured_by_dind(cni: Cni) -> bool {
+    setup(cni) == Setup::Dind
+}
+
+/// The newest upstream release of a plugin; `None` for the plugins dind configures itself
+/// and for `none`.
 pub fn manifest(cni: Cni) -> Option<&'static Manifest> {
     releases(cni)?.last()
 }
@@ -160,6 +179,22 @@ mod tests {
         assert_eq!(manifest(Cni::CalicoKdd), manifest(Cni::Calico));
         assert!(manifest(Cni::Bridge).is_none());
         assert!(manifest(Cni::Ptp).is_none());
+        assert!(manifest(Cni::None).is_none());
+    }
+
+    #[test]
+    fn only_bridge_and_ptp_are_configured_by_dind() {
+        // (plugin, configured by dind)
+        let table = [
+            (Cni::Bridge, true),
+            (Cni::Ptp, true),
+            (Cni::Flannel, false),
+            (Cni::None, false),
+        ];
+        for (cni, dind) in table {
+            assert_eq!(configured_by_dind(cni), dind, "{cni}");
+        }
+        assert_eq!(setup(Cni::None), Setup::User);
     }
 
     #[test]

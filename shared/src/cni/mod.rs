@@ -21,7 +21,7 @@ pub mod manifests;
 pub mod weave;
 
 pub use config::{node_config_files, set_hairpin, CONFIG_DIR, CONFIG_FILE};
-pub use manifests::{manifest, release_for, Manifest, Setup, MANIFESTS};
+pub use manifests::{configured_by_dind, manifest, release_for, setup, Manifest, Setup, MANIFESTS};
 
 /// Rewrites an upstream manifest for a cluster's plan.
 pub type ManifestPatch = fn(&str, &ClusterPlan) -> anyhow::Result<String>;
@@ -58,9 +58,9 @@ pub fn node_files(cni: Cni, plan: &ClusterPlan, node: &NodePlan) -> Vec<(String,
 /// of the node: pod traffic from that subnet is masqueraded unless it goes to the cluster's
 /// pod range of the same family. This is kindnet's rule (its masquerade agent exempts the
 /// cluster's pod CIDRs), where the CNI plugins' `ipMasq` would exempt the node's own
-/// subnet only. `None` for manifest plugins, which do their own.
+/// subnet only. `None` for manifest plugins, which do their own, and for `none`.
 pub fn pod_network_file(cni: Cni, plan: &ClusterPlan, node: &NodePlan) -> Option<(String, String)> {
-    manifest(cni).is_none().then_some(())?;
+    configured_by_dind(cni).then_some(())?;
     let mut text =
         String::from("# Written by dind; applied at every boot by dind-pod-network.service.\n");
     for route in static_routes(cni, plan, node) {
@@ -102,9 +102,10 @@ impl Route {
 }
 
 /// The routes `node` needs: every other node's pod subnets via that node's management
-/// address of the same family. Empty for manifest plugins, which route by themselves.
+/// address of the same family. Empty for manifest plugins, which route by themselves, and
+/// for `none`, whose plugin the user brings.
 pub fn static_routes(cni: Cni, plan: &ClusterPlan, node: &NodePlan) -> Vec<Route> {
-    if manifest(cni).is_some() {
+    if !configured_by_dind(cni) {
         return Vec::new();
     }
     plan.nodes
@@ -244,11 +245,11 @@ mod tests {
     }
 
     #[test]
-    fn manifest_plugins_get_no_files_or_routes() {
+    fn manifest_plugins_and_none_get_no_files_or_routes() {
         let p = plan(&[]);
         for &cni in Cni::value_variants()
             .iter()
-            .filter(|cni| manifest(**cni).is_some())
+            .filter(|cni| !configured_by_dind(**cni))
         {
             assert!(node_config_files(cni, p.master()).is_empty(), "{cni}");
             assert!(node_files(cni, &p, p.master()).is_empty(), "{cni}");

@@ -51,6 +51,7 @@ pub async fn collect(
             nodes::failure("could not list the node containers", &e),
         )),
     }
+    sections.extend(balancer_sections(engine, identity).await);
     let api_answered = match client {
         Ok(client) => {
             let step = progress.step("Dumping the cluster through the Kubernetes API");
@@ -76,4 +77,33 @@ pub async fn collect(
         );
     }
     Ok(sections)
+}
+
+/// The load balancer's sections, when the cluster has one: its console (HAProxy's notes
+/// of masters going down and up) and its configuration.
+async fn balancer_sections(engine: &Engine, identity: &ClusterIdentity) -> Vec<Section> {
+    let name = identity.load_balancer_name();
+    let console = nodes::console_file(&name);
+    match engine.container_running(&name).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Vec::new(),
+        Err(e) => {
+            return vec![Section::new(
+                console,
+                nodes::failure("could not inspect the load balancer", &e),
+            )]
+        }
+    }
+    let log = engine
+        .logs_all(&name)
+        .await
+        .unwrap_or_else(|e| nodes::failure("could not read the load balancer's log", &e));
+    let config = Node::new(engine, &name)
+        .read_file(crate::cluster::load_balancer::CONFIG_PATH)
+        .await
+        .unwrap_or_else(|e| nodes::failure("could not read the load balancer's configuration", &e));
+    vec![
+        Section::new(console, log),
+        Section::new(format!("haproxy-{name}.cfg"), config),
+    ]
 }

@@ -117,6 +117,17 @@ impl Engine {
         }
     }
 
+    /// Sends a signal to a container's main process, as `docker kill --signal`.
+    pub async fn signal_container(&self, name: &str, signal: &str) -> anyhow::Result<()> {
+        let options = bollard::query_parameters::KillContainerOptionsBuilder::default()
+            .signal(signal)
+            .build();
+        self.docker
+            .kill_container(name, Some(options))
+            .await
+            .with_context(|| format!("sending {signal} to container {name}"))
+    }
+
     /// Force-removes a container and its anonymous volumes; `Ok(false)` when it did not exist.
     pub async fn remove_container(&self, name: &str) -> anyhow::Result<bool> {
         let options = RemoveContainerOptionsBuilder::default()

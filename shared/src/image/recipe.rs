@@ -79,6 +79,11 @@ macro_rules! embedded_files {
     };
 }
 
+/// The containerd configuration the node image starts from (its build then sets the
+/// sandbox image of the Kubernetes release).
+pub const NODE_CONTAINERD_CONFIG: &str =
+    include_str!("files/rootfs-node/etc/containerd/config.toml");
+
 const NODE_FILES: &[(&str, &[u8])] = embedded_files! {
     "apt/sources.list.d/forky.list" => "files/apt/sources.list.d/forky.list",
     "apt/preferences.d/forky" => "files/apt/preferences.d/forky",
@@ -104,6 +109,7 @@ const SUPPORT_FILES: &[(&str, &[u8])] = embedded_files! {
 
 const NODE_DOCKERFILE: &str = include_str!("files/node.Dockerfile");
 const SUPPORT_DOCKERFILE: &str = include_str!("files/support.Dockerfile");
+const LOAD_BALANCER_DOCKERFILE: &str = include_str!("files/lb.Dockerfile");
 const REGISTRY_DOCKERFILE: &str = include_str!("files/registry.Dockerfile");
 const KUBE_BINARIES_MARKER: &str = "KUBE_BINARIES";
 
@@ -220,18 +226,28 @@ impl Recipe {
         recipe
     }
 
+    /// The load balancer image of clusters with several masters (HAProxy).
+    pub fn load_balancer() -> Recipe {
+        Recipe::dockerfile_only("dind-lb", LOAD_BALANCER_DOCKERFILE)
+    }
+
     /// The image of `docker dind registry`: Debian's distribution registry, configured
     /// by a file dind writes into each container.
     pub fn registry() -> Recipe {
+        Recipe::dockerfile_only("dind-registry", REGISTRY_DOCKERFILE)
+    }
+
+    /// An image built from a Dockerfile alone, tagged `repository:` and its hash.
+    fn dockerfile_only(repository: &str, dockerfile: &str) -> Recipe {
         let mut recipe = Recipe {
             tag: String::new(),
-            dockerfile: REGISTRY_DOCKERFILE.to_string(),
+            dockerfile: dockerfile.to_string(),
             files: Vec::new(),
             labels: BTreeMap::new(),
             build_args: BTreeMap::new(),
         };
         let hash = recipe.hash();
-        recipe.tag = format!("dind-registry:{}", &hash[..12]);
+        recipe.tag = format!("{repository}:{}", &hash[..12]);
         recipe.labels.insert(labels::IMAGE_RECIPE.to_string(), hash);
         recipe
     }

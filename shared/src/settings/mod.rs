@@ -13,7 +13,11 @@
 //! kubeadm-dind-cluster's own variables onto the table.
 
 pub mod component_args;
+pub mod containerd_patches;
 pub mod kdc;
+pub mod kube_proxy;
+pub mod kubeadm_patches;
+pub mod mounts;
 pub mod sources;
 pub mod table;
 pub mod typed;

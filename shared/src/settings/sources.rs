@@ -3,6 +3,7 @@
 //! variable (flag > environment > file > default), remembering its [`Source`].
 
 use super::kdc;
+use super::kubeadm_patches::{Json6902Patch, KubeadmPatches, JSON6902_KEY, MERGE_KEY};
 use super::table::{variable_of_flag, Component, DefaultValue, VARIABLES};
 use super::values::IpMode;
 use crate::error::usage;
@@ -42,6 +43,10 @@ pub struct Layer {
     pub component_args: BTreeMap<Component, BTreeMap<String, String>>,
     /// The kubeadm-dind-cluster variables that are set (environment only), see [`kdc`].
     pub kdc: BTreeMap<String, String>,
+    /// kind's kubeadm patches (config file only: they are YAML documents).
+    pub kubeadm_patches: KubeadmPatches,
+    /// kind's containerd patches (config file only: they are TOML documents).
+    pub containerd_patches: Vec<String>,
 }
 
 impl Layer {
@@ -115,6 +120,10 @@ impl Layer {
                     let arg = arg.as_str().unwrap_or_default().to_string();
                     entry.insert(arg.clone(), scalar_to_string(arg_value, &arg, path)?);
                 }
+            } else if key == MERGE_KEY || key == JSON6902_KEY {
+                read_kubeadm_patches(&mut layer.kubeadm_patches, &key, value, path)?;
+            } else if key == super::containerd_patches::KEY {
+                layer.containerd_patches = read_containerd_patches(value, path)?;
             } else {
                 return Err(usage(format!(
                     "{}: unknown setting {key:?}; `kubectl dind settings` lists the valid ones",
@@ -124,6 +133,63 @@ impl Layer {
         }
         Ok(layer)
     }
+}
+
+/// `kubeadm-config-patches` (a list of YAML documents, as text or as mappings) and
+/// `kubeadm-config-patches-json6902` (a list of `group`, `version`, `kind`, `patch`),
+/// checked as they are read.
+fn read_kubeadm_patches(
+    patches: &mut KubeadmPatches,
+    key: &str,
+    value: serde_yaml::Value,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let bad = |why: String| usage(format!("{}: {key}: {why}", path.display()));
+    let items = match value {
+        serde_yaml::Value::Sequence(items) => items,
+        _ => return Err(bad("expected a list".into())),
+    };
+    for item in items {
+        if key == MERGE_KEY {
+            let text = match item {
+                serde_yaml::Value::String(text) => text,
+                other => serde_yaml::to_string(&other).map_err(|e| bad(e.to_string()))?,
+            };
+            patches.merge.push(text);
+        } else {
+            let mut entry: Json6902Patch = serde_yaml::from_value(item.clone()).map_err(|e| {
+                bad(format!(
+                    "each entry has group, version, kind and patch: {e}"
+                ))
+            })?;
+            if let Some(operations) = item.get("patch").filter(|p| !p.is_string()) {
+                entry.patch = serde_yaml::to_string(operations).map_err(|e| bad(e.to_string()))?;
+            }
+            patches.json6902.push(entry);
+        }
+    }
+    patches.parsed().map(drop)
+}
+
+/// `containerd-config-patches`: a list of TOML documents, checked as they are read.
+fn read_containerd_patches(value: serde_yaml::Value, path: &Path) -> anyhow::Result<Vec<String>> {
+    let key = super::containerd_patches::KEY;
+    let bad = |why: &str| usage(format!("{}: {key}: {why}", path.display()));
+    let serde_yaml::Value::Sequence(items) = value else {
+        return Err(bad("expected a list of TOML documents"));
+    };
+    let patches = items
+        .into_iter()
+        .map(|item| match item {
+            serde_yaml::Value::String(text) => Ok(text),
+            _ => Err(bad(
+                "each entry is a TOML document as text (`- |` then the TOML)",
+            )),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    super::containerd_patches::check(&patches)
+        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    Ok(patches)
 }
 
 fn scalar_to_string(value: &serde_yaml::Value, key: &str, path: &Path) -> anyhow::Result<String> {
@@ -189,6 +255,12 @@ pub struct ResolvedSettings {
     pub config_file: Option<PathBuf>,
     /// The kubeadm-dind-cluster variables that are set, see [`kdc`].
     pub kdc: BTreeMap<String, String>,
+    /// The config file's kubeadm patches.
+    #[serde(skip_serializing_if = "KubeadmPatches::is_empty")]
+    pub kubeadm_patches: KubeadmPatches,
+    /// The config file's containerd patches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub containerd_patches: Vec<String>,
 }
 
 impl ResolvedSettings {
@@ -262,6 +334,8 @@ impl ResolvedSettings {
             component_args,
             config_file,
             kdc: env.kdc.clone(),
+            kubeadm_patches: file.kubeadm_patches.clone(),
+            containerd_patches: file.containerd_patches.clone(),
         }
     }
 

@@ -152,7 +152,19 @@ pub const VARIABLES: &[Variable] = &[
         Fixed("2"),
         "number of worker nodes; 0 runs an untainted master only",
     ),
+    var(
+        "DIND_MASTERS",
+        "masters",
+        Fixed("1"),
+        "number of masters: 1, 3 or 5; more than one puts the load balancer kube-master-lb in front of them",
+    ),
     choice("CNI_PLUGIN", "cni", Fixed("bridge"), value_names::<Cni>),
+    var(
+        "DIND_KUBE_PROXY_MODE",
+        "kube-proxy-mode",
+        Fixed("iptables"),
+        "kube-proxy's mode: iptables, nftables, ipvs or none (no kube-proxy)",
+    ),
     var(
         "MGMT_CIDRS",
         "mgmt-cidrs",
@@ -338,6 +350,12 @@ pub const VARIABLES: &[Variable] = &[
         "addons",
         None,
         "manifests applied once the cluster is ready: dashboard, a FILE or an http(s) URL",
+    ),
+    list(
+        "DIND_MOUNTS",
+        "mount",
+        None,
+        "HOST_PATH:NODE_PATH[:ro]: a host folder in every node (in the config file, :masters or :workers limits it)",
     ),
 ];
 

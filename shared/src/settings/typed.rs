@@ -2,6 +2,9 @@
 //! works from, and its stored form, the settings label of every node.
 
 use super::kdc;
+use super::kube_proxy::KubeProxyMode;
+use super::kubeadm_patches::KubeadmPatches;
+use super::mounts::Mount;
 use super::sources::{Layer, ResolvedSettings};
 use super::table::{Component, DEFAULT_KUBERNETES_VERSION};
 use super::values::{
@@ -79,6 +82,47 @@ pub struct Settings {
     /// `dashboard`, file paths and URLs, in the order given.
     #[serde(default)]
     pub addons: Vec<String>,
+    /// `DIND_MASTERS`: 1, 3 or 5 (`join --control-plane` adds more).
+    #[serde(default = "one_master")]
+    pub masters: u16,
+    #[serde(default, skip_serializing_if = "KubeProxyMode::is_default")]
+    pub kube_proxy_mode: KubeProxyMode,
+    /// `--mount`: host folders in the nodes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    /// `kubeadm-config-patches` and `kubeadm-config-patches-json6902` (config file).
+    #[serde(default, skip_serializing_if = "KubeadmPatches::is_empty")]
+    pub kubeadm_patches: KubeadmPatches,
+    /// `containerd-config-patches` (config file): merged into every node's containerd
+    /// configuration before its first start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containerd_patches: Vec<String>,
+}
+
+fn one_master() -> u16 {
+    1
+}
+
+/// `DIND_MASTERS`: an odd count, so etcd keeps a quorum when one master is lost.
+fn parse_masters(text: &str) -> anyhow::Result<u16> {
+    match text.trim() {
+        "1" => Ok(1),
+        "3" => Ok(3),
+        "5" => Ok(5),
+        other => Err(usage(format!(
+            "invalid number of masters {other:?} (DIND_MASTERS, --masters): use 1, 3 or 5, an odd count so etcd keeps its quorum"
+        ))),
+    }
+}
+
+/// `DIND_MOUNTS`, host paths taken from the current directory when relative.
+fn parse_mounts(value: Option<&str>) -> anyhow::Result<Vec<Mount>> {
+    let entries = split_list(value);
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cwd = std::env::current_dir().context("reading the current directory for --mount")?;
+    entries.iter().map(|m| Mount::parse(m, &cwd)).collect()
 }
 
 impl Settings {
@@ -149,6 +193,16 @@ impl Settings {
             propagate_http_proxy: parse_switch(r.get("DIND_PROPAGATE_HTTP_PROXY")),
             no_storage: parse_switch(r.get("DIND_NO_STORAGE")),
             addons: split_list(r.get("DIND_ADDONS")),
+            masters: parse_masters(r.get("DIND_MASTERS").unwrap_or("1"))?,
+            kube_proxy_mode: r
+                .get("DIND_KUBE_PROXY_MODE")
+                .filter(|m| !m.is_empty())
+                .map(str::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            mounts: parse_mounts(r.get("DIND_MOUNTS"))?,
+            kubeadm_patches: r.kubeadm_patches.clone(),
+            containerd_patches: r.containerd_patches.clone(),
         };
         kdc::check_component_gates(&settings.component_args)?;
         crate::publish::parse_all(&settings.extra_ports)?;

@@ -78,12 +78,15 @@ pub enum Cni {
     CalicoKdd,
     Weave,
     KubeRouter,
+    /// No plugin: the user applies one (kind's `disableDefaultCNI`).
+    None,
 }
 
 impl Cni {
-    /// Only the plugins dind configures itself give pods IPv6 addresses.
+    /// Only the plugins dind configures itself give pods IPv6 addresses; with `none` the
+    /// user's plugin decides.
     pub fn supports_ipv6(self) -> bool {
-        matches!(self, Cni::Bridge | Cni::Ptp)
+        matches!(self, Cni::Bridge | Cni::Ptp | Cni::None)
     }
 }
 
