@@ -23,9 +23,9 @@ pub struct JoinArgs {
 
 /// `join`.
 pub async fn join(args: &JoinArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let key = args.settings.settings()?.identity.key();
+    let own = args.settings.settings()?;
     let options = args.nodes.up_options(true, ctx);
-    let joined = join::join(&ctx.engine, &key, &options, &ctx.progress).await?;
+    let joined = join::join(&ctx.engine, &own, &options, &ctx.progress).await?;
     print(&joined, args.output, || {
         let address = joined
             .ipv4

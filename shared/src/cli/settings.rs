@@ -21,8 +21,11 @@ pub fn show_settings(args: &SettingsArgs) -> anyhow::Result<()> {
     // shows first, so a refused kubeadm-dind-cluster variable is seen with its fate.
     // Every check that needs no Docker, as `up --dry-run` and `up` run them.
     let checked = Settings::from_resolved(&resolved).and_then(|settings| {
-        crate::cluster::check_offline(&settings)?;
+        let plan = crate::cluster::check_offline(&settings)?;
         super::flags::warn(&settings, &resolved);
+        for warning in crate::cluster::api_address::exposure_warnings(&plan) {
+            eprintln!("{warning}");
+        }
         Ok(settings)
     });
     let rows = resolved.rows();

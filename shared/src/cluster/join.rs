@@ -11,6 +11,7 @@ use super::nodes::{cluster_volumes, create_node, pod_network_files, NewNode};
 use super::preflight::{self, Gate, Intent, Purpose};
 use super::run::{Run, UpOptions};
 use super::support::configure_node;
+use super::up_lock::UpLock;
 use crate::bootstrap_token::BootstrapToken;
 use crate::engine::{Engine, NetworkInfo};
 use crate::kubeadm::{self, KubeadmInputs};
@@ -19,7 +20,7 @@ use crate::node::{Node, NodeFile};
 use crate::plan::NodePlan;
 use crate::progress::Progress;
 use crate::settings::Settings;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use serde::Serialize;
 
 /// What `join` added.
@@ -49,7 +50,25 @@ pub async fn cluster_settings(
         .get(labels::SETTINGS)
         .ok_or_else(|| anyhow!("{} has no settings label", master.name))?;
     let settings = Settings::from_label(&master.name, json)?;
+    check_names_cluster(&master.name, &settings, cluster_key)?;
     Ok((settings, nodes))
+}
+
+/// The settings read from `owner` must be those of the cluster it was found as: a label
+/// naming another cluster would plan (and remove) that cluster's objects.
+pub fn check_names_cluster(
+    owner: &str,
+    settings: &Settings,
+    cluster_key: &str,
+) -> anyhow::Result<()> {
+    let named = settings.identity.key();
+    if named != cluster_key {
+        bail!(
+            "the {} label of {owner} names cluster {named}, but {owner} belongs to cluster {cluster_key}; refused",
+            labels::SETTINGS
+        );
+    }
+    Ok(())
 }
 
 /// The number the next worker gets: one past the highest in use.
@@ -57,14 +76,35 @@ pub fn next_index(indices: &[u16]) -> u16 {
     indices.iter().max().map_or(1, |m| m + 1)
 }
 
-/// Adds a worker. A failure removes the container and volume it created.
+/// Adds a worker to the cluster `own` (the invoking user's settings) selects, under the
+/// cluster's `up` lock: a `join` beside an `up`, a `restore` or another `join` could pick
+/// the same node number, and its rollback would remove the other's worker. A failure
+/// removes the container and volume it created.
 pub async fn join(
     engine: &Engine,
-    cluster_key: &str,
+    own: &Settings,
     options: &UpOptions,
     progress: &Progress,
 ) -> anyhow::Result<Joined> {
-    let (mut settings, nodes) = cluster_settings(engine, cluster_key).await?;
+    let lock = UpLock::take(engine, &own.identity, "join").await?;
+    let result = join_locked(engine, own, options, progress).await;
+    if let Err(error) = lock.release(engine).await {
+        progress.note(format!("Warning: the cluster's `up` lock stays: {error:#}"));
+    }
+    result
+}
+
+/// `join` once the cluster's lock is held. What names this machine's programs and files
+/// (the port forwarder, the CA) is the user's own, never the cluster's label's.
+async fn join_locked(
+    engine: &Engine,
+    own: &Settings,
+    options: &UpOptions,
+    progress: &Progress,
+) -> anyhow::Result<Joined> {
+    let cluster_key = &own.identity.key();
+    let (stored, nodes) = cluster_settings(engine, cluster_key).await?;
+    let mut settings = stored.with_local_from(own);
     let indices: Vec<u16> = nodes
         .iter()
         .filter_map(|c| c.labels.get(labels::NODE_INDEX)?.parse().ok())
@@ -219,8 +259,7 @@ async fn create_worker(
         cgroup: run.cgroup,
         has_lib_modules: details.binds.iter().any(|b| b.starts_with("/lib/modules:")),
     };
-    let settings_json =
-        serde_json::to_string(settings).context("serializing the settings for the node labels")?;
+    let settings_json = settings.label_json()?;
     let mut spec = node_container(plan, node_plan, &host, &settings_json);
     // A restored cluster runs from snapshot images; a new worker starts from the node image.
     spec.image = plan.image.clone();
