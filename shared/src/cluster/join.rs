@@ -50,25 +50,25 @@ pub async fn cluster_settings(
         .get(labels::SETTINGS)
         .ok_or_else(|| anyhow!("{} has no settings label", master.name))?;
     let settings = Settings::from_label(&master.name, json)?;
-    check_names_cluster(&master.name, &settings, cluster_key)?;
+    check_read_back(&master.name, &settings, cluster_key)?;
     Ok((settings, nodes))
 }
 
-/// The settings read from `owner` must be those of the cluster it was found as: a label
-/// naming another cluster would plan (and remove) that cluster's objects.
-pub fn check_names_cluster(
-    owner: &str,
-    settings: &Settings,
-    cluster_key: &str,
-) -> anyhow::Result<()> {
+/// The checks of settings read back from the label of `owner` beyond the settings' own
+/// ([`Settings::from_label`]): they are those of the cluster `owner` was found as (a label
+/// naming another cluster would plan, and roll back, that cluster's objects), and they
+/// pass every check `up` runs before creating anything (plan, registries, proxies).
+pub fn check_read_back(owner: &str, settings: &Settings, cluster_key: &str) -> anyhow::Result<()> {
+    let label = labels::SETTINGS;
     let named = settings.identity.key();
     if named != cluster_key {
         bail!(
-            "the {} label of {owner} names cluster {named}, but {owner} belongs to cluster {cluster_key}; refused",
-            labels::SETTINGS
+            "the {label} label of {owner} names cluster {named}, but {owner} belongs to cluster {cluster_key}; refused"
         );
     }
-    Ok(())
+    super::check_offline(settings)
+        .map(drop)
+        .map_err(|error| anyhow!("the {label} label of {owner} is refused: {error:#}"))
 }
 
 /// The number the next worker gets: one past the highest in use.

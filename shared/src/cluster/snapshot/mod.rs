@@ -277,7 +277,7 @@ pub async fn settings_of(engine: &Engine, cluster_key: &str) -> anyhow::Result<O
         )
     })?;
     let settings = Settings::from_label(&first.tag, json)?;
-    super::join::check_names_cluster(&first.tag, &settings, cluster_key)?;
+    super::join::check_read_back(&first.tag, &settings, cluster_key)?;
     Ok(Some(settings))
 }
 
