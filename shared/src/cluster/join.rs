@@ -86,12 +86,14 @@ pub async fn join(
     options: &UpOptions,
     progress: &Progress,
 ) -> anyhow::Result<Joined> {
-    let lock = UpLock::take(engine, &own.identity, "join").await?;
-    let result = join_locked(engine, own, options, progress).await;
-    if let Err(error) = lock.release(engine).await {
-        progress.note(format!("Warning: the cluster's `up` lock stays: {error:#}"));
-    }
-    result
+    UpLock::take(engine, &own.identity, "join")
+        .await?
+        .around(
+            engine,
+            progress,
+            join_locked(engine, own, options, progress),
+        )
+        .await
 }
 
 /// `join` once the cluster's lock is held. What names this machine's programs and files

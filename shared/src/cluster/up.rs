@@ -63,12 +63,14 @@ pub async fn up(
     // Everything from the first look at Docker on runs under the cluster's lock, so two
     // runs never both find the cluster absent and roll back each other's objects.
     let command = if options.restoring { "restore" } else { "up" };
-    let lock = UpLock::take(engine, &plan.cluster, command).await?;
-    let result = up_locked(engine, settings, options, progress, &plan, &extras).await;
-    if let Err(error) = lock.release(engine).await {
-        progress.note(format!("Warning: the cluster's `up` lock stays: {error:#}"));
-    }
-    result
+    UpLock::take(engine, &plan.cluster, command)
+        .await?
+        .around(
+            engine,
+            progress,
+            up_locked(engine, settings, options, progress, &plan, &extras),
+        )
+        .await
 }
 
 /// `up` once the cluster's lock is held.
@@ -453,18 +455,16 @@ pub async fn clean(
     kubeconfig: Option<&Path>,
     progress: &Progress,
 ) -> anyhow::Result<Removed> {
-    let lock = UpLock::take_for_clean(engine, &settings.identity).await?;
-    let result = async {
+    let clean = async {
         let mut removed = inventory::clean(engine, &settings.identity.key(), progress).await?;
         removed.images = super::snapshot::discard(engine, &settings.identity.key()).await?;
         super::kubernetes::remove_context(settings, kubeconfig, progress)?;
         Ok(removed)
-    }
-    .await;
-    if let Err(error) = lock.release(engine).await {
-        progress.note(format!("Warning: the cluster's `up` lock stays: {error:#}"));
-    }
-    result
+    };
+    UpLock::take_for_clean(engine, &settings.identity)
+        .await?
+        .around(engine, progress, clean)
+        .await
 }
 
 #[cfg(test)]

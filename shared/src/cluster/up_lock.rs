@@ -11,11 +11,13 @@
 
 use crate::engine::Engine;
 use crate::names::{labels, ClusterIdentity};
+use crate::progress::Progress;
 use anyhow::{anyhow, Context};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A held lock. [`UpLock::release`] removes it; a run killed outright leaves it, and the
+/// A held lock. [`UpLock::around`] removes it; a run killed outright leaves it, and the
 /// next `up` names it; `clean` removes it when its holder was a run on this machine that
 /// is gone, and refuses while a live run holds it.
 #[derive(Debug)]
@@ -135,9 +137,19 @@ impl UpLock {
         })
     }
 
-    /// Gives the lock back.
-    pub async fn release(self, engine: &Engine) -> anyhow::Result<()> {
-        engine.remove_volume(&self.volume).await.map(drop)
+    /// Runs `work` under the lock and gives the lock back however `work` ends; a lock
+    /// that cannot be removed is said, and `work`'s own result returned.
+    pub async fn around<T>(
+        self,
+        engine: &Engine,
+        progress: &Progress,
+        work: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let result = work.await;
+        if let Err(error) = engine.remove_volume(&self.volume).await {
+            progress.note(format!("Warning: the cluster's `up` lock stays: {error:#}"));
+        }
+        result
     }
 }
 
