@@ -536,6 +536,24 @@ async fn join_refuses_a_tampered_settings_label_and_runs_nothing() {
     }
 }
 
+/// Removes cluster 209's lock volume when dropped, so the cluster's own clean can run
+/// even when the test stops while a stand-in holder's lock is there.
+struct LockOf209;
+
+impl Drop for LockOf209 {
+    fn drop(&mut self) {
+        let _ = docker_cli(&["volume", "rm", "dind-up-lock-cluster-209"]);
+    }
+}
+
+/// Cluster 209's objects, sorted: Docker lists images created in the same second in no
+/// fixed order.
+fn objects_of_209() -> Vec<String> {
+    let mut objects = labelled_objects("cluster-209");
+    objects.sort();
+    objects
+}
+
 /// A lock volume as a run holding it leaves it: `holder` is its `dind.up-lock` label.
 fn lock_of_209(holder: &str) {
     let _ = docker_cli(&["volume", "rm", "dind-up-lock-cluster-209"]);
@@ -560,6 +578,7 @@ async fn join_and_clean_respect_the_lock_of_a_running_up() {
     ensure_images();
     let id = ["--cluster-id", "209"];
     let _clean = CleanOnDrop::cluster(&id);
+    let _lock = LockOf209;
     let kubeconfig = tempfile::tempdir().expect("tempdir");
     let kubeconfig = kubeconfig.path().join("config");
     let env = [("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))];
@@ -592,7 +611,7 @@ async fn join_and_clean_respect_the_lock_of_a_running_up() {
     // Another machine's `up` holds the lock: join and clean wait for no one and remove
     // nothing, the lock included.
     lock_of_209("cmd=up host=elsewhere pid=1 since=1 id=00");
-    let before = labelled_objects("cluster-209");
+    let before = objects_of_209();
     for command in [&["join", "--nodes-only"][..], &["clean"]] {
         for plugin in ["kubectl-dind", "docker-dind"] {
             let mut args = command.to_vec();
@@ -604,7 +623,7 @@ async fn join_and_clean_respect_the_lock_of_a_running_up() {
                 why.contains("cluster cluster-209 is busy: another `up` holds its lock"),
                 "{command:?}: {why}"
             );
-            assert_eq!(labelled_objects("cluster-209"), before, "{command:?}");
+            assert_eq!(objects_of_209(), before, "{command:?}");
         }
     }
     // With the lock given back, join goes ahead: the label `up` wrote reads back whole.
@@ -615,6 +634,22 @@ async fn join_and_clean_respect_the_lock_of_a_running_up() {
         &env,
     );
     assert!(joined.contains("kube-node-1-cluster-209"), "{joined}");
+
+    // `restore` takes the same lock: with a snapshot to restore, it still waits for no one.
+    run_ok("docker-dind", &["down", "--cluster-id", "209"], &env);
+    lock_of_209("cmd=join host=elsewhere pid=1 since=1 id=00");
+    let before = objects_of_209();
+    let out = run(
+        "kubectl-dind",
+        &["restore", "--nodes-only", "--cluster-id", "209"],
+        &env,
+    );
+    let why = stderr(&out);
+    assert!(
+        why.contains("cluster cluster-209 is busy: another `join` holds its lock"),
+        "{why}"
+    );
+    assert_eq!(objects_of_209(), before, "restore created nothing");
 
     // A lock left by a run of this machine that is gone (a killed `up`) goes with clean.
     let mut gone = std::process::Command::new("true").spawn().expect("true");
@@ -668,6 +703,16 @@ fn lists_keep_spaces_and_the_api_server_off_loopback_is_warned() {
             "DIND_CA_CERT_URL acts: {rows:?}"
         );
         run_ok(plugin, &["up", "--dry-run", "--addons", manifest], &[]);
+        // A proxy's password is never printed, in the table or in JSON.
+        for output in ["text", "json"] {
+            let shown = run_ok(
+                plugin,
+                &["settings", "-o", output],
+                &[("DIND_HTTPS_PROXY", "http://me:s3cr%40t@proxy:3128")],
+            );
+            assert!(!shown.contains("s3cr"), "{shown}");
+            assert!(shown.contains("http://me:***@proxy:3128"), "{shown}");
+        }
 
         for command in [&["settings"][..], &["up", "--dry-run"]] {
             let mut args = command.to_vec();

@@ -7,9 +7,10 @@
 //! that reads it: a program to run (`DIND_PORT_FORWARDER`), a file to read or a URL to
 //! fetch (`--ca-cert`, a manifest file in `--addons`, `DIND_K8S_BIN_DIR`) or a folder to
 //! write (`KUBECTL_DIR`, `E2E_REPORT_DIR`), nor this machine's environment to copy into
-//! the nodes (`DIND_PROPAGATE_HTTP_PROXY`, whose proxy URLs may hold a password). Those are never written into the label, a label
-//! that holds one is refused, and the commands take them from the invoking user's own
-//! flags, environment and config ([`Settings::with_local_from`]). The address plan's
+//! the nodes (`DIND_PROPAGATE_HTTP_PROXY`, whose proxy URLs may hold a password). Those
+//! are never written into the label, a label that holds one is refused, and the commands
+//! take them from the invoking user's own flags, environment and config
+//! ([`Settings::with_local_from`]). The address plan's
 //! checks (sizes, overlaps, node counts) run when the reader builds its plan, as in `up`.
 
 use super::component_args::is_valid_name;
@@ -22,16 +23,16 @@ use super::Settings;
 use crate::names::{labels, ClusterIdentity};
 use anyhow::{anyhow, Context};
 
-/// The fields that name something on the machine that runs dind, and the setting each
-/// comes from, for messages.
-const LOCAL_FIELDS: [(&str, &str); 7] = [
-    ("port_forwarder", "DIND_PORT_FORWARDER"),
-    ("ca_cert", "DIND_CA_CERT_URL"),
-    ("addons", "DIND_ADDONS (a manifest file)"),
-    ("e2e_report_dir", "E2E_REPORT_DIR"),
-    ("kubectl_dir", "KUBECTL_DIR"),
-    ("kube_binaries", "DIND_K8S_BIN_DIR"),
-    ("propagate_http_proxy", "DIND_PROPAGATE_HTTP_PROXY"),
+/// The settings that name something on the machine that runs dind, in the order of
+/// [`Settings::local_fields`]'s checks.
+const LOCAL_SETTINGS: [&str; 7] = [
+    "DIND_PORT_FORWARDER",
+    "DIND_CA_CERT_URL",
+    "DIND_ADDONS (a manifest file)",
+    "E2E_REPORT_DIR",
+    "KUBECTL_DIR",
+    "DIND_K8S_BIN_DIR",
+    "DIND_PROPAGATE_HTTP_PROXY",
 ];
 
 impl Settings {
@@ -78,11 +79,11 @@ impl Settings {
             self.kdc.kube_binaries.is_some(),
             self.propagate_http_proxy,
         ];
-        LOCAL_FIELDS
+        LOCAL_SETTINGS
             .iter()
             .zip(held)
             .filter(|(_, held)| *held)
-            .map(|((_, setting), _)| *setting)
+            .map(|(setting, _)| *setting)
             .collect()
     }
 
