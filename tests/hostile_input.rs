@@ -1,7 +1,8 @@
 //! Hostile and careless input against the real binaries and a real Docker engine:
 //! clusters whose names used to share a key, two `up`s of one cluster at once, and many
-//! malformed values that must all be refused before anything is created. Cluster IDs
-//! 211–213 (and label `i20a`, whose address ID is 206).
+//! malformed values that must all be refused before anything is created, settings labels
+//! that were tampered with, and the cluster lock `join` and `clean` respect. Cluster IDs
+//! 209–213 (and label `i20a`, whose address ID is 206).
 
 mod support;
 
@@ -46,7 +47,7 @@ async fn two_ups_of_one_cluster_one_wins_and_the_other_says_why() {
     );
     let why = stderr(lost[0]);
     assert!(
-        why.contains("cluster cluster-212 is being created by another `up`"),
+        why.contains("cluster cluster-212 is busy: another `up` holds its lock"),
         "{why}"
     );
     assert_eq!(why.trim().lines().count(), 1, "one line: {why}");
@@ -264,6 +265,10 @@ fn malformed_cases(dir: &std::path::Path) -> Vec<Case> {
         vec!["--ca-cert", "/no/such/file"],
         vec!["--ca-cert", "http://example.com/ca.pem"],
         vec!["--ca-cert", "/"],
+        vec!["--ca-cert", "ftp://example.com/ca.pem"],
+        vec!["--https-proxy", "http://u:secret%zz@proxy:3128"],
+        vec!["--http-proxy", "http://u:secret%@proxy:3128"],
+        vec!["--addons", "/no/such dir/x.yaml"],
         vec!["--addons", "/no/such.yaml"],
         vec!["--addons", "ftp://x"],
         vec!["--addons", "unknown-addon"],
@@ -297,6 +302,11 @@ fn malformed_cases(dir: &std::path::Path) -> Vec<Case> {
         ("MASTER_EXTRA_OPTS", "--cpus nan".into()),
         ("MASTER_EXTRA_OPTS", "--memory 0".into()),
         ("MASTER_EXTRA_OPTS", "-p 99999".into()),
+        ("MASTER_EXTRA_OPTS", "-p :6443".into()),
+        ("MASTER_EXTRA_OPTS", "--cpus -1".into()),
+        ("DIND_CA_CERT_URL", "http://example.com/ca.pem".into()),
+        ("DIND_CA_CERT_URL", "/no/such/ca.pem".into()),
+        ("DIND_HTTPS_PROXY", "http://u:secret%4@proxy:1".into()),
         ("DIND_CONFIG", "/no/such/config.yaml".into()),
         ("DIND_CONFIG", dir.to_str().expect("utf-8").into()),
         ("DIND_CONFIG", file(2)),
@@ -431,6 +441,298 @@ fn long_values_and_environment_arguments_show_in_settings() {
                 "source": "environment",
                 "given_as": "APISERVER_FOO"
             }])
+        );
+    }
+}
+
+/// Creates a stand-in master of cluster 210 whose settings label is `label`, as anyone
+/// who can create a container on a shared daemon could.
+fn fake_master(label: &str, cleanup: &mut RemoveOnDrop) {
+    let name = "kube-master-cluster-210";
+    let _ = docker_cli(&["rm", "-f", name]);
+    let settings = format!("dind.settings={label}");
+    let out = docker_cli(&[
+        "create",
+        "--name",
+        name,
+        "--label",
+        "dind.cluster=cluster-210",
+        "--label",
+        "dind.node-role=master",
+        "--label",
+        "dind.node-index=0",
+        "--label",
+        &settings,
+        BARE_IMAGE,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    cleanup.containers.push(name.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn join_refuses_a_tampered_settings_label_and_runs_nothing() {
+    let Some(_engine) = docker().await else {
+        return;
+    };
+    ensure_images();
+    let _clean = CleanOnDrop::cluster(&["--cluster-id", "210"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let program = dir.path().join("forward.sh");
+    write_executable(
+        &program,
+        &format!("#!/bin/sh\ntouch {}\n", marker.display()),
+    );
+    let genuine =
+        dind::settings::Settings::from_env_pairs(&[("CLUSTER_ID", "210")]).expect("settings");
+    let genuine = serde_json::to_value(&genuine).expect("json");
+    let tampered = |field: &str, value: serde_json::Value| {
+        let mut label = genuine.clone();
+        label[field] = value;
+        label.to_string()
+    };
+    // (label, what the one-line refusal names)
+    let cases = [
+        (
+            tampered("port_forwarder", program.to_str().expect("utf-8").into()),
+            "DIND_PORT_FORWARDER",
+        ),
+        (
+            tampered("ca_cert", "/etc/passwd".into()),
+            "DIND_CA_CERT_URL",
+        ),
+        (
+            tampered("insecure_registries", serde_json::json!([".."])),
+            "invalid registry",
+        ),
+        (
+            tampered("identity", serde_json::json!({"id": 0, "label": null})),
+            "names cluster default",
+        ),
+    ];
+    for (label, needle) in cases {
+        let mut cleanup = RemoveOnDrop::default();
+        fake_master(&label, &mut cleanup);
+        for plugin in ["kubectl-dind", "docker-dind"] {
+            let out = run(
+                plugin,
+                &["join", "--nodes-only", "--cluster-id", "210"],
+                &[("KUBECONFIG", test_kubeconfig().to_str().expect("utf-8"))],
+            );
+            let why = stderr(&out);
+            assert!(!out.status.success(), "{needle}: join went ahead: {why}");
+            assert!(
+                why.contains("label of kube-master-cluster-210") && why.contains(needle),
+                "{needle}: {why}"
+            );
+            assert_eq!(why.trim().lines().count(), 1, "one line: {why}");
+            assert!(!marker.exists(), "the label's program ran");
+            assert_eq!(
+                labelled_objects("cluster-210"),
+                ["container kube-master-cluster-210"],
+                "{needle}: nothing created, the lock given back"
+            );
+        }
+    }
+}
+
+/// Removes cluster 209's lock volume when dropped, so the cluster's own clean can run
+/// even when the test stops while a stand-in holder's lock is there.
+struct LockOf209;
+
+impl Drop for LockOf209 {
+    fn drop(&mut self) {
+        let _ = docker_cli(&["volume", "rm", "dind-up-lock-cluster-209"]);
+    }
+}
+
+/// Cluster 209's objects, sorted: Docker lists images created in the same second in no
+/// fixed order.
+fn objects_of_209() -> Vec<String> {
+    let mut objects = labelled_objects("cluster-209");
+    objects.sort();
+    objects
+}
+
+/// A lock volume as a run holding it leaves it: `holder` is its `dind.up-lock` label.
+fn lock_of_209(holder: &str) {
+    let _ = docker_cli(&["volume", "rm", "dind-up-lock-cluster-209"]);
+    let lock = format!("dind.up-lock={holder}");
+    let out = docker_cli(&[
+        "volume",
+        "create",
+        "--label",
+        "dind.cluster=cluster-209",
+        "--label",
+        &lock,
+        "dind-up-lock-cluster-209",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn join_and_clean_respect_the_lock_of_a_running_up() {
+    let Some(_engine) = docker().await else {
+        return;
+    };
+    ensure_images();
+    let id = ["--cluster-id", "209"];
+    let _clean = CleanOnDrop::cluster(&id);
+    let _lock = LockOf209;
+    let kubeconfig = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = kubeconfig.path().join("config");
+    let env = [("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))];
+    // A master whose MASTER_EXTRA_OPTS publishes a port without an address: bound on
+    // loopback, not on every address.
+    run_ok(
+        "docker-dind",
+        &[
+            "up",
+            "--nodes-only",
+            "--nodes",
+            "0",
+            "--image",
+            BARE_IMAGE,
+            "--cluster-id",
+            "209",
+        ],
+        &[("MASTER_EXTRA_OPTS", "-p 80"), env[0]],
+    );
+    let bindings = docker_cli(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.PortBindings}}",
+        "kube-master-cluster-209",
+    ]);
+    let bindings: serde_json::Value =
+        serde_json::from_slice(&bindings.stdout).expect("port bindings");
+    assert_eq!(bindings["80/tcp"][0]["HostIp"], "127.0.0.1", "{bindings}");
+
+    // Another machine's `up` holds the lock: join and clean wait for no one and remove
+    // nothing, the lock included.
+    lock_of_209("cmd=up host=elsewhere pid=1 since=1 id=00");
+    let before = objects_of_209();
+    for command in [&["join", "--nodes-only"][..], &["clean"]] {
+        for plugin in ["kubectl-dind", "docker-dind"] {
+            let mut args = command.to_vec();
+            args.extend(id);
+            let out = run(plugin, &args, &env);
+            let why = stderr(&out);
+            assert!(!out.status.success(), "{command:?}: {why}");
+            assert!(
+                why.contains("cluster cluster-209 is busy: another `up` holds its lock"),
+                "{command:?}: {why}"
+            );
+            assert_eq!(objects_of_209(), before, "{command:?}");
+        }
+    }
+    // With the lock given back, join goes ahead: the label `up` wrote reads back whole.
+    let _ = docker_cli(&["volume", "rm", "dind-up-lock-cluster-209"]);
+    let joined = run_ok(
+        "kubectl-dind",
+        &["join", "--nodes-only", "--cluster-id", "209", "-o", "json"],
+        &env,
+    );
+    assert!(joined.contains("kube-node-1-cluster-209"), "{joined}");
+
+    // `restore` takes the same lock: with a snapshot to restore, it still waits for no one.
+    run_ok("docker-dind", &["down", "--cluster-id", "209"], &env);
+    lock_of_209("cmd=join host=elsewhere pid=1 since=1 id=00");
+    let before = objects_of_209();
+    let out = run(
+        "kubectl-dind",
+        &["restore", "--nodes-only", "--cluster-id", "209"],
+        &env,
+    );
+    let why = stderr(&out);
+    assert!(
+        why.contains("cluster cluster-209 is busy: another `join` holds its lock"),
+        "{why}"
+    );
+    assert_eq!(objects_of_209(), before, "restore created nothing");
+
+    // A lock left by a run of this machine that is gone (a killed `up`) goes with clean.
+    let mut gone = std::process::Command::new("true").spawn().expect("true");
+    let pid = gone.id();
+    gone.wait().expect("true ends");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    lock_of_209(&format!(
+        "cmd=up host={} pid={pid} since=1 id=00",
+        host.trim()
+    ));
+    run_ok("docker-dind", &["clean", "--cluster-id", "209"], &env);
+    assert!(
+        labelled_objects("cluster-209").is_empty(),
+        "{:?}",
+        labelled_objects("cluster-209")
+    );
+}
+
+#[test]
+fn lists_keep_spaces_and_the_api_server_off_loopback_is_warned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spaced = dir.path().join("My Dir");
+    std::fs::create_dir(&spaced).expect("mkdir");
+    let manifest = spaced.join("x.yaml");
+    std::fs::write(&manifest, "kind: List\n").expect("manifest");
+    let manifest = manifest.to_str().expect("utf-8");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+    )
+    .expect("ca");
+    for plugin in ["kubectl-dind", "docker-dind"] {
+        let out = run(
+            plugin,
+            &["settings", "--addons", manifest, "-o", "json"],
+            &[("DIND_CA_CERT_URL", ca.to_str().expect("utf-8"))],
+        );
+        assert!(out.status.success(), "{plugin}: {}", stderr(&out));
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+        let value = |name: &str| {
+            rows.iter()
+                .find(|r| r["name"] == name)
+                .map(|r| r["value"].clone())
+        };
+        assert_eq!(value("DIND_ADDONS"), Some(manifest.into()), "{plugin}");
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.get("kdc_fate") == Some(&"refused".into())),
+            "DIND_CA_CERT_URL acts: {rows:?}"
+        );
+        run_ok(plugin, &["up", "--dry-run", "--addons", manifest], &[]);
+        // A proxy's password is never printed, in the table or in JSON.
+        for output in ["text", "json"] {
+            let shown = run_ok(
+                plugin,
+                &["settings", "-o", output],
+                &[("DIND_HTTPS_PROXY", "http://me:s3cr%40t@proxy:3128")],
+            );
+            assert!(!shown.contains("s3cr"), "{shown}");
+            assert!(shown.contains("http://me:***@proxy:3128"), "{shown}");
+        }
+
+        for command in [&["settings"][..], &["up", "--dry-run"]] {
+            let mut args = command.to_vec();
+            args.extend(["--apiserver-address", "0.0.0.0"]);
+            let out = run(plugin, &args, &[("MASTER_EXTRA_OPTS", "-p 16443:6443")]);
+            let text = stderr(&out);
+            assert!(out.status.success(), "{plugin} {args:?}: {text}");
+            let warnings: Vec<&str> = text.lines().filter(|l| l.contains("API server")).collect();
+            assert_eq!(warnings.len(), 1, "{plugin} {args:?}: {text}");
+            assert!(warnings[0].starts_with("Warning: the API server is published on 0.0.0.0"));
+        }
+        let plan = run_ok(
+            plugin,
+            &["up", "--dry-run", "-o", "json"],
+            &[("MASTER_EXTRA_OPTS", "-p 16443:6443")],
+        );
+        let plan: serde_json::Value = serde_json::from_str(&plan).expect("json");
+        assert_eq!(
+            plan["master_extra_opts"]["ports"][0]["host_ip"], "127.0.0.1",
+            "{plan}"
         );
     }
 }

@@ -27,14 +27,14 @@ pub struct JoinArgs {
 
 /// `join`.
 pub async fn join(args: &JoinArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let key = args.settings.settings()?.identity.key();
+    let own = args.settings.settings()?;
     let options = args.nodes.up_options(true, ctx);
     let role = if args.control_plane {
         Role::Master
     } else {
         Role::Worker
     };
-    let joined = join::join(&ctx.engine, &key, &options, role, &ctx.progress).await?;
+    let joined = join::join(&ctx.engine, &own, &options, role, &ctx.progress).await?;
     print(&joined, args.output, || {
         let address = joined
             .ipv4

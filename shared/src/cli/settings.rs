@@ -21,12 +21,24 @@ pub fn show_settings(args: &SettingsArgs) -> anyhow::Result<()> {
     // shows first, so a refused kubeadm-dind-cluster variable is seen with its fate.
     // Every check that needs no Docker, as `up --dry-run` and `up` run them.
     let checked = Settings::from_resolved(&resolved).and_then(|settings| {
-        crate::cluster::check_offline(&settings)?;
+        let plan = crate::cluster::check_offline(&settings)?;
         super::flags::warn(&settings, &resolved);
+        for warning in crate::cluster::api_address::exposure_warnings(&plan) {
+            eprintln!("{warning}");
+        }
         Ok(settings)
     });
-    let rows = resolved.rows();
-    let kdc_rows = crate::settings::kdc::fate_rows(&resolved.kdc);
+    // A proxy or mirror URL may hold a password; `settings` output lands in CI logs.
+    let hide = crate::cluster::registries::without_password;
+    let rows: Vec<_> = resolved
+        .rows()
+        .into_iter()
+        .map(|(env, flag, value, source)| (env, flag, hide(&value), source))
+        .collect();
+    let kdc_rows: Vec<[String; 4]> = crate::settings::kdc::fate_rows(&resolved.kdc)
+        .into_iter()
+        .map(|[name, value, fate, detail]| [name, hide(&value), fate, detail])
+        .collect();
     let mut json: Vec<BTreeMap<&str, String>> = rows
         .iter()
         .map(|(env, flag, value, source)| {

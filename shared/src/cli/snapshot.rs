@@ -35,9 +35,10 @@ pub async fn restore(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> 
         ));
     }
     let key = asked.identity.key();
-    let Some(mut settings) = snapshot::settings_of(&ctx.engine, &key).await? else {
+    let Some(stored) = snapshot::settings_of(&ctx.engine, &key).await? else {
         anyhow::bail!("cluster {key} has no snapshot to restore; `down` or `snapshot` makes one, `up` starts afresh");
     };
+    let mut settings = stored.with_local_from(&asked);
     // The recorded settings are those of the `up` that made the cluster: its
     // SKIP_SNAPSHOT was a wish for that run. A restore never discards what it restores.
     settings.skip_snapshot = false;

@@ -45,6 +45,9 @@ pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
     cluster::kube_binaries::pin_local_image(&mut settings)?;
     cluster::node_image::choose_for_nodes_only(&mut settings, args.nodes.nodes_only);
     let plan = cluster::check_offline(&settings)?;
+    for warning in cluster::api_address::exposure_warnings(&plan) {
+        eprintln!("{warning}");
+    }
     match args.show {
         Some(Show::Kubeadm) => {
             // This machine's cgroup version: a remote daemon's may differ.

@@ -92,15 +92,55 @@ pub fn publish_address(
     } else {
         planned
     };
-    if let (Some(_), DaemonLocation::Remote { host, .. }) = (explicit, daemon) {
-        if !address.is_loopback() {
-            notes.push(format!(
-                "Warning: the API server is published on {address} of the Docker host {host}, \
-                 so anyone who can reach that address on its network can reach it"
-            ));
-        }
-    }
+    notes.extend(address_warning(address, daemon));
     Ok(Publish { address, notes })
+}
+
+/// The one line said whenever the API server is published on an address other than
+/// loopback: whoever reaches that address reaches the API server, and with it the
+/// bootstrap token's door to a node certificate.
+fn address_warning(address: IpAddr, daemon: &DaemonLocation) -> Option<String> {
+    if address.is_loopback() {
+        return None;
+    }
+    let host = match daemon {
+        DaemonLocation::Remote { host, .. } => format!("the Docker host {host}"),
+        DaemonLocation::Local => "the Docker host".to_string(),
+    };
+    Some(format!(
+        "Warning: the API server is published on {address} of {host}, not on loopback, so \
+         anyone who can reach that address on its network can reach it"
+    ))
+}
+
+/// One line for each `MASTER_EXTRA_OPTS` publication of the API server's port on an
+/// address other than loopback.
+pub fn extra_exposures(plan: &ClusterPlan) -> Vec<String> {
+    plan.master_extra_opts
+        .ports
+        .iter()
+        .filter(|p| {
+            p.container_port == crate::kubeadm::API_SERVER_PORT
+                && p.protocol == "tcp"
+                && !p.host_ip.is_loopback()
+        })
+        .map(|p| {
+            format!(
+                "Warning: MASTER_EXTRA_OPTS publishes the API server's port {} on {}, not on \
+                 loopback, so anyone who can reach that address of the Docker host can reach it",
+                p.container_port, p.host_ip
+            )
+        })
+        .collect()
+}
+
+/// Every warning about where the API server is published that the settings alone tell,
+/// for `settings` and `up --dry-run` (`up` says the same once it has decided).
+pub fn exposure_warnings(plan: &ClusterPlan) -> Vec<String> {
+    address_warning(plan.apiserver_address, &DaemonLocation::Local)
+        .into_iter()
+        .chain(extra_exposures(plan))
+        .collect()
 }
 
 /// The kubeconfig's server for a master published on `published:port`, and for a remote
@@ -298,7 +338,7 @@ mod tests {
             Result<&'a str, ()>,
             &'a [&'a str],
         );
-        let rows: [Row; 9] = [
+        let rows: [Row; 11] = [
             (None, "127.0.0.1", false, true, Ok("127.0.0.1"), &[]),
             (None, "::1", false, true, Ok("::1"), &[]),
             // Item 8: IPv6 mode on a host without IPv6: 127.0.0.1, said in one note.
@@ -338,15 +378,24 @@ mod tests {
                 Ok("0.0.0.0"),
                 &["Warning"],
             ),
-            // Locally an explicit address needs no warning.
+            // Locally too: whoever reaches that address reaches the API server.
             (
                 Some("192.168.7.5"),
                 "192.168.7.5",
                 false,
                 true,
                 Ok("192.168.7.5"),
-                &[],
+                &["Warning", "192.168.7.5", "not on loopback"],
             ),
+            (
+                Some("::"),
+                "::",
+                false,
+                true,
+                Ok("::"),
+                &["Warning", "published on ::"],
+            ),
+            (Some("::1"), "::1", false, true, Ok("::1"), &[]),
         ];
         for (explicit, planned, is_remote, v6, want, needles) in rows {
             let daemon = if is_remote {
@@ -531,5 +580,62 @@ mod tests {
         }
         let everything: Vec<Listener> = FREE_PORTS.map(|p| listener(None, p, false)).collect();
         assert!(free_port("cluster-191", loopback, &everything).is_err());
+    }
+
+    #[test]
+    fn every_publication_of_the_api_port_off_loopback_is_warned_once() {
+        use crate::plan::ClusterPlan;
+        use crate::settings::Settings;
+        // (settings, warnings that must show, each in one line)
+        type Row<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let table: &[Row] = &[
+            (&[], &[]),
+            (&[("IP_MODE", "ipv6")], &[]),
+            (&[("DIND_APISERVER_ADDRESS", "127.0.0.1")], &[]),
+            (
+                &[("DIND_APISERVER_ADDRESS", "0.0.0.0")],
+                &["published on 0.0.0.0"],
+            ),
+            (
+                &[("DIND_APISERVER_ADDRESS", "10.9.8.7")],
+                &["published on 10.9.8.7"],
+            ),
+            // Without an address, -p binds loopback: nothing to warn about.
+            (&[("MASTER_EXTRA_OPTS", "-p 16443:6443")], &[]),
+            (&[("MASTER_EXTRA_OPTS", "-p 127.0.0.1:16443:6443")], &[]),
+            (&[("MASTER_EXTRA_OPTS", "-p 0.0.0.0:8080:80")], &[]),
+            (
+                &[("MASTER_EXTRA_OPTS", "-p 0.0.0.0:16443:6443")],
+                &["MASTER_EXTRA_OPTS publishes the API server's port 6443 on 0.0.0.0"],
+            ),
+            (
+                &[
+                    ("DIND_APISERVER_ADDRESS", "0.0.0.0"),
+                    ("MASTER_EXTRA_OPTS", "-p [::]:16443:6443"),
+                ],
+                &["published on 0.0.0.0", "port 6443 on ::"],
+            ),
+        ];
+        for (pairs, want) in table {
+            let plan = ClusterPlan::new(&Settings::from_env_pairs(pairs).unwrap()).unwrap();
+            let got = exposure_warnings(&plan);
+            assert_eq!(got.len(), want.len(), "{pairs:?}: {got:?}");
+            for (line, needle) in got.iter().zip(*want) {
+                assert!(line.starts_with("Warning: "), "{line}");
+                assert!(line.contains(needle), "{needle}: {line}");
+                assert!(!line.contains('\n'), "{line}");
+            }
+        }
+        // The master's spec carries the loopback binding the warning relies on.
+        let settings = Settings::from_env_pairs(&[("MASTER_EXTRA_OPTS", "-p 16443:6443")]).unwrap();
+        let plan = ClusterPlan::new(&settings).unwrap();
+        let host = crate::cluster::node_spec::NodeHost {
+            privileges: crate::cluster::node_spec::Privileges::Privileged,
+            cgroup: crate::engine::CgroupVersion::V2,
+            has_lib_modules: false,
+        };
+        let master = crate::cluster::node_spec::node_container(&plan, plan.master(), &host, "{}");
+        let extra = master.ports.iter().find(|p| p.host_port == 16443).unwrap();
+        assert_eq!(extra.host_ip, "127.0.0.1".parse::<IpAddr>().unwrap());
     }
 }

@@ -140,7 +140,14 @@ pub async fn clean(
         .collect();
     futures::future::try_join_all(leftovers.iter().map(|n| engine.remove_container(n))).await?;
     removed.containers.extend(leftovers);
-    let volumes = engine.volumes(&cluster).await?;
+    // The lock volume is the caller's to give back: removing it here would let an `up`
+    // start while the network is still being removed.
+    let volumes: Vec<String> = engine
+        .volumes(&cluster)
+        .await?
+        .into_iter()
+        .filter(|v| !v.starts_with(super::up_lock::LOCK_VOLUME_PREFIX))
+        .collect();
     futures::future::try_join_all(volumes.iter().map(|v| engine.remove_volume(v))).await?;
     removed.volumes = volumes;
     let networks: Vec<String> = engine

@@ -15,6 +15,7 @@ use super::nodes::{cluster_volumes, create_node, pod_network_files, NewNode};
 use super::preflight::{self, Gate, Intent, Purpose};
 use super::run::{Run, UpOptions};
 use super::support::configure_node;
+use super::up_lock::UpLock;
 use crate::bootstrap_token::BootstrapToken;
 use crate::engine::{Engine, NetworkInfo};
 use crate::kubeadm::{self, KubeadmInputs};
@@ -23,7 +24,7 @@ use crate::node::{Node, NodeFile};
 use crate::plan::{ClusterPlan, NodePlan, Role};
 use crate::progress::Progress;
 use crate::settings::Settings;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -54,20 +55,61 @@ pub async fn cluster_settings(
         .get(labels::SETTINGS)
         .ok_or_else(|| anyhow!("{} has no settings label", master.name))?;
     let settings = Settings::from_label(&master.name, json)?;
+    check_read_back(&master.name, &settings, cluster_key)?;
     Ok((settings, nodes))
 }
 
-/// Adds a worker, or a master (`role`). A failure removes the container and volume it
-/// created, and takes the other nodes' routes and pod-network files back to the cluster
-/// without it.
+/// The checks of settings read back from the label of `owner` beyond the settings' own
+/// ([`Settings::from_label`]): they are those of the cluster `owner` was found as (a label
+/// naming another cluster would plan, and roll back, that cluster's objects), and they
+/// pass every check `up` runs before creating anything (plan, registries, proxies).
+pub fn check_read_back(owner: &str, settings: &Settings, cluster_key: &str) -> anyhow::Result<()> {
+    let label = labels::SETTINGS;
+    let named = settings.identity.key();
+    if named != cluster_key {
+        bail!(
+            "the {label} label of {owner} names cluster {named}, but {owner} belongs to cluster {cluster_key}; refused"
+        );
+    }
+    super::check_offline(settings)
+        .map(drop)
+        .map_err(|error| anyhow!("the {label} label of {owner} is refused: {error:#}"))
+}
+
+/// Adds a worker, or a master (`role`), to the cluster `own` (the invoking user's
+/// settings) selects, under the cluster's `up` lock: a `join` beside an `up`, a `restore`
+/// or another `join` could pick the same node number, and its rollback would remove the
+/// other's node. A failure removes the container and volume it created, and takes the
+/// other nodes' routes and pod-network files back to the cluster without it.
 pub async fn join(
     engine: &Engine,
-    cluster_key: &str,
+    own: &Settings,
     options: &UpOptions,
     role: Role,
     progress: &Progress,
 ) -> anyhow::Result<Joined> {
-    let (settings, nodes) = cluster_settings(engine, cluster_key).await?;
+    UpLock::take(engine, &own.identity, "join")
+        .await?
+        .around(
+            engine,
+            progress,
+            join_locked(engine, own, options, role, progress),
+        )
+        .await
+}
+
+/// `join` once the cluster's lock is held. What names this machine's programs and files
+/// (the port forwarder, the CA) is the user's own, never the cluster's label's.
+async fn join_locked(
+    engine: &Engine,
+    own: &Settings,
+    options: &UpOptions,
+    role: Role,
+    progress: &Progress,
+) -> anyhow::Result<Joined> {
+    let cluster_key = &own.identity.key();
+    let (stored, nodes) = cluster_settings(engine, cluster_key).await?;
+    let settings = stored.with_local_from(own);
     if role == Role::Master {
         let balancer = settings.identity.load_balancer_name();
         if engine.container_running(&balancer).await?.is_none() {
@@ -267,8 +309,7 @@ async fn create_joining_node(
         cgroup: run.cgroup,
         has_lib_modules: details.binds.iter().any(|b| b.starts_with("/lib/modules:")),
     };
-    let settings_json =
-        serde_json::to_string(settings).context("serializing the settings for the node labels")?;
+    let settings_json = settings.label_json()?;
     let mut spec = node_container(plan, node_plan, &host, &settings_json);
     // A restored cluster runs from snapshot images; a new worker starts from the node image.
     spec.image = plan.image.clone();

@@ -148,6 +148,11 @@ pub fn check_proxy_url(what: &str, value: &str) -> anyhow::Result<()> {
     if !matches!(scheme, "http" | "https" | "socks5" | "socks5h") {
         return Err(bad("the scheme must be http, https, socks5 or socks5h"));
     }
+    if !percent_encoding_is_valid(value) {
+        return Err(bad(
+            "a % must start a percent-encoded byte such as %40 (write a literal % as %25)",
+        ));
+    }
     let authority = rest.split('/').next().unwrap_or_default();
     let host = authority
         .rsplit_once('@')
@@ -162,6 +167,18 @@ pub fn check_proxy_url(what: &str, value: &str) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Every `%` starts `%XX` with two hex digits, as Go's net/url requires of a proxy URL
+/// (`invalid URL escape` otherwise, and containerd and kubelet would run without a proxy).
+fn percent_encoding_is_valid(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
 }
 
 /// The URL with any password replaced by `***`, for messages.
@@ -405,6 +422,10 @@ mod tests {
             ("http://", false),
             ("proxy:3128", false),
             ("http://\"x\"", false),
+            ("http://u:p%25%41ss@proxy:3128", true),
+            ("http://u:100%@proxy:3128", false),
+            ("http://u:%zz@proxy:3128", false),
+            ("http://proxy:3128/%4", false),
         ];
         for (value, ok) in table {
             assert_eq!(check_proxy_url("proxy", value).is_ok(), *ok, "{value:?}");
@@ -414,6 +435,11 @@ mod tests {
             .to_string();
         assert!(!error.contains("secret"), "{error}");
         assert!(error.contains("u:***@h:99999"), "{error}");
+        for value in ["http://u:se%cret@h:1", "http://u:secret%@h:1"] {
+            let error = check_proxy_url("proxy", value).unwrap_err().to_string();
+            assert!(!error.contains("cret"), "{error}");
+            assert!(error.contains("percent-encoded"), "{error}");
+        }
     }
 
     #[test]

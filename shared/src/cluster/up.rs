@@ -64,12 +64,15 @@ pub async fn up(
     let extras = NodeExtras::prepare(settings, &plan, named_mirror)?;
     // Everything from the first look at Docker on runs under the cluster's lock, so two
     // runs never both find the cluster absent and roll back each other's objects.
-    let lock = UpLock::take(engine, &plan.cluster).await?;
-    let result = up_locked(engine, settings, options, progress, &plan, &extras).await;
-    if let Err(error) = lock.release(engine).await {
-        progress.note(format!("Warning: the cluster's `up` lock stays: {error:#}"));
-    }
-    result
+    let command = if options.restoring { "restore" } else { "up" };
+    UpLock::take(engine, &plan.cluster, command)
+        .await?
+        .around(
+            engine,
+            progress,
+            up_locked(engine, settings, options, progress, &plan, &extras),
+        )
+        .await
 }
 
 /// `up` once the cluster's lock is held.
@@ -309,7 +312,11 @@ fn decide_api_endpoint(
         &run.options.daemon,
         facts.ipv6_loopback,
     )?;
-    for note in publish.notes {
+    for note in publish
+        .notes
+        .into_iter()
+        .chain(super::api_address::extra_exposures(run.plan))
+    {
         run.progress.note(note);
     }
     let port = match run
@@ -352,8 +359,7 @@ async fn boot_nodes(
         apiserver_port: plan.apiserver_port,
         ..settings.clone()
     };
-    let settings_json =
-        serde_json::to_string(&labelled).context("serializing the settings for the node labels")?;
+    let settings_json = labelled.label_json()?;
     if snapshot.is_some() {
         progress.note(format!(
             "Restoring {} from its snapshot (SKIP_SNAPSHOT=true for a full up)",
@@ -479,17 +485,26 @@ fn buildable_source(image: &str) -> Option<KubeSource> {
         .map(|v| KubeSource::Release(v.to_string()))
 }
 
-/// `clean`: the containers, volumes and network of the cluster, and its kubeconfig entries.
+/// `clean`: the containers, volumes and network of the cluster, and its kubeconfig
+/// entries. It holds the cluster's `up` lock, so it never removes what a running `up`,
+/// `join` or `restore` is creating (nor the lock under it); a lock left by a killed run
+/// of this machine goes with the rest.
 pub async fn clean(
     engine: &Engine,
     settings: &Settings,
     kubeconfig: Option<&Path>,
     progress: &Progress,
 ) -> anyhow::Result<Removed> {
-    let mut removed = inventory::clean(engine, &settings.identity.key(), progress).await?;
-    removed.images = super::snapshot::discard(engine, &settings.identity.key()).await?;
-    super::kubernetes::remove_context(settings, kubeconfig, progress)?;
-    Ok(removed)
+    let clean = async {
+        let mut removed = inventory::clean(engine, &settings.identity.key(), progress).await?;
+        removed.images = super::snapshot::discard(engine, &settings.identity.key()).await?;
+        super::kubernetes::remove_context(settings, kubeconfig, progress)?;
+        Ok(removed)
+    };
+    UpLock::take_for_clean(engine, &settings.identity)
+        .await?
+        .around(engine, progress, clean)
+        .await
 }
 
 #[cfg(test)]

@@ -58,18 +58,20 @@ pub fn component_args(resolved: &ResolvedSettings) -> Vec<ComponentArg> {
     args
 }
 
+/// An argument name kubeadm can pass as `--NAME`: lowercase letters, digits and `-`,
+/// starting with a letter or digit.
+pub fn is_valid_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// Refuses argument names kubeadm could not pass as `--NAME`: lowercase letters, digits
 /// and `-`, starting with a letter or digit.
 pub fn check_names(args: &[ComponentArg]) -> anyhow::Result<()> {
     for arg in args {
-        let valid = arg
-            .name
-            .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && arg
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid {
+        if !is_valid_name(&arg.name) {
             return Err(usage(format!(
                 "invalid {} argument name {:?} (from {}, {}): use lowercase letters, digits and '-'",
                 arg.component, arg.name, arg.given_as, arg.source

@@ -105,6 +105,7 @@ pub const KDC_VARIABLES: &[KdcVariable] = &[
     same("CLUSTER_ID"),
     same("CNI_PLUGIN"),
     same("DIND_ALLOW_AAAA_USE"),
+    same("DIND_CA_CERT_URL"),
     same("DIND_CUSTOM_NETWORKS"),
     same("DIND_HTTPS_PROXY"),
     same("DIND_HTTP_PROXY"),
@@ -222,11 +223,6 @@ pub const KDC_VARIABLES: &[KdcVariable] = &[
         "it configured the Docker daemon inside kubeadm-dind-cluster's nodes; dind's nodes \
          run containerd, not Docker",
         "DIND_REGISTRY_MIRROR and DIND_INSECURE_REGISTRIES configure containerd's registries",
-    ),
-    refused(
-        "DIND_CA_CERT_URL",
-        "dind does not download files into its nodes",
-        "build an image FROM dind-node:<version> that adds the certificate and set DIND_IMAGE",
     ),
     refused(
         "DIND_IMAGE_DIGEST",

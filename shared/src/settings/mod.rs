@@ -9,7 +9,8 @@
 //!
 //! The pipeline, one file a stage (as ripgrep's `flags/`): [`table`] (what settings
 //! exist), [`sources`] (the layers and the resolution), [`values`] (the value types and
-//! their parsers), [`typed`] ([`Settings`] and its stored form). [`kdc`] maps
+//! their parsers), [`typed`] ([`Settings`]), [`stored`] (its stored form, the
+//! settings label, read back as untrusted input). [`kdc`] maps
 //! kubeadm-dind-cluster's own variables onto the table.
 
 pub mod component_args;
@@ -19,6 +20,7 @@ pub mod kube_proxy;
 pub mod kubeadm_patches;
 pub mod mounts;
 pub mod sources;
+pub mod stored;
 pub mod table;
 pub mod typed;
 pub mod values;

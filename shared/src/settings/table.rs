@@ -333,7 +333,7 @@ pub const VARIABLES: &[Variable] = &[
         "DIND_CA_CERT_URL",
         "ca-cert",
         Unset,
-        "a CA certificate (FILE, file:// or http(s):// URL) added to every node's trust store",
+        "a CA certificate (FILE, file:// or https:// URL; plain http:// is refused) added to every node's trust store",
     ),
     switch(
         "DIND_PROPAGATE_HTTP_PROXY",

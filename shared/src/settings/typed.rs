@@ -9,13 +9,13 @@ use super::sources::{Layer, ResolvedSettings};
 use super::table::{Component, DEFAULT_KUBERNETES_VERSION};
 use super::values::{
     kube_download_url, parse_cluster_id, parse_dns64_prefix, parse_switch, split_json_or_list,
-    split_list, Cni, IpMode, NodeIpv4,
+    split_list, split_words_or_list, Cni, IpMode, NodeIpv4,
 };
 use crate::error::usage;
 use crate::image::build::NodeBuild;
-use crate::names::{labels, ClusterIdentity};
+use crate::names::ClusterIdentity;
 use crate::version::KubeVersion;
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use ipnet::{IpNet, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,9 +23,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// The version of the stored settings ([`labels::SETTINGS`]). Raise it when a change to
+/// The version of the stored settings ([`crate::names::labels::SETTINGS`]). Raise it when a change to
 /// [`Settings`] means an older dind would read a label wrongly, or this one an older label.
-pub const SETTINGS_VERSION: u32 = 1;
+/// 2: the label no longer holds this machine's programs, files and folders
+/// ([`super::stored`]), and a label that does is refused.
+pub const SETTINGS_VERSION: u32 = 2;
 
 /// The typed, checked settings of one cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,7 +167,7 @@ impl Settings {
             apiserver_port,
             apiserver_address,
             port_forwarder: text(r, "DIND_PORT_FORWARDER").map(PathBuf::from),
-            extra_ports: split_list(r.get("EXTRA_PORTS")),
+            extra_ports: split_words_or_list(r.get("EXTRA_PORTS")),
             feature_gates: kdc::feature_gates("FEATURE_GATES", r.get("FEATURE_GATES"))?,
             kubelet_feature_gates: kdc::feature_gates(
                 "KUBELET_FEATURE_GATES",
@@ -184,7 +186,7 @@ impl Settings {
                 "DIND_INSECURE_REGISTRIES",
                 r.get("DIND_INSECURE_REGISTRIES"),
             )?,
-            custom_networks: split_list(r.get("DIND_CUSTOM_NETWORKS")),
+            custom_networks: split_words_or_list(r.get("DIND_CUSTOM_NETWORKS")),
             e2e_report_dir: text(r, "E2E_REPORT_DIR").map(PathBuf::from),
             run_on_btrfs_anyway: parse_switch(r.get("RUN_ON_BTRFS_ANYWAY")),
             skip_dashboard: parse_switch(r.get("SKIP_DASHBOARD")),
@@ -270,7 +272,7 @@ fn parse_node_ipv4(text: &str, ip_mode: IpMode) -> anyhow::Result<NodeIpv4> {
 }
 
 /// A CNI plugin that can serve the IP mode.
-fn parse_cni(text: &str, ip_mode: IpMode) -> anyhow::Result<Cni> {
+pub(super) fn parse_cni(text: &str, ip_mode: IpMode) -> anyhow::Result<Cni> {
     let cni = Cni::from_str(text)?;
     if ip_mode.has_ipv6() && !cni.supports_ipv6() {
         return Err(usage(format!(
@@ -288,7 +290,7 @@ fn parse_remote_dns64_server(text: &str) -> anyhow::Result<Ipv4Addr> {
     })
 }
 
-fn parse_apiserver_port(value: Option<&str>) -> anyhow::Result<Option<u16>> {
+pub(super) fn parse_apiserver_port(value: Option<&str>) -> anyhow::Result<Option<u16>> {
     match value {
         None | Some("") => Ok(None),
         Some(p) => Ok(Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(
@@ -314,7 +316,7 @@ fn parse_apiserver_address(value: Option<&str>) -> anyhow::Result<Option<IpAddr>
 }
 
 /// A Kubernetes release dind supports, in its canonical `vX.Y.Z` form.
-fn parse_kubernetes_version(value: Option<&str>) -> anyhow::Result<String> {
+pub(super) fn parse_kubernetes_version(value: Option<&str>) -> anyhow::Result<String> {
     let version = KubeVersion::parse(value.unwrap_or(DEFAULT_KUBERNETES_VERSION))?;
     version.require_supported()?;
     Ok(version.to_string())
@@ -336,7 +338,7 @@ fn component_args(r: &ResolvedSettings) -> BTreeMap<Component, BTreeMap<String, 
 }
 
 /// Parses a comma-separated CIDR list and checks it has exactly the families of the mode.
-fn parse_cidrs(name: &str, text: &str, ip_mode: IpMode) -> anyhow::Result<Vec<IpNet>> {
+pub(super) fn parse_cidrs(name: &str, text: &str, ip_mode: IpMode) -> anyhow::Result<Vec<IpNet>> {
     let nets = split_list(Some(text))
         .iter()
         .map(|s| {
@@ -369,41 +371,6 @@ fn parse_cidrs(name: &str, text: &str, ip_mode: IpMode) -> anyhow::Result<Vec<Ip
         )));
     }
     Ok(nets)
-}
-
-impl Settings {
-    /// Reads the settings label of `owner` (a node container). A label of another
-    /// version is refused in one line naming the label and both versions: a silent
-    /// default could rebuild a different plan than the cluster runs.
-    pub fn from_label(owner: &str, json: &str) -> anyhow::Result<Settings> {
-        let label = labels::SETTINGS;
-        let value: serde_json::Value = serde_json::from_str(json)
-            .with_context(|| format!("the {label} label of {owner} is not JSON"))?;
-        let version = match value.get("version") {
-            None => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
-                anyhow!("the {label} label of {owner} has an invalid settings version {v}")
-            })?),
-        };
-        match version {
-            Some(v) if v == u64::from(SETTINGS_VERSION) => {}
-            Some(v) if v > u64::from(SETTINGS_VERSION) => {
-                return Err(anyhow!(
-                    "the {label} label of {owner} has settings version {v}, newer than this dind's {SETTINGS_VERSION}: use the dind that created the cluster, or a newer one"
-                ))
-            }
-            found => {
-                let found = found.map_or("no settings version".to_string(), |v| {
-                    format!("settings version {v}")
-                });
-                return Err(anyhow!(
-                    "the {label} label of {owner} has {found}, older than this dind's {SETTINGS_VERSION}: recreate the cluster (down, then up) with this dind"
-                ));
-            }
-        }
-        serde_json::from_value(value)
-            .with_context(|| format!("reading the {label} label of {owner}"))
-    }
 }
 
 #[cfg(test)]
@@ -508,57 +475,22 @@ mod tests {
     }
 
     #[test]
-    fn the_settings_label_carries_its_version() {
-        let s = settings(&[("CLUSTER_ID", "3")]).unwrap();
-        let json = serde_json::to_string(&s).unwrap();
-        assert!(
-            json.starts_with(&format!("{{\"version\":{SETTINGS_VERSION},")),
-            "{json}"
-        );
-        assert_eq!(Settings::from_label("kube-master-3", &json).unwrap(), s);
-    }
-
-    #[test]
-    fn a_label_of_another_version_is_a_one_line_error() {
-        let json = serde_json::to_value(settings(&[]).unwrap()).unwrap();
-        let with = |version: Option<serde_json::Value>| {
-            let mut label = json.clone();
-            let map = label.as_object_mut().unwrap();
-            match version {
-                Some(v) => map.insert("version".into(), v),
-                None => map.remove("version"),
-            };
-            label.to_string()
-        };
-        // (label, what the error must say)
-        let table = [
-            (
-                with(None),
-                "has no settings version, older than this dind's 1",
-            ),
-            (
-                with(Some(0.into())),
-                "has settings version 0, older than this dind's 1",
-            ),
-            (
-                with(Some(2.into())),
-                "has settings version 2, newer than this dind's 1",
-            ),
-            (with(Some("1".into())), "invalid settings version \"1\""),
-            ("{".to_string(), "is not JSON"),
-        ];
-        for (label, needle) in table {
-            let err = format!(
-                "{:#}",
-                Settings::from_label("kube-master", &label).unwrap_err()
-            );
-            assert!(
-                err.starts_with("the dind.settings label of kube-master "),
-                "{err}"
-            );
-            assert!(err.contains(needle), "{needle}: {err}");
-            assert!(!err.contains('\n'), "one line: {err}");
-        }
+    fn lists_split_on_commas_and_keep_spaces_in_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let spaced = dir.path().join("My Dir");
+        std::fs::create_dir(&spaced).unwrap();
+        let manifest = spaced.join("x.yaml");
+        std::fs::write(&manifest, "kind: List\n").unwrap();
+        let manifest = manifest.to_str().unwrap();
+        let s = settings(&[
+            ("DIND_ADDONS", &format!("{manifest}, dashboard")),
+            ("EXTRA_PORTS", "8080:80 8443:443,9000:90"),
+            ("DIND_CUSTOM_NETWORKS", "a b,c"),
+        ])
+        .unwrap();
+        assert_eq!(s.addons, [manifest, "dashboard"]);
+        assert_eq!(s.extra_ports, ["8080:80", "8443:443", "9000:90"]);
+        assert_eq!(s.custom_networks, ["a", "b", "c"]);
     }
 
     #[test]

@@ -169,10 +169,22 @@ pub fn split_json_or_list(name: &str, value: Option<&str>) -> anyhow::Result<Vec
     }
 }
 
+/// A comma list (flags, the environment and the config file all join items with commas).
+/// Spaces belong to the items: a manifest path such as `/tmp/My Dir/x.yaml` is one item.
 pub fn split_list(value: Option<&str>) -> Vec<String> {
+    split_on(value, &[','])
+}
+
+/// A list whose items can never hold a space (port specs, Docker network names), so it
+/// also takes the space-separated form kubeadm-dind-cluster's shell word-split.
+pub fn split_words_or_list(value: Option<&str>) -> Vec<String> {
+    split_on(value, &[',', ' ', '\t', '\n'])
+}
+
+fn split_on(value: Option<&str>, separators: &[char]) -> Vec<String> {
     value
         .unwrap_or_default()
-        .split([',', ' '])
+        .split(separators)
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)

@@ -6,12 +6,17 @@ use crate::settings::{Layer, ResolvedSettings, Settings, Source, VARIABLES};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// Variables that select the cluster (they found the snapshot) or steer `up` itself.
-const NOT_COMPARED: [&str; 4] = [
+/// Variables that select the cluster (they found the snapshot) or steer `up` itself, and
+/// those that name programs, files and folders of this machine, which `restore` takes
+/// from the user, never from the snapshot (`settings::stored`).
+const NOT_COMPARED: [&str; 7] = [
     "CLUSTER_ID",
     "DIND_LABEL",
     "SKIP_SNAPSHOT",
     "E2E_REPORT_DIR",
+    "DIND_PORT_FORWARDER",
+    "DIND_CA_CERT_URL",
+    "DIND_ADDONS",
 ];
 
 /// Settings fields a snapshot is made for, set by these variables even when given at their

@@ -276,7 +276,9 @@ pub async fn settings_of(engine: &Engine, cluster_key: &str) -> anyhow::Result<O
             labels::SETTINGS
         )
     })?;
-    Ok(Some(Settings::from_label(&first.tag, json)?))
+    let settings = Settings::from_label(&first.tag, json)?;
+    super::join::check_read_back(&first.tag, &settings, cluster_key)?;
+    Ok(Some(settings))
 }
 
 /// Whether the snapshot of a cluster holds Kubernetes (its master's admin.conf).

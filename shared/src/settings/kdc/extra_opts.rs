@@ -115,6 +115,67 @@ impl ExtraOpts {
         Ok(opts)
     }
 
+    /// The checks of [`ExtraOpts::parse`] on options read back from a settings label:
+    /// they must be what parsing their own docker-run words gives.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let reparsed = ExtraOpts::parse(&self.words().join(" "))?;
+        // CPUs go through a decimal text and back: allow the last nano-CPU of rounding.
+        let cpus_agree = match (self.nano_cpus, reparsed.nano_cpus) {
+            (Some(a), Some(b)) => a.abs_diff(b) <= 1,
+            (a, b) => a == b,
+        };
+        let rest_agrees = ExtraOpts {
+            nano_cpus: self.nano_cpus,
+            ..reparsed
+        } == *self;
+        if !(cpus_agree && rest_agrees) {
+            return Err(usage(
+                "MASTER_EXTRA_OPTS: the stored options are not ones MASTER_EXTRA_OPTS can give",
+            ));
+        }
+        Ok(())
+    }
+
+    /// These options as docker-run words, `--NAME=VALUE` each.
+    fn words(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut add = |long: &str, values: &mut dyn Iterator<Item = String>| {
+            words.extend(values.map(|v| format!("--{long}={v}")));
+        };
+        add("volume", &mut self.binds.iter().cloned());
+        add("env", &mut self.env.iter().cloned());
+        add(
+            "label",
+            &mut self.labels.iter().map(|(k, v)| format!("{k}={v}")),
+        );
+        add(
+            "publish",
+            &mut self.ports.iter().map(|p| {
+                let ip = match p.host_ip {
+                    IpAddr::V6(ip) => format!("[{ip}]"),
+                    IpAddr::V4(ip) => ip.to_string(),
+                };
+                format!("{ip}:{}:{}/{}", p.host_port, p.container_port, p.protocol)
+            }),
+        );
+        add("tmpfs", &mut self.tmpfs.iter().cloned());
+        add(
+            "sysctl",
+            &mut self.sysctls.iter().map(|(k, v)| format!("{k}={v}")),
+        );
+        add("device", &mut self.devices.iter().cloned());
+        add("cap-add", &mut self.cap_add.iter().cloned());
+        add("cap-drop", &mut self.cap_drop.iter().cloned());
+        add("security-opt", &mut self.security_opt.iter().cloned());
+        add("add-host", &mut self.extra_hosts.iter().cloned());
+        add("memory", &mut self.memory.iter().map(ToString::to_string));
+        add(
+            "cpus",
+            &mut self.nano_cpus.iter().map(|n| (*n as f64 / 1e9).to_string()),
+        );
+        words
+    }
+
     fn add(&mut self, long: &str, value: &str) -> anyhow::Result<()> {
         let bad = |what: &str| {
             usage(format!(
@@ -175,8 +236,12 @@ impl ExtraOpts {
     }
 }
 
-/// `[IP:][HOST_PORT:]PORT[/PROTO]`, as `docker run -p` takes it (IPv6 in brackets).
+/// `[IP:][HOST_PORT:]PORT[/PROTO]`, as `docker run -p` takes it (IPv6 in brackets), except
+/// that a port without an address binds 127.0.0.1, as `--publish` does: Docker's default,
+/// every address, would open the master's ports (the API server's among them) to the
+/// network. `0.0.0.0:` asks for that explicitly.
 fn parse_publish(value: &str) -> Option<ExtraPort> {
+    const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
     let (spec, protocol) = match value.rsplit_once('/') {
         Some((s, p)) if matches!(p, "tcp" | "udp" | "sctp") => (s, p.to_string()),
         Some(_) => return None,
@@ -188,7 +253,7 @@ fn parse_publish(value: &str) -> Option<ExtraPort> {
     };
     let container_port: u16 = container.parse().ok().filter(|p| *p > 0)?;
     let (host_ip, host_port) = match host {
-        None => (IpAddr::from([0, 0, 0, 0]), 0),
+        None => (LOOPBACK, 0),
         Some(h) => match h.rsplit_once(':') {
             Some((ip, port)) => (
                 ip.trim_start_matches('[')
@@ -201,7 +266,7 @@ fn parse_publish(value: &str) -> Option<ExtraPort> {
                     port.parse().ok()?
                 },
             ),
-            None => (IpAddr::from([0, 0, 0, 0]), h.parse().ok()?),
+            None => (LOOPBACK, h.parse().ok()?),
         },
     };
     Some(ExtraPort {
@@ -216,8 +281,11 @@ fn parse_publish(value: &str) -> Option<ExtraPort> {
 fn parse_bytes(value: &str) -> Option<i64> {
     let value = value.trim().to_ascii_lowercase();
     let value = value.strip_suffix('b').unwrap_or(&value);
-    let (number, unit) =
-        value.split_at(value.find(|c: char| !c.is_ascii_digit())?.min(value.len()));
+    let (number, unit) = value.split_at(
+        value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len()),
+    );
     let n: i64 = number.parse().ok()?;
     let factor: i64 = match unit {
         "" => 1,
@@ -254,13 +322,13 @@ mod tests {
                     protocol: "tcp".into()
                 },
                 ExtraPort {
-                    host_ip: "0.0.0.0".parse().unwrap(),
+                    host_ip: "127.0.0.1".parse().unwrap(),
                     host_port: 9000,
                     container_port: 90,
                     protocol: "udp".into()
                 },
                 ExtraPort {
-                    host_ip: "0.0.0.0".parse().unwrap(),
+                    host_ip: "127.0.0.1".parse().unwrap(),
                     host_port: 0,
                     container_port: 7000,
                     protocol: "tcp".into()
@@ -290,6 +358,78 @@ mod tests {
                 err.to_string().contains("MASTER_EXTRA_OPTS"),
                 "{bad}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn a_published_port_without_an_address_binds_loopback() {
+        // (-p value, host address, host port, container port, protocol); None: refused
+        type Row<'a> = (&'a str, Option<(&'a str, u16, u16, &'a str)>);
+        let table: &[Row] = &[
+            ("6443", Some(("127.0.0.1", 0, 6443, "tcp"))),
+            ("8443:6443", Some(("127.0.0.1", 8443, 6443, "tcp"))),
+            ("53:53/udp", Some(("127.0.0.1", 53, 53, "udp"))),
+            ("0.0.0.0:8443:6443", Some(("0.0.0.0", 8443, 6443, "tcp"))),
+            ("10.1.2.3::80", Some(("10.1.2.3", 0, 80, "tcp"))),
+            ("[::]:80:80", Some(("::", 80, 80, "tcp"))),
+            ("[::1]:80:80/sctp", Some(("::1", 80, 80, "sctp"))),
+            (":80", None),
+            ("80:0", None),
+            ("x:80", None),
+        ];
+        for (value, want) in table {
+            let got = parse_publish(value)
+                .map(|p| (p.host_ip, p.host_port, p.container_port, p.protocol.clone()));
+            let want = want.map(|(ip, hp, cp, proto)| {
+                (ip.parse::<IpAddr>().unwrap(), hp, cp, proto.to_string())
+            });
+            assert_eq!(got, want, "{value}");
+        }
+    }
+
+    #[test]
+    fn stored_options_are_checked_by_parsing_them_again() {
+        let opts = ExtraOpts::parse(
+            "-v /a:/b -e X=1 -l team=x -p 0.0.0.0:8080:80 -p [::1]:9:9/udp --tmpfs /t \
+             --sysctl a.b=1 --cap-add NET_ADMIN --add-host db:10.0.0.5 -m 2g --cpus 0.333333333",
+        )
+        .unwrap();
+        assert!(
+            opts.check().is_ok(),
+            "{:?} {:?}",
+            opts.words(),
+            opts.check()
+        );
+        // Plain bytes, as the doc of `-m` says.
+        assert_eq!(
+            ExtraOpts::parse("-m 1048576").unwrap().memory,
+            Some(1 << 20)
+        );
+        let tampered = [
+            ExtraOpts {
+                binds: vec!["/etc".into()],
+                ..opts.clone()
+            },
+            ExtraOpts {
+                labels: [("dind.cluster".to_string(), "default".to_string())].into(),
+                ..opts.clone()
+            },
+            ExtraOpts {
+                env: vec!["A=1 --privileged".into()],
+                ..opts.clone()
+            },
+            ExtraOpts {
+                nano_cpus: Some(-1),
+                ..opts.clone()
+            },
+            ExtraOpts {
+                memory: Some(0),
+                ..opts.clone()
+            },
+        ];
+        for bad in tampered {
+            let err = bad.check().unwrap_err();
+            assert!(err.to_string().contains("MASTER_EXTRA_OPTS"), "{err}");
         }
     }
 }
