@@ -424,7 +424,7 @@ async fn load_puts_an_image_into_every_node_once() {
         &[
             "load",
             &image,
-            "--nodes",
+            "--node",
             "kube-node-2-cluster-34",
             "--cluster-id",
             "34",
@@ -443,7 +443,7 @@ async fn load_puts_an_image_into_every_node_once() {
         &[
             "load",
             &image,
-            "--nodes",
+            "--node",
             "kube-node-9",
             "--cluster-id",
             "34",

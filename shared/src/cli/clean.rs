@@ -5,8 +5,7 @@ use crate::cluster;
 
 /// `clean`: also removes the cluster's kubeconfig entries.
 pub async fn clean(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    args.refuse_all("clean")?;
-    let settings = args.settings.settings()?;
+    let settings = args.cluster.settings()?;
     let removed = cluster::clean(
         &ctx.engine,
         &settings,

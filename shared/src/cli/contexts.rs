@@ -5,6 +5,7 @@ use clap::Args;
 
 #[derive(Debug, Clone, Args)]
 pub struct ContextsArgs {
+    /// Output format of the list on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }

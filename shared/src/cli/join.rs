@@ -1,6 +1,6 @@
 //! `join`: one more worker.
 
-use super::{print, CommandContext, NodeOptions, Output, SettingsFlags};
+use super::{print, ClusterFlags, CommandContext, NodeOptions, Output};
 use crate::cluster::join;
 use clap::Args;
 
@@ -14,16 +14,17 @@ use clap::Args;
 )]
 pub struct JoinArgs {
     #[command(flatten)]
-    pub settings: SettingsFlags,
+    pub cluster: ClusterFlags,
     #[command(flatten)]
     pub nodes: NodeOptions,
+    /// Output format of the result on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
 
 /// `join`.
 pub async fn join(args: &JoinArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let key = args.settings.settings()?.identity.key();
+    let key = args.cluster.cluster_key()?;
     let options = args.nodes.up_options(true, ctx);
     let joined = join::join(&ctx.engine, &key, &options, &ctx.progress).await?;
     print(&joined, args.output, || {

@@ -1,21 +1,22 @@
 //! `nodes` and `support`: one line per node or DNS64/NAT64 container.
 
-use super::{print, render_table, CommandContext, SelectArgs};
+use super::flags::ListArgs;
+use super::{print, render_table, CommandContext};
 use crate::cluster::inventory;
 
 /// `nodes` (and `support`): one line per container.
-pub async fn list(args: &SelectArgs, ctx: &CommandContext, support: bool) -> anyhow::Result<()> {
+pub async fn list(args: &ListArgs, ctx: &CommandContext, support: bool) -> anyhow::Result<()> {
     let selector = if args.all {
         inventory::Selector::All
     } else {
-        inventory::Selector::Cluster(args.cluster_key()?)
+        inventory::Selector::Cluster(args.select.cluster.cluster_key()?)
     };
     let rows = if support {
         inventory::support(&ctx.engine, &selector).await?
     } else {
         inventory::nodes(&ctx.engine, &selector).await?
     };
-    print(&rows, args.output, || {
+    print(&rows, args.select.output, || {
         let mut table = vec![[
             "CLUSTER", "NAME", "ROLE", "STATE", "IPV4", "IPV6", "IMAGE", "PORTS",
         ]

@@ -9,7 +9,7 @@ pub async fn set_paused(
     ctx: &CommandContext,
     freeze: bool,
 ) -> anyhow::Result<()> {
-    let key = args.one_cluster(if freeze { "pause" } else { "unpause" })?;
+    let key = args.cluster.cluster_key()?;
     let changed = pause::set_paused(&ctx.engine, &key, freeze, &ctx.progress).await?;
     print(&changed, args.output, String::new)
 }

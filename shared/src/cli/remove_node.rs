@@ -1,6 +1,6 @@
 //! `remove-node NAME`: drain and delete a worker, then remove its container and volume.
 
-use super::{print, CommandContext, Output, SettingsFlags};
+use super::{print, ClusterFlags, CommandContext, Output};
 use crate::cluster::remove_node;
 use clap::Args;
 
@@ -10,14 +10,15 @@ pub struct RemoveNodeArgs {
     /// The worker to remove, e.g. kube-node-2.
     pub name: String,
     #[command(flatten)]
-    pub settings: SettingsFlags,
+    pub cluster: ClusterFlags,
+    /// Output format of the result on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
 
 /// `remove-node`.
 pub async fn remove_node(args: &RemoveNodeArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let settings = args.settings.settings()?;
+    let settings = args.cluster.settings()?;
     let removed = remove_node::remove_node(
         &ctx.engine,
         &settings.identity.key(),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 pub struct SettingsArgs {
     #[command(flatten)]
     pub settings: SettingsFlags,
+    /// Output format of the table on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
