@@ -13,5 +13,11 @@ pub async fn clean(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()
         &ctx.progress,
     )
     .await?;
+    if removed.is_empty() {
+        eprintln!(
+            "cluster {} has no containers, volumes, networks or snapshots: nothing to remove",
+            settings.identity.key()
+        );
+    }
     print(&removed, args.output, String::new)
 }

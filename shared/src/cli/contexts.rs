@@ -12,6 +12,9 @@ pub struct ContextsArgs {
 
 pub async fn contexts(args: &ContextsArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     let rows = crate::contexts::list(&ctx.engine, ctx.kubeconfig.as_deref()).await?;
+    if rows.is_empty() {
+        eprintln!("no dind contexts in the kubeconfig: `kubectl dind up` writes one");
+    }
     print(&rows, args.output, || {
         let mut table = vec![
             ["CURRENT", "CONTEXT", "CLUSTER", "SERVER", "MASTER", "STATE"]

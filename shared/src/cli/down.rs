@@ -26,5 +26,8 @@ pub async fn down(args: &DownArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     let mut removed = inventory::down(&ctx.engine, &key, &ctx.progress).await?;
     // The snapshots the nodes ran from, replaced by the one just taken.
     removed.images = crate::cluster::snapshot::prune(&ctx.engine, &key).await?;
+    if removed.is_empty() {
+        eprintln!("cluster {key} has no node containers: nothing to remove");
+    }
     print(&removed, args.select.output, String::new)
 }

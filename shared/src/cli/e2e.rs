@@ -65,7 +65,7 @@ async fn run(
     common: &E2eCommon,
     ctx: &CommandContext,
 ) -> anyhow::Result<()> {
-    let settings = common.cluster.settings()?;
+    let settings = common.cluster.running(ctx).await?;
     let report_dir = common.report_dir.clone().or(settings.e2e_report_dir);
     let client = crate::contexts::client_for(&settings.identity, ctx.kubeconfig.as_deref()).await?;
     let outcome = e2e::run(

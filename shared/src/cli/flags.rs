@@ -173,6 +173,42 @@ impl ClusterFlags {
     pub fn cluster_key(&self) -> anyhow::Result<String> {
         Ok(self.settings()?.identity.key())
     }
+
+    /// The settings of the selected cluster, which the command needs up: a cluster with
+    /// no node containers is a one-line error naming the `up` command.
+    pub async fn running(&self, ctx: &CommandContext) -> anyhow::Result<Settings> {
+        Ok(self.running_nodes(ctx).await?.0)
+    }
+
+    /// [`Self::running`], with the container names of its nodes as the user may type
+    /// them (`kube-node-2` within the cluster, or in full), resolved to their full names.
+    pub async fn running_nodes(
+        &self,
+        ctx: &CommandContext,
+    ) -> anyhow::Result<(Settings, NodeNames)> {
+        let settings = self.settings()?;
+        let rows = crate::cluster::inventory::require_up(&ctx.engine, &settings.identity).await?;
+        let names = NodeNames {
+            names: rows.into_iter().map(|r| r.name).collect(),
+            key: settings.identity.key(),
+            suffix: settings.identity.suffix(),
+        };
+        Ok((settings, names))
+    }
+}
+
+/// The node containers of a running cluster, to resolve the node names users type.
+pub struct NodeNames {
+    names: Vec<String>,
+    key: String,
+    suffix: String,
+}
+
+impl NodeNames {
+    /// The container name `typed` means (see [`crate::cluster::node_names::resolve`]).
+    pub fn resolve(&self, typed: &str) -> anyhow::Result<String> {
+        crate::cluster::node_names::resolve(typed, &self.names, &self.key, &self.suffix)
+    }
 }
 
 impl SettingsFlags {

@@ -24,7 +24,7 @@ pub struct JoinArgs {
 
 /// `join`.
 pub async fn join(args: &JoinArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let key = args.cluster.cluster_key()?;
+    let key = args.cluster.running(ctx).await?.identity.key();
     let options = args.nodes.up_options(true, ctx);
     let joined = join::join(&ctx.engine, &key, &options, &ctx.progress).await?;
     print(&joined, args.output, || {

@@ -32,18 +32,24 @@ pub struct LoadArgs {
 
 /// `load`.
 pub async fn load(args: &LoadArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let key = args.cluster.cluster_key()?;
+    let (settings, nodes) = args.cluster.running_nodes(ctx).await?;
+    let key = settings.identity.key();
+    let only = args
+        .nodes
+        .iter()
+        .map(|typed| nodes.resolve(typed))
+        .collect::<anyhow::Result<Vec<String>>>()?;
     let report = if args.via_registry {
         crate::cluster::load_via_registry::load_via_registry(
             &ctx.engine,
             &key,
             &args.images,
-            &args.nodes,
+            &only,
             &ctx.progress,
         )
         .await?
     } else {
-        load::load(&ctx.engine, &key, &args.images, &args.nodes, &ctx.progress).await?
+        load::load(&ctx.engine, &key, &args.images, &only, &ctx.progress).await?
     };
     print(&report, args.output, || {
         report

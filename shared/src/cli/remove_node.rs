@@ -7,7 +7,8 @@ use clap::Args;
 /// `remove-node NAME`.
 #[derive(Debug, Clone, Args)]
 pub struct RemoveNodeArgs {
-    /// The worker to remove, e.g. kube-node-2.
+    /// The worker to remove, e.g. kube-node-2 (within the selected cluster) or its
+    /// container name.
     pub name: String,
     #[command(flatten)]
     pub cluster: ClusterFlags,
@@ -18,11 +19,12 @@ pub struct RemoveNodeArgs {
 
 /// `remove-node`.
 pub async fn remove_node(args: &RemoveNodeArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let settings = args.cluster.settings()?;
+    let (settings, nodes) = args.cluster.running_nodes(ctx).await?;
+    let name = nodes.resolve(&args.name)?;
     let removed = remove_node::remove_node(
         &ctx.engine,
         &settings.identity.key(),
-        &args.name,
+        &name,
         ctx.kubeconfig.as_deref(),
         &settings.identity.context_name(),
         &ctx.progress,

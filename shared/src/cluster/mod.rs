@@ -28,6 +28,7 @@ pub mod membership;
 pub mod net64;
 pub mod network;
 pub mod node_image;
+pub mod node_names;
 pub mod node_spec;
 pub mod nodes;
 pub mod pause;
