@@ -2,6 +2,7 @@
 
 use super::{print, CommandContext, NodeOptions, Output, SettingsFlags};
 use crate::cluster;
+use crate::cluster::planned_extras::{planned_extras, PlannedExtras};
 use crate::error::usage;
 use crate::plan::ClusterPlan;
 use crate::settings::component_args::{component_args, ComponentArg};
@@ -58,9 +59,11 @@ pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
     cluster::kube_binaries::pin_local_image(&mut settings)?;
     cluster::node_image::choose_for_nodes_only(&mut settings, args.nodes.nodes_only);
     let plan = cluster::check_offline(&settings)?;
+    let host_env = |name: &str| std::env::var(name).ok();
     let shown = DryRun {
         plan: &plan,
         component_args: component_args(&resolved),
+        extras: planned_extras(&settings, &plan, args.nodes.nodes_only, &host_env)?,
     };
     // The plan is structured data; text would only be a worse YAML.
     let output = if args.output == Output::Json {
@@ -71,14 +74,17 @@ pub fn dry_run(args: &UpArgs) -> anyhow::Result<()> {
     print(&shown, output, String::new)
 }
 
-/// What `--dry-run` prints: the plan, and the control plane's extra arguments with where
-/// each came from (none: the plan alone, as before).
+/// What `--dry-run` prints: the plan, the control plane's extra arguments with where
+/// each came from (when there are any), and what the nodes and the cluster get beyond
+/// their addresses.
 #[derive(Serialize)]
 struct DryRun<'a> {
     #[serde(flatten)]
     plan: &'a ClusterPlan,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     component_args: Vec<ComponentArg>,
+    #[serde(flatten)]
+    extras: PlannedExtras,
 }
 
 /// `up`.

@@ -32,6 +32,7 @@ pub mod node_names;
 pub mod node_spec;
 pub mod nodes;
 pub mod pause;
+pub mod planned_extras;
 pub mod ports;
 pub mod preflight;
 pub mod registries;
