@@ -292,3 +292,41 @@ fn every_readme_command_parses_with_the_current_command_line() {
     ])
     .is_err());
 }
+
+/// The README's facts that code holds too: the oldest Kubernetes release, the default
+/// one, and the benchmark's run count it quotes.
+#[test]
+fn the_readme_states_what_the_code_does() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README.md");
+    let (major, minor) = dind::version::OLDEST_SUPPORTED;
+    let oldest = format!("Kubernetes {major}.{minor} and newer are supported");
+    assert!(readme.contains(&oldest), "README lacks {oldest:?}");
+    let default = dind::settings::DEFAULT_KUBERNETES_VERSION;
+    assert!(
+        readme.contains(&format!("| `{default}` |")),
+        "README's default is not {default}"
+    );
+    let bench = std::fs::read_to_string(workspace().join("scripts/bench-up.sh")).expect("bench");
+    let runs = bench
+        .lines()
+        .find_map(|l| l.strip_prefix("runs=${RUNS:-"))
+        .and_then(|rest| rest.strip_suffix('}'))
+        .expect("bench-up.sh sets runs");
+    let speed = readme
+        .split("\n## Speed\n")
+        .nth(1)
+        .expect("a Speed section");
+    let quoted = speed
+        .split("median of ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the Speed section quotes a run count");
+    assert!(
+        quoted == runs || speed.contains(&format!("RUNS={quoted} scripts/bench-up.sh")),
+        "the Speed section quotes {quoted} runs; bench-up.sh runs {runs} unless RUNS says how many"
+    );
+    assert!(
+        readme.contains("the CNI, the published ports"),
+        "the dry-run paragraph"
+    );
+}
