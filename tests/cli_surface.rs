@@ -330,3 +330,54 @@ fn the_readme_states_what_the_code_does() {
         "the dry-run paragraph"
     );
 }
+
+/// A bad value names where it came from, and `settings` says so before (instead of)
+/// its table; a mistyped config-file key gets the closest known key.
+#[test]
+fn bad_input_names_its_source_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "ip-mod: ipv6\n").expect("config written");
+    let config = config.to_string_lossy().to_string();
+    let table: [(&str, &[&str], (&str, &str), &str); 4] = [
+        (
+            "kubectl-dind",
+            &["up", "--dry-run"],
+            ("IP_MODE", "ipv7"),
+            "IP_MODE: ",
+        ),
+        (
+            "docker-dind",
+            &["up", "--dry-run"],
+            ("NUM_NODES", "many"),
+            "NUM_NODES: ",
+        ),
+        (
+            "kubectl-dind",
+            &["settings"],
+            ("CLUSTER_ID", "300"),
+            "CLUSTER_ID: ",
+        ),
+        (
+            "docker-dind",
+            &["settings"],
+            ("DIND_CONFIG", &config),
+            "did you mean ip-mode?",
+        ),
+    ];
+    for (bin, args, env, says) in table {
+        let out = run(bin, args, &[env]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{bin} {args:?} {env:?}: {stderr}"
+        );
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(says), "{bin} {args:?} {env:?}: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{bin} {args:?}: nothing on stdout before the error"
+        );
+    }
+}

@@ -18,14 +18,19 @@ pub struct SettingsArgs {
 /// `settings`: every setting, its value and where it came from.
 pub fn show_settings(args: &SettingsArgs) -> anyhow::Result<()> {
     let resolved = args.settings.resolve()?;
-    // Validate too, so `settings` is a cheap way to check a config; the table still
-    // shows first, so a refused kubeadm-dind-cluster variable is seen with its fate.
-    // Every check that needs no Docker, as `up --dry-run` and `up` run them.
+    // Validate too, so `settings` is a cheap way to check a config: every check that
+    // needs no Docker, as `up --dry-run` and `up` run them. For a person (text) the
+    // error alone, not after a table that scrolls it away; scripts (-o json/yaml) still
+    // get the rows, e.g. a refused kubeadm-dind-cluster variable with its fate.
     let checked = Settings::from_resolved(&resolved).and_then(|settings| {
         crate::cluster::check_offline(&settings)?;
         super::flags::warn(&settings, &resolved);
         Ok(settings)
     });
+    let checked = match (checked, args.output) {
+        (Err(e), Output::Text) => return Err(e),
+        (checked, _) => checked,
+    };
     let rows = resolved.rows();
     let kdc_rows = crate::settings::kdc::fate_rows(&resolved.kdc);
     let mut json: Vec<BTreeMap<&str, String>> = rows
