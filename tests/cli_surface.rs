@@ -339,7 +339,9 @@ fn bad_input_names_its_source_first() {
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, "ip-mod: ipv6\n").expect("config written");
     let config = config.to_string_lossy().to_string();
-    let table: [(&str, &[&str], (&str, &str), &str); 4] = [
+    /// (plugin, arguments, the one environment variable, what stderr's first line says)
+    type Case<'a> = (&'a str, &'a [&'a str], (&'a str, &'a str), &'a str);
+    let table: [Case; 4] = [
         (
             "kubectl-dind",
             &["up", "--dry-run"],
