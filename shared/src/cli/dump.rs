@@ -71,11 +71,9 @@ pub fn split(args: &SplitArgs, base64: bool) -> anyhow::Result<()> {
         }
     }
     let outcome = splitter.finish()?;
-    eprintln!(
-        " • Wrote {} files to {}",
-        outcome.written.len(),
-        args.dir.display()
-    );
+    let written = outcome.written.len();
+    let files = if written == 1 { "file" } else { "files" };
+    eprintln!(" • Wrote {written} {files} to {}", args.dir.display());
     if outcome.refused.is_empty() {
         return Ok(());
     }

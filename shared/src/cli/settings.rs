@@ -31,7 +31,15 @@ pub fn show_settings(args: &SettingsArgs) -> anyhow::Result<()> {
         (Err(e), Output::Text) => return Err(e),
         (checked, _) => checked,
     };
-    let rows = resolved.rows();
+    let image = checked.as_ref().ok().map(Settings::node_image);
+    let rows: Vec<_> = resolved
+        .rows()
+        .into_iter()
+        .map(|(env, flag, value, source)| {
+            let value = shown_value(&env, value, image.as_deref());
+            (env, flag, value, source)
+        })
+        .collect();
     let kdc_rows = crate::settings::kdc::fate_rows(&resolved.kdc);
     let mut json: Vec<BTreeMap<&str, String>> = rows
         .iter()
@@ -82,4 +90,44 @@ pub fn show_settings(args: &SettingsArgs) -> anyhow::Result<()> {
         text
     })?;
     checked.map(|_| ())
+}
+
+/// What an unset value means, where a blank would hide it: a switch is `false`, and
+/// the image is the one `up` runs.
+fn shown_value(env: &str, value: String, image: Option<&str>) -> String {
+    if !value.is_empty() {
+        return value;
+    }
+    let switch = crate::settings::VARIABLES
+        .iter()
+        .any(|v| v.env == env && v.switch);
+    match (switch, env, image) {
+        (true, _, _) => "false".into(),
+        (false, "DIND_IMAGE", Some(image)) => image.into(),
+        _ => value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_switches_and_the_image_are_shown_as_what_they_mean() {
+        let table = [
+            ("SKIP_SNAPSHOT", "", Some("dind-node:v1.37.0"), "false"),
+            ("SKIP_SNAPSHOT", "true", None, "true"),
+            (
+                "DIND_IMAGE",
+                "",
+                Some("dind-node:v1.37.0"),
+                "dind-node:v1.37.0",
+            ),
+            ("DIND_IMAGE", "mine:1", Some("mine:1"), "mine:1"),
+            ("APISERVER_PORT", "", Some("dind-node:v1.37.0"), ""),
+        ];
+        for (env, value, image, shown) in table {
+            assert_eq!(shown_value(env, value.into(), image), shown, "{env}");
+        }
+    }
 }

@@ -114,7 +114,7 @@ pub async fn join(
     };
     let result = tokio::select! {
         result = joined => result,
-        () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
+        () = crate::interrupt::interrupted() => Err(crate::error::interrupted()),
     };
     if let Err(error) = result {
         if !options.retain {

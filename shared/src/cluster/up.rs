@@ -20,7 +20,7 @@ use crate::node::Node;
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
 use crate::settings::Settings;
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use serde::Serialize;
 use std::path::Path;
 
@@ -100,7 +100,7 @@ async fn up_locked(
     // Nothing is created yet: an interrupt only has to give the lock back.
     let (host, snapshot) = tokio::select! {
         prepared = prepared => prepared?,
-        () = crate::interrupt::interrupted() => return Err(anyhow!("interrupted")),
+        () = crate::interrupt::interrupted() => return Err(crate::error::interrupted()),
     };
     if snapshot.is_none() {
         remove_leftover_volumes(engine, plan, progress).await?;
@@ -120,7 +120,7 @@ async fn up_locked(
     let provisioned = provision(&run, extras, snapshot.as_ref());
     let result = tokio::select! {
         result = provisioned => result,
-        () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
+        () = crate::interrupt::interrupted() => Err(crate::error::interrupted()),
     };
     match result {
         Ok(report) => {
