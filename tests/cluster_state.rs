@@ -306,12 +306,20 @@ async fn join_adds_the_next_node_and_remove_node_removes_only_it() {
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("is the master"));
 
-    run_stderr(&[
-        "remove-node",
-        "kube-node-2-cluster-33",
-        "--cluster-id",
-        "33",
-    ]);
+    // A typo gets the closest names; the short name works within the cluster, as
+    // `remove-node --help` writes it.
+    let typo = run(
+        "docker-dind",
+        &["remove-node", "kube-node-3", "--cluster-id", "33"],
+        &[],
+    );
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("did you mean kube-node-1 or kube-node-2?"),
+        "{}",
+        String::from_utf8_lossy(&typo.stderr)
+    );
+    run_stderr(&["remove-node", "kube-node-2", "--cluster-id", "33"]);
     let names: Vec<String> = nodes_json(&id).iter().map(|n| field(n, "name")).collect();
     assert_eq!(names, ["kube-master-cluster-33", "kube-node-1-cluster-33"]);
     let objects = labelled_objects("cluster-33");
@@ -424,7 +432,7 @@ async fn load_puts_an_image_into_every_node_once() {
         &[
             "load",
             &image,
-            "--nodes",
+            "--node",
             "kube-node-2-cluster-34",
             "--cluster-id",
             "34",
@@ -443,7 +451,7 @@ async fn load_puts_an_image_into_every_node_once() {
         &[
             "load",
             &image,
-            "--nodes",
+            "--node",
             "kube-node-9",
             "--cluster-id",
             "34",

@@ -449,6 +449,11 @@ fn interrupt_up_when(ready_to_interrupt: impl Fn(&[String]) -> bool) {
         "an interrupted up fails: {stderr}"
     );
     assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "Ctrl-C exits 130: {stderr}"
+    );
     assert!(
         labelled_objects("cluster-17").is_empty(),
         "left after Ctrl-C: {:?}",

@@ -327,7 +327,11 @@ async fn ctrl_c_removes_the_namespace_and_binding() {
         .unwrap()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "Ctrl-C exits 130: {stderr}"
+    );
     assert!(stderr.contains("interrupted"), "{stderr}");
 
     let s = state.lock().unwrap();

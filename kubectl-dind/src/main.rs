@@ -3,11 +3,10 @@
 //! kubectl parses no global flags for plugins, so `--kubeconfig`, `--context` and
 //! `-n/--namespace` are this program's own, and `KUBECONFIG` is honoured.
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser};
-use dind::cli::plugins::KUBECTL_DIND;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use dind::cli::plugins::{KubeOptions, KUBECTL_DIND};
 use dind::cli::{completion, exit_with};
 use dind::docker_cli::DockerGlobalOptions;
-use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,20 +20,6 @@ use std::path::PathBuf;
 struct Cli {
     #[command(flatten)]
     kube: KubeOptions,
-}
-
-/// kubectl's own global options, which kubectl does not parse for plugins.
-#[derive(Debug, Clone, Args)]
-struct KubeOptions {
-    /// The kubeconfig file to write and clean contexts in (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, global = true, value_name = "FILE")]
-    kubeconfig: Option<PathBuf>,
-    /// Select the cluster by its context name (dind, dind-cluster-N, dind-LABEL) instead of --cluster-id/--label.
-    #[arg(long, global = true, value_name = "NAME")]
-    context: Option<String>,
-    /// Namespace for commands that work inside the cluster.
-    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
-    namespace: Option<String>,
 }
 
 fn main() {

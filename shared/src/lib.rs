@@ -19,6 +19,7 @@
 //!   runs, and the dind contexts of the kubeconfig (pure formats apart from their I/O).
 //! - [`bootstrap_token`]: the random token a cluster's workers join with.
 //! - [`text_table`]: aligned text columns that never panic on long cells.
+//! - [`suggest`]: the known names closest to a mistyped one.
 //! - [`yaml11`]: YAML that kubeadm and kubectl (YAML 1.1 readers) read as written.
 //! - [`cli`]: the commands both plugins present.
 
@@ -45,6 +46,7 @@ pub mod publish;
 pub mod ready;
 pub mod settings;
 pub mod static_pods;
+pub mod suggest;
 pub mod text_table;
 pub mod version;
 pub mod yaml11;

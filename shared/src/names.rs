@@ -125,6 +125,18 @@ impl ClusterIdentity {
         }
     }
 
+    /// The flags that select this cluster, as a user types them: `--cluster-id 10`,
+    /// `--label foo`, nothing for the default cluster.
+    pub fn selector_flags(&self) -> String {
+        let id = (self.id != 0).then(|| format!("--cluster-id {}", self.id));
+        let label = self.label.as_ref().map(|label| format!("--label {label}"));
+        [id, label]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The kubeconfig context, cluster and user name: `dind`, `dind-cluster-10`, `dind-foo`.
     pub fn context_name(&self) -> String {
         format!("dind{}", self.suffix())
@@ -233,6 +245,23 @@ mod tests {
 
     fn identity(id: u8, label: Option<&str>) -> ClusterIdentity {
         ClusterIdentity::new(id, label.map(str::to_string)).expect("valid identity")
+    }
+
+    #[test]
+    fn selector_flags_name_the_cluster_as_a_user_would() {
+        let table = [
+            (0, None, ""),
+            (10, None, "--cluster-id 10"),
+            (0, Some("foo"), "--label foo"),
+            (4, Some("foo"), "--cluster-id 4 --label foo"),
+        ];
+        for (id, label, flags) in table {
+            assert_eq!(
+                identity(id, label).selector_flags(),
+                flags,
+                "{id} {label:?}"
+            );
+        }
     }
 
     #[test]

@@ -38,6 +38,12 @@ impl KubeVersion {
                 patch: *patch,
                 pre,
             }),
+            // A minor alone: which patch is the latest needs the release list, which
+            // settings are read without; say what to write instead.
+            [major, minor] => Err(usage(format!(
+                "Kubernetes version {text:?} names a minor release: give its patch release \
+                 too, e.g. v{major}.{minor}.0 (dind does not look up the latest patch)"
+            ))),
             _ => Err(bad()),
         }
     }
@@ -97,6 +103,11 @@ mod tests {
                 "{bad}"
             );
         }
+        let minor = KubeVersion::parse("1.35").unwrap_err().to_string();
+        assert!(
+            minor.contains("give its patch release too, e.g. v1.35.0"),
+            "{minor}"
+        );
     }
 
     #[test]

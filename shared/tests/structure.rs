@@ -37,6 +37,7 @@ const LAYERS: &[&[&str]] = &[
         "publish",
         "manifests",
         "text_table",
+        "suggest",
     ],
     // Docker: the endpoint, the one seam to the engine, the node operations.
     &["docker_cli", "engine", "node"],

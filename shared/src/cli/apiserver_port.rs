@@ -5,7 +5,7 @@ use super::{print, CommandContext, SelectArgs};
 
 /// `apiserver-port`: the host port the cluster's API server is published on.
 pub async fn apiserver_port(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let identity = args.settings.settings()?.identity;
+    let identity = args.cluster.running(ctx).await?.identity;
     let port = crate::cluster::api_proxy::published_api_port(&ctx.engine, &identity)
         .await?
         .ok_or_else(|| {

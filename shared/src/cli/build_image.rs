@@ -20,6 +20,7 @@ pub struct BuildImageArgs {
     /// No Kubernetes at all: nodes that boot and run containers, for `up --nodes-only`.
     #[arg(long)]
     pub bare: bool,
+    /// Output format of the result on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }

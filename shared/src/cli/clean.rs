@@ -5,8 +5,7 @@ use crate::cluster;
 
 /// `clean`: also removes the cluster's kubeconfig entries.
 pub async fn clean(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    args.refuse_all("clean")?;
-    let settings = args.settings.settings()?;
+    let settings = args.cluster.settings()?;
     let removed = cluster::clean(
         &ctx.engine,
         &settings,
@@ -14,5 +13,11 @@ pub async fn clean(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()
         &ctx.progress,
     )
     .await?;
+    if removed.is_empty() {
+        eprintln!(
+            "cluster {} has no containers, volumes, networks or snapshots: nothing to remove",
+            settings.identity.key()
+        );
+    }
     print(&removed, args.output, String::new)
 }

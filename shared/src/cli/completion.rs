@@ -338,9 +338,9 @@ mod tests {
         /// Create a cluster.
         Up(crate::cli::UpArgs),
         /// Remove node containers.
-        Down(crate::cli::SelectArgs),
+        Down(crate::cli::down::DownArgs),
         /// List nodes.
-        Nodes(crate::cli::SelectArgs),
+        Nodes(crate::cli::flags::ListArgs),
     }
 
     fn words(text: &[&str]) -> Vec<String> {

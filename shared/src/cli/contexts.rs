@@ -5,12 +5,16 @@ use clap::Args;
 
 #[derive(Debug, Clone, Args)]
 pub struct ContextsArgs {
+    /// Output format of the list on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
 
 pub async fn contexts(args: &ContextsArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     let rows = crate::contexts::list(&ctx.engine, ctx.kubeconfig.as_deref()).await?;
+    if rows.is_empty() {
+        eprintln!("no dind contexts in the kubeconfig: `kubectl dind up` writes one");
+    }
     print(&rows, args.output, || {
         let mut table = vec![
             ["CURRENT", "CONTEXT", "CLUSTER", "SERVER", "MASTER", "STATE"]

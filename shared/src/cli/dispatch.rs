@@ -5,8 +5,10 @@
 use super::build_image::BuildImageArgs;
 use super::completion::{self, Shell};
 use super::contexts::ContextsArgs;
+use super::down::DownArgs;
 use super::dump::{DumpArgs, SplitArgs};
 use super::e2e::{E2eArgs, E2eSerialArgs};
+use super::flags::ListArgs;
 use super::join::JoinArgs;
 use super::load::LoadArgs;
 use super::registry::RegistryArgs;
@@ -14,10 +16,11 @@ use super::remove_node::RemoveNodeArgs;
 use super::reup::ReupArgs;
 use super::settings::SettingsArgs;
 use super::up::UpArgs;
-use super::{CommandContext, SelectArgs, SettingsFlags};
+use super::{CommandContext, SelectArgs};
 use crate::docker_cli::DockerGlobalOptions;
 use crate::error::usage;
 use crate::names::ClusterIdentity;
+use crate::settings::Layer;
 use anyhow::Context;
 use clap::{ArgMatches, Command, FromArgMatches, Subcommand};
 use std::ffi::OsString;
@@ -30,13 +33,13 @@ pub enum DindCommand {
     /// Create a cluster and write its kubectl context.
     Up(UpArgs),
     /// Remove the node containers; keep volumes, network and DNS64/NAT64 containers.
-    Down(SelectArgs),
+    Down(DownArgs),
     /// Remove everything of the cluster and its kubeconfig entries.
     Clean(SelectArgs),
     /// List node containers.
-    Nodes(SelectArgs),
+    Nodes(ListArgs),
     /// List the DNS64/NAT64 support containers.
-    Support(SelectArgs),
+    Support(ListArgs),
     /// Build the node image.
     BuildImage(BuildImageArgs),
     /// Show the effective settings and where each value came from.
@@ -48,6 +51,7 @@ pub enum DindCommand {
     Reup(ReupArgs),
     /// Print a shell completion script for running the plugin directly.
     Completion {
+        /// The shell the script is for.
         #[arg(value_enum)]
         shell: Shell,
     },
@@ -85,31 +89,31 @@ pub enum DindCommand {
 }
 
 impl DindCommand {
-    /// The command's settings flags, for commands that select a cluster by them.
-    pub fn settings_mut(&mut self) -> Option<&mut SettingsFlags> {
+    /// The flags that name the command's cluster (all its settings for `up` and the
+    /// like), for commands that work on one.
+    pub fn settings_mut(&mut self) -> Option<&mut Layer> {
         match self {
-            DindCommand::Up(a) | DindCommand::Restore(a) => Some(&mut a.settings),
-            DindCommand::Down(a)
-            | DindCommand::Clean(a)
-            | DindCommand::Nodes(a)
-            | DindCommand::Support(a)
+            DindCommand::Up(a) | DindCommand::Restore(a) => Some(&mut a.settings.0),
+            DindCommand::Settings(a) => Some(&mut a.settings.0),
+            DindCommand::Reup(a) => Some(&mut a.settings.0),
+            DindCommand::Clean(a)
             | DindCommand::ApiserverPort(a)
             | DindCommand::Snapshot(a)
             | DindCommand::Pause(a)
-            | DindCommand::Unpause(a) => Some(&mut a.settings),
-            DindCommand::Join(a) => Some(&mut a.settings),
-            DindCommand::RemoveNode(a) => Some(&mut a.settings),
-            DindCommand::Settings(a) => Some(&mut a.settings),
-            DindCommand::Reup(a) => Some(&mut a.settings),
-            DindCommand::Dump(a) | DindCommand::Dump64(a) => Some(&mut a.settings),
-            DindCommand::E2e(a) => Some(&mut a.common.settings),
-            DindCommand::E2eSerial(a) => Some(&mut a.common.settings),
+            | DindCommand::Unpause(a) => Some(&mut a.cluster.0),
+            DindCommand::Down(a) => Some(&mut a.select.cluster.0),
+            DindCommand::Nodes(a) | DindCommand::Support(a) => Some(&mut a.select.cluster.0),
+            DindCommand::Join(a) => Some(&mut a.cluster.0),
+            DindCommand::RemoveNode(a) => Some(&mut a.cluster.0),
+            DindCommand::Load(a) => Some(&mut a.cluster.0),
+            DindCommand::Dump(a) | DindCommand::Dump64(a) => Some(&mut a.cluster.0),
+            DindCommand::E2e(a) => Some(&mut a.common.cluster.0),
+            DindCommand::E2eSerial(a) => Some(&mut a.common.cluster.0),
             DindCommand::BuildImage(_)
             | DindCommand::Completion { .. }
             | DindCommand::SplitDump(_)
             | DindCommand::SplitDump64(_)
             | DindCommand::Contexts(_)
-            | DindCommand::Load(_)
             | DindCommand::Registry(_) => None,
         }
     }
@@ -122,10 +126,9 @@ impl DindCommand {
                 "--context {context:?} is not a dind context (dind, dind-cluster-N or dind-LABEL)"
             ))
         })?;
-        let Some(flags) = self.settings_mut() else {
+        let Some(layer) = self.settings_mut() else {
             return Ok(());
         };
-        let layer = &mut flags.0;
         if !layer.values.contains_key("CLUSTER_ID") && !layer.values.contains_key("DIND_LABEL") {
             layer.values.insert("CLUSTER_ID", identity.id().to_string());
             if let Some(label) = identity.label() {
@@ -361,7 +364,7 @@ mod tests {
         for (args, context, (id, label)) in table {
             let mut command = parse(args);
             command.select_by_context(context).unwrap();
-            let values = &command.settings_mut().unwrap().0.values;
+            let values = &command.settings_mut().unwrap().values;
             let got = (
                 values.get("CLUSTER_ID").map(String::as_str),
                 values.get("DIND_LABEL").map(String::as_str),
@@ -374,7 +377,10 @@ mod tests {
         assert_eq!(crate::error::exit_code(&error), 2);
         assert!(error.to_string().contains("--context \"minikube\""));
         let mut load = parse(&["probe", "load", "busybox"]);
-        assert!(load.settings_mut().is_none());
         load.select_by_context("dind-cluster-2").unwrap();
+        assert_eq!(load.settings_mut().unwrap().values["CLUSTER_ID"], "2");
+        let mut completion = parse(&["probe", "completion", "bash"]);
+        assert!(completion.settings_mut().is_none());
+        completion.select_by_context("dind-cluster-2").unwrap();
     }
 }

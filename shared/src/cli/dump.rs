@@ -1,6 +1,6 @@
 //! `dump`, `dump64`, `split-dump` and `split-dump64`.
 
-use super::{CommandContext, SettingsFlags};
+use super::{ClusterFlags, CommandContext};
 use crate::dump::split::{self, Splitter};
 use crate::dump::{self, format};
 use anyhow::{anyhow, Context};
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Args)]
 pub struct DumpArgs {
     #[command(flatten)]
-    pub settings: SettingsFlags,
+    pub cluster: ClusterFlags,
 }
 
 /// `split-dump`, `split-dump64`: where the files go.
@@ -29,7 +29,7 @@ pub struct SplitArgs {
 
 /// `dump` (or with `base64`, `dump64`): the cluster's state on stdout.
 pub async fn dump(args: &DumpArgs, ctx: &CommandContext, base64: bool) -> anyhow::Result<()> {
-    let identity = args.settings.settings()?.identity;
+    let identity = args.cluster.settings()?.identity;
     let client = crate::contexts::client_for(&identity, ctx.kubeconfig.as_deref()).await;
     let sections = dump::collect(&ctx.engine, &identity, client, &ctx.progress).await?;
     let text = format::render(&sections);
@@ -71,11 +71,9 @@ pub fn split(args: &SplitArgs, base64: bool) -> anyhow::Result<()> {
         }
     }
     let outcome = splitter.finish()?;
-    eprintln!(
-        " • Wrote {} files to {}",
-        outcome.written.len(),
-        args.dir.display()
-    );
+    let written = outcome.written.len();
+    let files = if written == 1 { "file" } else { "files" };
+    eprintln!(" • Wrote {written} {files} to {}", args.dir.display());
     if outcome.refused.is_empty() {
         return Ok(());
     }

@@ -1,6 +1,6 @@
 //! `e2e [focus] [skip]` and `e2e-serial [focus]`.
 
-use super::{print, CommandContext, Output, SettingsFlags};
+use super::{print, ClusterFlags, CommandContext, Output};
 use crate::e2e::{self, spec::Suite, NodeResults};
 use anyhow::anyhow;
 use clap::Args;
@@ -32,10 +32,11 @@ pub struct E2eCommon {
     /// Copy the JUnit files (and e2e.log) here; overrides E2E_REPORT_DIR.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Output format of the result on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
     #[command(flatten)]
-    pub settings: SettingsFlags,
+    pub cluster: ClusterFlags,
 }
 
 /// `e2e`.
@@ -64,7 +65,7 @@ async fn run(
     common: &E2eCommon,
     ctx: &CommandContext,
 ) -> anyhow::Result<()> {
-    let settings = common.settings.settings()?;
+    let settings = common.cluster.running(ctx).await?;
     let report_dir = common.report_dir.clone().or(settings.e2e_report_dir);
     let client = crate::contexts::client_for(&settings.identity, ctx.kubeconfig.as_deref()).await?;
     let outcome = e2e::run(

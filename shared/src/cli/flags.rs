@@ -5,7 +5,7 @@
 
 use super::{CommandContext, Output};
 use crate::cluster::UpOptions;
-use crate::error::usage;
+use crate::settings::table::{DefaultValue, Variable};
 use crate::settings::{read_config_file, Component, Layer, ResolvedSettings, Settings, VARIABLES};
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
 use std::collections::BTreeMap;
@@ -19,20 +19,7 @@ pub struct SettingsFlags(pub Layer);
 impl FromArgMatches for SettingsFlags {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let mut layer = Layer::default();
-        for v in VARIABLES {
-            if v.switch {
-                if matches.get_flag(v.flag) {
-                    layer.values.insert(v.env, "true".into());
-                }
-            } else if v.repeatable {
-                if let Some(values) = matches.get_many::<String>(v.flag) {
-                    let values: Vec<&str> = values.map(String::as_str).collect();
-                    layer.values.insert(v.env, values.join(","));
-                }
-            } else if let Some(value) = matches.get_one::<String>(v.flag) {
-                layer.values.insert(v.env, value.clone());
-            }
-        }
+        read_variables(matches, &mut layer, &VARIABLES.iter().collect::<Vec<_>>());
         for component in Component::ALL {
             for pair in matches
                 .get_many::<String>(component.flag())
@@ -65,22 +52,9 @@ impl Args for SettingsFlags {
     fn augment_args(cmd: Command) -> Command {
         let cmd =
             cmd.next_help_heading("Cluster settings (flag > environment > config file > default)");
-        let cmd = VARIABLES.iter().fold(cmd, |cmd, v| {
-            let arg = Arg::new(v.flag)
-                .long(v.flag)
-                .help(format!("{} [env: {}]", v.help, v.env));
-            let arg = match v.alias {
-                Some(alias) => arg.alias(alias),
-                None => arg,
-            };
-            cmd.arg(if v.switch {
-                arg.action(ArgAction::SetTrue)
-            } else if v.repeatable {
-                arg.value_name("VALUE").action(ArgAction::Append)
-            } else {
-                arg.value_name("VALUE")
-            })
-        });
+        let cmd = VARIABLES
+            .iter()
+            .fold(cmd, |cmd, v| cmd.arg(variable_arg(v)));
         Component::ALL.iter().fold(cmd, |cmd, c| {
             cmd.arg(
                 Arg::new(c.flag())
@@ -88,7 +62,9 @@ impl Args for SettingsFlags {
                     .value_name("NAME=VALUE")
                     .action(ArgAction::Append)
                     .help(format!(
-                        "extra argument for the component, repeatable [env: {}NAME]",
+                        "extra {} argument, repeatable [env: {}*, e.g. {}V=2 for --v=2]",
+                        c.program(),
+                        c.env_prefix(),
                         c.env_prefix()
                     )),
             )
@@ -97,6 +73,141 @@ impl Args for SettingsFlags {
 
     fn augment_args_for_update(cmd: Command) -> Command {
         Self::augment_args(cmd)
+    }
+}
+
+/// The flag of one settings row: its help, where its value may also come from, and its
+/// default (a default that follows the IP mode is spelled out for each mode).
+fn variable_arg(v: &Variable) -> Arg {
+    let default = match v.default {
+        DefaultValue::None => String::new(),
+        DefaultValue::Fixed(value) => format!(" [default: {value}]"),
+        DefaultValue::ByIpMode(v4, v6, dual) => {
+            format!(" [default: ipv4 {v4}; ipv6 {v6}; dual-stack {dual}]")
+        }
+    };
+    let arg = Arg::new(v.flag)
+        .long(v.flag)
+        .help(format!("{} [env: {}]{default}", v.help, v.env));
+    let arg = match v.alias {
+        Some(alias) => arg.alias(alias),
+        None => arg,
+    };
+    if v.switch {
+        arg.action(ArgAction::SetTrue)
+    } else if v.repeatable {
+        arg.value_name("VALUE").action(ArgAction::Append)
+    } else {
+        arg.value_name("VALUE")
+    }
+}
+
+/// Reads the flags of `rows` (of [`VARIABLES`]) from `matches` into `layer`.
+fn read_variables(matches: &ArgMatches, layer: &mut Layer, rows: &[&'static Variable]) {
+    for v in rows {
+        if v.switch {
+            if matches.get_flag(v.flag) {
+                layer.values.insert(v.env, "true".into());
+            }
+        } else if v.repeatable {
+            if let Some(values) = matches.get_many::<String>(v.flag) {
+                let values: Vec<&str> = values.map(String::as_str).collect();
+                layer.values.insert(v.env, values.join(","));
+            }
+        } else if let Some(value) = matches.get_one::<String>(v.flag) {
+            layer.values.insert(v.env, value.clone());
+        }
+    }
+}
+
+/// The settings rows that select a cluster: `--cluster-id` and `--label`.
+fn selector_rows() -> Vec<&'static Variable> {
+    VARIABLES
+        .iter()
+        .filter(|v| SELECTORS.contains(&v.env))
+        .collect()
+}
+
+/// The variables that name a cluster.
+const SELECTORS: [&str; 2] = ["CLUSTER_ID", "DIND_LABEL"];
+
+/// Which cluster a command that only selects one works on: `--cluster-id` and `--label`
+/// (and kubectl's `--context`), with the environment and config file as for `up`. The
+/// other settings are `up`'s business: the cluster records them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterFlags(pub Layer);
+
+impl FromArgMatches for ClusterFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut layer = Layer::default();
+        read_variables(matches, &mut layer, &selector_rows());
+        Ok(ClusterFlags(layer))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for ClusterFlags {
+    fn augment_args(cmd: Command) -> Command {
+        selector_rows().into_iter().fold(cmd, |cmd, v| {
+            let value_name = if v.env == "CLUSTER_ID" { "ID" } else { "LABEL" };
+            cmd.arg(variable_arg(v).value_name(value_name))
+        })
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl ClusterFlags {
+    /// The settings these flags select, resolved as `up` resolves them.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        SettingsFlags(self.0.clone()).settings()
+    }
+
+    /// The selected cluster's key.
+    pub fn cluster_key(&self) -> anyhow::Result<String> {
+        Ok(self.settings()?.identity.key())
+    }
+
+    /// The settings of the selected cluster, which the command needs up: a cluster with
+    /// no node containers is a one-line error naming the `up` command.
+    pub async fn running(&self, ctx: &CommandContext) -> anyhow::Result<Settings> {
+        Ok(self.running_nodes(ctx).await?.0)
+    }
+
+    /// [`Self::running`], with the container names of its nodes as the user may type
+    /// them (`kube-node-2` within the cluster, or in full), resolved to their full names.
+    pub async fn running_nodes(
+        &self,
+        ctx: &CommandContext,
+    ) -> anyhow::Result<(Settings, NodeNames)> {
+        let settings = self.settings()?;
+        let rows = crate::cluster::inventory::require_up(&ctx.engine, &settings.identity).await?;
+        let names = NodeNames {
+            names: rows.into_iter().map(|r| r.name).collect(),
+            key: settings.identity.key(),
+            suffix: settings.identity.suffix(),
+        };
+        Ok((settings, names))
+    }
+}
+
+/// The node containers of a running cluster, to resolve the node names users type.
+pub struct NodeNames {
+    names: Vec<String>,
+    key: String,
+    suffix: String,
+}
+
+impl NodeNames {
+    /// The container name `typed` means (see [`crate::cluster::node_names::resolve`]).
+    pub fn resolve(&self, typed: &str) -> anyhow::Result<String> {
+        crate::cluster::node_names::resolve(typed, &self.names, &self.key, &self.suffix)
     }
 }
 
@@ -136,39 +247,24 @@ pub fn warn(settings: &Settings, resolved: &ResolvedSettings) {
     }
 }
 
-/// `down`, `clean`, `nodes`, `snapshot`, `pause`, ...: which cluster.
+/// `clean`, `snapshot`, `pause`, `apiserver-port`, ...: which cluster, and the format.
 #[derive(Debug, Clone, Args)]
 pub struct SelectArgs {
     #[command(flatten)]
-    pub settings: SettingsFlags,
-    /// Every dind cluster (nodes and support only).
-    #[arg(long)]
-    pub all: bool,
+    pub cluster: ClusterFlags,
+    /// Output format of the result on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
 
-impl SelectArgs {
-    /// The key of the one cluster `command` works on; `--all` is a usage error.
-    pub fn one_cluster(&self, command: &str) -> anyhow::Result<String> {
-        self.refuse_all(command)?;
-        self.cluster_key()
-    }
-
-    /// `--all` is a usage error for `command`, which works on one cluster.
-    pub fn refuse_all(&self, command: &str) -> anyhow::Result<()> {
-        if self.all {
-            return Err(usage(format!(
-                "{command} takes one cluster: --cluster-id or --label, not --all"
-            )));
-        }
-        Ok(())
-    }
-
-    /// The selected cluster's key (ignoring `--all`).
-    pub fn cluster_key(&self) -> anyhow::Result<String> {
-        Ok(self.settings.settings()?.identity.key())
-    }
+/// `nodes` and `support`: one cluster, or every one.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Every dind cluster, not only the selected one.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// How `up` and `join` create nodes. The help texts are `up`'s; `join` words some of

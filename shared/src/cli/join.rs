@@ -1,6 +1,6 @@
 //! `join`: one more worker, or with `--control-plane` one more master.
 
-use super::{print, CommandContext, NodeOptions, Output, SettingsFlags};
+use super::{print, ClusterFlags, CommandContext, NodeOptions, Output};
 use crate::cluster::join;
 use crate::plan::Role;
 use clap::Args;
@@ -15,19 +15,22 @@ use clap::Args;
 )]
 pub struct JoinArgs {
     #[command(flatten)]
-    pub settings: SettingsFlags,
+    pub cluster: ClusterFlags,
     #[command(flatten)]
     pub nodes: NodeOptions,
     /// Add a master (to a cluster made with several) instead of a worker.
     #[arg(long)]
     pub control_plane: bool,
+    /// Output format of the result on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
 
 /// `join`.
 pub async fn join(args: &JoinArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let own = args.settings.settings()?;
+    // The user's own settings (environment, config file) name what is local to this
+    // machine; the cluster's come from its master's label.
+    let own = args.cluster.running(ctx).await?;
     let options = args.nodes.up_options(true, ctx);
     let role = if args.control_plane {
         Role::Master

@@ -33,6 +33,6 @@ pub mod up;
 
 pub use context::CommandContext;
 pub use dispatch::{exit_with, DindCommand, Plugin};
-pub use flags::{parse_duration, NodeOptions, SelectArgs, SettingsFlags};
+pub use flags::{parse_duration, ClusterFlags, ListArgs, NodeOptions, SelectArgs, SettingsFlags};
 pub use output::{print, render_table, Output};
 pub use up::UpArgs;

@@ -1,21 +1,28 @@
 //! `nodes` and `support`: one line per node or DNS64/NAT64 container.
 
-use super::{print, render_table, CommandContext, SelectArgs};
+use super::flags::ListArgs;
+use super::{print, render_table, CommandContext};
 use crate::cluster::inventory;
+use crate::names::ClusterIdentity;
 
 /// `nodes` (and `support`): one line per container.
-pub async fn list(args: &SelectArgs, ctx: &CommandContext, support: bool) -> anyhow::Result<()> {
-    let selector = if args.all {
-        inventory::Selector::All
-    } else {
-        inventory::Selector::Cluster(args.cluster_key()?)
+pub async fn list(args: &ListArgs, ctx: &CommandContext, support: bool) -> anyhow::Result<()> {
+    let identity = (!args.all)
+        .then(|| args.select.cluster.settings().map(|s| s.identity))
+        .transpose()?;
+    let selector = match &identity {
+        None => inventory::Selector::All,
+        Some(identity) => inventory::Selector::Cluster(identity.key()),
     };
     let rows = if support {
         inventory::support(&ctx.engine, &selector).await?
     } else {
         inventory::nodes(&ctx.engine, &selector).await?
     };
-    print(&rows, args.output, || {
+    if rows.is_empty() {
+        eprintln!("{}", empty_hint(identity.as_ref(), support));
+    }
+    print(&rows, args.select.output, || {
         let mut table = vec![[
             "CLUSTER", "NAME", "ROLE", "STATE", "IPV4", "IPV6", "IMAGE", "PORTS",
         ]
@@ -39,4 +46,22 @@ pub async fn list(args: &SelectArgs, ctx: &CommandContext, support: bool) -> any
         }
         render_table(&table)
     })
+}
+
+/// What an empty list means, and what to do about it.
+fn empty_hint(identity: Option<&ClusterIdentity>, support: bool) -> String {
+    match (identity, support) {
+        (Some(identity), false) => inventory::not_up(identity).to_string(),
+        (None, false) => {
+            "no dind cluster has node containers: `kubectl dind up` creates one".into()
+        }
+        (Some(identity), true) => format!(
+            "cluster {} has no DNS64/NAT64 containers: only IPv6 mode (--ip-mode ipv6) runs them",
+            identity.key()
+        ),
+        (None, true) => {
+            "no dind cluster has DNS64/NAT64 containers: only IPv6 mode (--ip-mode ipv6) runs them"
+                .into()
+        }
+    }
 }

@@ -9,7 +9,11 @@ pub async fn set_paused(
     ctx: &CommandContext,
     freeze: bool,
 ) -> anyhow::Result<()> {
-    let key = args.one_cluster(if freeze { "pause" } else { "unpause" })?;
+    let key = args.cluster.running(ctx).await?.identity.key();
     let changed = pause::set_paused(&ctx.engine, &key, freeze, &ctx.progress).await?;
+    if changed.is_empty() {
+        let state = if freeze { "paused" } else { "running" };
+        eprintln!("every node of cluster {key} is already {state}: nothing to do");
+    }
     print(&changed, args.output, String::new)
 }

@@ -3,6 +3,23 @@
 //! command takes and does is the same in both (see [`super::dispatch`]).
 
 use super::dispatch::Plugin;
+use clap::Args;
+use std::path::PathBuf;
+
+/// kubectl's own global options, which kubectl does not parse for plugins: `kubectl
+/// dind` takes them itself.
+#[derive(Debug, Clone, Args)]
+pub struct KubeOptions {
+    /// The kubeconfig file to write and clean contexts in (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Select the cluster by its context name (dind, dind-cluster-N, dind-LABEL) instead of --cluster-id/--label.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace for commands that work inside the cluster.
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+}
 
 /// The commands `kubectl dind` shows, in help order, with its own wording where it has one.
 pub const KUBECTL_DIND: Plugin = Plugin {

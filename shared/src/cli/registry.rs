@@ -28,6 +28,7 @@ pub enum RegistryAction {
     Clean(RegistryNameArgs),
     /// List the registries, their ports and the clusters they serve.
     Status {
+        /// Output format of the result on stdout.
         #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -50,12 +51,14 @@ pub struct RegistryUpArgs {
     /// A file with `username=` and `password=` lines for the upstream.
     #[arg(long, value_name = "FILE", requires = "proxy")]
     pub proxy_credentials: Option<PathBuf>,
+    /// Output format of the result on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct RegistryNameArgs {
+    /// The registry container's name.
     #[arg(long, default_value = DEFAULT_NAME)]
     pub name: String,
 }

@@ -23,6 +23,7 @@ pub struct ReupArgs {
     /// How long to wait for every node to be Ready again.
     #[arg(long, value_parser = parse_duration, default_value = "5m")]
     pub wait: Duration,
+    /// Output format of the result on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }

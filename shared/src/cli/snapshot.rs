@@ -7,18 +7,17 @@ use crate::error::usage;
 
 /// `snapshot`: commit every node of a running cluster, for a later `restore`/`up`.
 pub async fn take_snapshot(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let key = args.one_cluster("snapshot")?;
+    let key = args.cluster.running(ctx).await?.identity.key();
     let images = snapshot::take(&ctx.engine, &key, &ctx.progress).await?;
-    if images.is_empty() {
-        anyhow::bail!("cluster {key} has no node containers to snapshot; is it up?");
-    }
     print(&images, args.output, || format!("{}\n", images.join("\n")))
 }
 
 /// `down`'s first half: keep the nodes' state unless SKIP_SNAPSHOT.
-pub async fn snapshot_before_down(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let settings = args.settings.settings()?;
-    if !args.all && !settings.skip_snapshot {
+pub async fn snapshot_before_down(
+    settings: &crate::settings::Settings,
+    ctx: &CommandContext,
+) -> anyhow::Result<()> {
+    if !settings.skip_snapshot {
         snapshot::take(&ctx.engine, &settings.identity.key(), &ctx.progress).await?;
     }
     Ok(())
@@ -27,6 +26,12 @@ pub async fn snapshot_before_down(args: &SelectArgs, ctx: &CommandContext) -> an
 /// `restore`: `up` from the snapshot of a cluster that is down, with the settings the
 /// snapshot was taken with; fails without one, and refuses settings that differ from them.
 pub async fn restore(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> {
+    if args.kube_binaries.is_some() {
+        return Err(usage(
+            "restore brings back the snapshot's nodes as they were: --kube-binaries is for \
+             `up`, and `reup --kube-binaries` refreshes a running cluster",
+        ));
+    }
     let resolved = args.settings.resolve()?;
     let asked = args.settings.settings()?;
     if asked.skip_snapshot {

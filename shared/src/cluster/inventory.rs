@@ -2,7 +2,7 @@
 //! removals built on that. Labels are the only truth: nothing is remembered elsewhere.
 
 use crate::engine::{ContainerInfo, Engine};
-use crate::names::labels;
+use crate::names::{labels, ClusterIdentity};
 use crate::progress::Progress;
 use serde::Serialize;
 
@@ -73,6 +73,30 @@ pub async fn nodes(engine: &Engine, selector: &Selector) -> anyhow::Result<Vec<C
     Ok(found.into_iter().map(|(_, _, r)| r).collect())
 }
 
+/// The node containers of a cluster a command needs running; when it has none, the
+/// one-line error of [`not_up`] instead of whatever Docker says about a missing container.
+pub async fn require_up(
+    engine: &Engine,
+    identity: &ClusterIdentity,
+) -> anyhow::Result<Vec<ContainerRow>> {
+    let rows = nodes(engine, &Selector::Cluster(identity.key())).await?;
+    if rows.is_empty() {
+        return Err(not_up(identity));
+    }
+    Ok(rows)
+}
+
+/// "cluster-133 is not up", with the command that brings it up.
+pub fn not_up(identity: &ClusterIdentity) -> anyhow::Error {
+    let up = format!("kubectl dind up {}", identity.selector_flags());
+    anyhow::anyhow!(
+        "cluster {} is not up (it has no node containers): `{}` creates it, `restore` brings \
+         back a snapshot",
+        identity.key(),
+        up.trim_end()
+    )
+}
+
 /// The support containers: DNS64/NAT64, the load balancer.
 pub async fn support(engine: &Engine, selector: &Selector) -> anyhow::Result<Vec<ContainerRow>> {
     Ok(engine
@@ -91,6 +115,16 @@ pub struct Removed {
     pub networks: Vec<String>,
     /// Snapshot images (`clean`).
     pub images: Vec<String>,
+}
+
+impl Removed {
+    /// Whether nothing at all was removed.
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty()
+            && self.volumes.is_empty()
+            && self.networks.is_empty()
+            && self.images.is_empty()
+    }
 }
 
 /// Removes the node containers; keeps volumes, the network and support containers.
@@ -170,4 +204,40 @@ pub async fn clean(
         ));
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_up_names_the_cluster_and_the_up_command() {
+        let table = [
+            (
+                0,
+                None,
+                "cluster default is not up",
+                "`kubectl dind up` creates it",
+            ),
+            (
+                133,
+                None,
+                "cluster cluster-133 is not up",
+                "`kubectl dind up --cluster-id 133` creates it",
+            ),
+            (
+                0,
+                Some("foo"),
+                "cluster foo is not up",
+                "`kubectl dind up --label foo`",
+            ),
+        ];
+        for (id, label, start, up) in table {
+            let identity = ClusterIdentity::new(id, label.map(str::to_string)).unwrap();
+            let message = not_up(&identity).to_string();
+            assert!(message.starts_with(start), "{message}");
+            assert!(message.contains(up), "{message}");
+            assert_eq!(message.lines().count(), 1, "{message}");
+        }
+    }
 }

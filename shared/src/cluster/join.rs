@@ -171,7 +171,7 @@ async fn join_locked(
     };
     let result = tokio::select! {
         result = joined => result,
-        () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
+        () = crate::interrupt::interrupted() => Err(crate::error::interrupted()),
     };
     if let Err(error) = result {
         if options.retain {

@@ -36,7 +36,7 @@ pub fn resolve_dir(binaries: &KubeBinaries) -> anyhow::Result<PathBuf> {
         .join(", ");
     Err(usage(match binaries {
         KubeBinaries::Dir(dir) => format!(
-            "DIND_K8S_BIN_DIR {}: it must hold kubeadm, kubelet and kubectl",
+            "--kube-binaries or DIND_K8S_BIN_DIR {}: it must hold kubeadm, kubelet and kubectl",
             dir.display()
         ),
         KubeBinaries::SourceTree { root, .. } => format!(

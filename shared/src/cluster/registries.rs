@@ -280,7 +280,7 @@ fn is_dns_name(name: &str) -> bool {
 }
 
 /// The mirror as a URL; `https://` when no scheme is given.
-fn mirror_url(mirror: &str) -> anyhow::Result<String> {
+pub fn mirror_url(mirror: &str) -> anyhow::Result<String> {
     let mirror = mirror.trim().trim_end_matches('/');
     let url = if mirror.starts_with("http://") || mirror.starts_with("https://") {
         mirror.to_string()

@@ -20,7 +20,7 @@ use crate::node::Node;
 use crate::plan::ClusterPlan;
 use crate::progress::Progress;
 use crate::settings::Settings;
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use serde::Serialize;
 use std::path::Path;
 
@@ -106,7 +106,7 @@ async fn up_locked(
     // Nothing is created yet: an interrupt only has to give the lock back.
     let (host, node_ipv4, snapshot) = tokio::select! {
         prepared = prepared => prepared?,
-        () = crate::interrupt::interrupted() => return Err(anyhow!("interrupted")),
+        () = crate::interrupt::interrupted() => return Err(crate::error::interrupted()),
     };
     if let Some(note) = &node_ipv4.note {
         progress.note(note);
@@ -130,7 +130,7 @@ async fn up_locked(
     let provisioned = provision(&run, extras, snapshot.as_ref());
     let result = tokio::select! {
         result = provisioned => result,
-        () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
+        () = crate::interrupt::interrupted() => Err(crate::error::interrupted()),
     };
     match result {
         Ok(report) => {

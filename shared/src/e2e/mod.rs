@@ -128,7 +128,7 @@ pub async fn run(
     ));
     let outcome = tokio::select! {
         outcome = run_pod(client, &run, results, report_dir, progress) => outcome,
-        () = crate::interrupt::interrupted() => Err(anyhow!("interrupted")),
+        () = crate::interrupt::interrupted() => Err(crate::error::interrupted()),
     };
     let cleaned = clean_up(client, &run, results).await;
     match (outcome, cleaned) {

@@ -125,8 +125,16 @@ impl Layer {
             } else if key == super::containerd_patches::KEY {
                 layer.containerd_patches = read_containerd_patches(value, path)?;
             } else {
+                let known = VARIABLES
+                    .iter()
+                    .map(|v| v.flag)
+                    .chain(Component::ALL.iter().map(|c| c.file_key()));
+                let hint = match crate::suggest::closest(&key, known).as_slice() {
+                    [] => String::new(),
+                    near => format!("did you mean {}? ", near.join(" or ")),
+                };
                 return Err(usage(format!(
-                    "{}: unknown setting {key:?}; `kubectl dind settings` lists the valid ones",
+                    "{}: unknown setting {key:?}; {hint}`kubectl dind settings` lists the valid ones",
                     path.display()
                 )));
             }
@@ -339,6 +347,21 @@ impl ResolvedSettings {
         }
     }
 
+    /// How the user gave a variable's value, for error messages: `--ip-mode`,
+    /// `IP_MODE`, or `ip-mode in FILE`; `None` for a default.
+    pub fn given_as(&self, env: &str) -> Option<String> {
+        let variable = VARIABLES.iter().find(|v| v.env == env)?;
+        match self.values.get(env)?.source {
+            Source::Default => None,
+            Source::Flag => Some(format!("--{}", variable.flag)),
+            Source::Environment => Some(env.to_string()),
+            Source::File => Some(match &self.config_file {
+                Some(path) => format!("{} in {}", variable.flag, path.display()),
+                None => variable.flag.to_string(),
+            }),
+        }
+    }
+
     /// The raw value of a variable.
     pub fn get(&self, env: &str) -> Option<&str> {
         self.values.get(env).and_then(|r| r.value.as_deref())
@@ -421,5 +444,12 @@ mod tests {
         let err = Layer::from_yaml("clusterid: 4\n", Path::new("c.yaml")).unwrap_err();
         assert_eq!(crate::error::exit_code(&err), 2);
         assert!(err.to_string().contains("unknown setting"));
+        let err = Layer::from_yaml("ip-mod: ipv6\n", Path::new("c.yaml")).unwrap_err();
+        assert_eq!(crate::error::exit_code(&err), 2);
+        assert!(
+            err.to_string()
+                .contains("unknown setting \"ip-mod\"; did you mean ip-mode?"),
+            "{err}"
+        );
     }
 }

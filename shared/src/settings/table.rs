@@ -258,7 +258,7 @@ pub const VARIABLES: &[Variable] = &[
         "DIND_IMAGE",
         "image",
         Unset,
-        "node image; unset builds dind-node:<kubernetes version>",
+        "node image; unset: dind-node:<kubernetes version> (built when missing), dind-node:bare with --nodes-only",
     ),
     var(
         "DIND_KUBERNETES_VERSION",
@@ -391,6 +391,15 @@ impl Component {
             Component::Apiserver => "apiserver-arg",
             Component::ControllerManager => "controller-manager-arg",
             Component::Scheduler => "scheduler-arg",
+        }
+    }
+
+    /// The program the arguments go to, e.g. `kube-apiserver`.
+    pub fn program(self) -> &'static str {
+        match self {
+            Component::Apiserver => "kube-apiserver",
+            Component::ControllerManager => "kube-controller-manager",
+            Component::Scheduler => "kube-scheduler",
         }
     }
 

@@ -131,21 +131,49 @@ impl Settings {
     /// Types and checks the resolved values. Address-plan checks (sizes, overlaps) are
     /// [`crate::plan::ClusterPlan::new`]'s.
     pub fn from_resolved(r: &ResolvedSettings) -> anyhow::Result<Settings> {
-        let cluster_id = parse_cluster_id(r.get("CLUSTER_ID").unwrap_or("0"))?;
-        let identity = ClusterIdentity::new(cluster_id, r.get("DIND_LABEL").map(str::to_string))?;
+        let get = |env| r.get(env).unwrap_or_default();
+        let cluster_id = named(r, "CLUSTER_ID", parse_cluster_id(get("CLUSTER_ID")))?;
+        let identity = named(
+            r,
+            "DIND_LABEL",
+            ClusterIdentity::new(cluster_id, r.get("DIND_LABEL").map(str::to_string)),
+        )?;
         super::component_args::check_names(&super::component_args::component_args(r))?;
-        let ip_mode = IpMode::from_str(r.get("IP_MODE").unwrap_or("ipv4"))?;
-        let node_ipv4 = parse_node_ipv4(r.get("DIND_NODE_IPV4").unwrap_or("auto"), ip_mode)?;
-        let num_nodes = parse_num_nodes(r.get("NUM_NODES").unwrap_or("2"))?;
-        let cni = parse_cni(r.get("CNI_PLUGIN").unwrap_or("bridge"), ip_mode)?;
-        let dns64_prefix = parse_dns64_prefix(r.get("DNS64_PREFIX").unwrap_or_default())?;
-        let remote_dns64_v4server =
-            parse_remote_dns64_server(r.get("REMOTE_DNS64_V4SERVER").unwrap_or_default())?;
-        let apiserver_port = parse_apiserver_port(r.get("APISERVER_PORT"))?;
-        let apiserver_address = parse_apiserver_address(r.get("DIND_APISERVER_ADDRESS"))?;
-        let kubernetes_version = parse_kubernetes_version(r.get("DIND_KUBERNETES_VERSION"))?;
-        let kube_download_url = kube_download_url(r.get("DIND_KUBE_DOWNLOAD_URL"))?;
-        let cidrs = |name| parse_cidrs(name, r.get(name).unwrap_or_default(), ip_mode);
+        let ip_mode = named(r, "IP_MODE", IpMode::from_str(get("IP_MODE")))?;
+        let node_ipv4 = named(
+            r,
+            "DIND_NODE_IPV4",
+            parse_node_ipv4(r.get("DIND_NODE_IPV4").unwrap_or("auto"), ip_mode),
+        )?;
+        let num_nodes = named(r, "NUM_NODES", parse_num_nodes(get("NUM_NODES")))?;
+        let cni = named(r, "CNI_PLUGIN", parse_cni(get("CNI_PLUGIN"), ip_mode))?;
+        let dns64_prefix = named(r, "DNS64_PREFIX", parse_dns64_prefix(get("DNS64_PREFIX")))?;
+        let remote_dns64_v4server = named(
+            r,
+            "REMOTE_DNS64_V4SERVER",
+            parse_remote_dns64_server(get("REMOTE_DNS64_V4SERVER")),
+        )?;
+        let apiserver_port = named(
+            r,
+            "APISERVER_PORT",
+            parse_apiserver_port(r.get("APISERVER_PORT")),
+        )?;
+        let apiserver_address = named(
+            r,
+            "DIND_APISERVER_ADDRESS",
+            parse_apiserver_address(r.get("DIND_APISERVER_ADDRESS")),
+        )?;
+        let kubernetes_version = named(
+            r,
+            "DIND_KUBERNETES_VERSION",
+            parse_kubernetes_version(r.get("DIND_KUBERNETES_VERSION")),
+        )?;
+        let kube_download_url = named(
+            r,
+            "DIND_KUBE_DOWNLOAD_URL",
+            kube_download_url(r.get("DIND_KUBE_DOWNLOAD_URL")),
+        )?;
+        let cidrs = |name| named(r, name, parse_cidrs(name, get(name), ip_mode));
         let settings = Settings {
             version: SETTINGS_VERSION,
             identity,
@@ -250,6 +278,17 @@ impl From<&Settings> for NodeBuild {
 /// A variable's value when it is set and not empty.
 fn text(r: &ResolvedSettings, key: &str) -> Option<String> {
     r.get(key).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// A bad value's usage error, prefixed with where the user gave it (`IP_MODE: …`,
+/// `--nodes: …`) unless the message names it already; other errors unchanged.
+fn named<T>(r: &ResolvedSettings, env: &str, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    result.map_err(|e| match r.given_as(env) {
+        Some(given) if crate::error::exit_code(&e) == 2 && !e.to_string().contains(&given) => {
+            usage(format!("{given}: {e}"))
+        }
+        _ => e,
+    })
 }
 
 fn parse_num_nodes(text: &str) -> anyhow::Result<u16> {
@@ -435,7 +474,31 @@ mod tests {
             let err = settings(pairs).unwrap_err();
             assert_eq!(crate::error::exit_code(&err), 2, "{pairs:?}");
             assert!(err.to_string().contains(needle), "{pairs:?}: {err}");
+            // The variable that was wrong leads the message.
+            let named = pairs.iter().any(|(k, _)| err.to_string().contains(k));
+            assert!(named, "{pairs:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_bad_value_names_the_flag_or_file_key_it_came_from() {
+        let flags = Layer {
+            values: [("IP_MODE", "ipv7".to_string())].into(),
+            ..Layer::default()
+        };
+        let file = Layer {
+            values: [("NUM_NODES", "many".to_string())].into(),
+            ..Layer::default()
+        };
+        let path = std::path::PathBuf::from("/c.yaml");
+        let none = Layer::default();
+        let by_flag = ResolvedSettings::resolve(&flags, &none, &none, None);
+        let err = Settings::from_resolved(&by_flag).unwrap_err();
+        assert!(err.to_string().starts_with("--ip-mode: "), "{err}");
+        let by_file = ResolvedSettings::resolve(&none, &none, &file, Some(path));
+        let err = Settings::from_resolved(&by_file).unwrap_err();
+        assert!(err.to_string().starts_with("nodes in /c.yaml: "), "{err}");
+        assert_eq!(crate::error::exit_code(&err), 2);
     }
 
     #[test]
