@@ -127,7 +127,7 @@ async fn nodes_pull_what_the_host_pushed() {
     ok(up_nodes_only("231", &[]), "up of cluster 231");
     let up = ok(run("docker-dind", &["registry", "up"], &[]), "registry up");
     assert!(
-        up.contains("joined cluster cluster-231 at 10.192.231.254"),
+        up.contains("joined cluster cluster-231 at 10.192.231.247"),
         "{up}"
     );
     ok(docker_cli(&["tag", IMAGE, HOST_REF]), "docker tag");
@@ -426,7 +426,7 @@ async fn a_pull_through_mirror_serves_what_only_its_upstream_has() {
         "up with --registry-mirror i22-mirror",
     );
     assert!(
-        up.contains("Registry i22-mirror joined cluster cluster-233 at 10.192.233.253"),
+        up.contains("Registry i22-mirror joined cluster cluster-233 at 10.192.233.246"),
         "{up}"
     );
     let nodes = node_names("233");
@@ -450,7 +450,7 @@ async fn a_pull_through_mirror_serves_what_only_its_upstream_has() {
             "{hosts}"
         );
         assert!(
-            hosts.contains("[host.\"http://10.192.233.253:5000\"]"),
+            hosts.contains("[host.\"http://10.192.233.246:5000\"]"),
             "{hosts}"
         );
         pull_and_run(&engine, node, &node_ref, "pulled through the mirror").await;

@@ -26,6 +26,10 @@ pub const MAX_MASTERS: u16 = 7;
 /// Host part of the load balancer (.254, ::fe): the top of the range, so no address of
 /// a one-master cluster moves. Masters 2, 3, … sit below it (.253, .252, …).
 const LOAD_BALANCER_HOST: u32 = 254;
+/// How many host addresses at the top of an IPv4 management range the balancer and
+/// masters 2 to [`MAX_MASTERS`] take (.248 to .254 of a /24): what sits beside a cluster
+/// on its network (the local registry and its mirrors) starts below them.
+pub const TOP_HOSTS_FOR_MASTERS: u32 = MAX_MASTERS as u32;
 
 /// The role of a node container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

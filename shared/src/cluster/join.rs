@@ -98,6 +98,22 @@ pub async fn join(
         .await
 }
 
+/// Masters join only a cluster made with several: its balancer is their way in.
+async fn require_balancer(
+    engine: &Engine,
+    settings: &Settings,
+    cluster_key: &str,
+) -> anyhow::Result<()> {
+    let balancer = settings.identity.load_balancer_name();
+    if engine.container_running(&balancer).await?.is_none() {
+        return Err(crate::error::usage(format!(
+            "cluster {cluster_key} has one master and no load balancer: masters join only \
+             a cluster made with several (`up --masters 3`)"
+        )));
+    }
+    Ok(())
+}
+
 /// `join` once the cluster's lock is held. What names this machine's programs and files
 /// (the port forwarder, the CA) is the user's own, never the cluster's label's.
 async fn join_locked(
@@ -111,13 +127,7 @@ async fn join_locked(
     let (stored, nodes) = cluster_settings(engine, cluster_key).await?;
     let settings = stored.with_local_from(own);
     if role == Role::Master {
-        let balancer = settings.identity.load_balancer_name();
-        if engine.container_running(&balancer).await?.is_none() {
-            return Err(crate::error::usage(format!(
-                "cluster {cluster_key} has one master and no load balancer: masters join only \
-                 a cluster made with several (`up --masters 3`)"
-            )));
-        }
+        require_balancer(engine, &settings, cluster_key).await?;
     }
     let super::membership::Joining {
         before: existing,

@@ -215,13 +215,13 @@ pub fn slot_of(labels: &HashMap<String, String>) -> u8 {
         .unwrap_or(0)
 }
 
-/// A registry's fixed addresses on a cluster network: counting down from the last host
-/// of its IPv4 subnet and up from `::5001` in its IPv6 subnet, by `slot` (0: the local
+/// A registry's fixed addresses on a cluster network: counting down from below the hosts
+/// several masters take at the top of its IPv4 subnet (.247 of a /24) and up from `::5001` in its IPv6 subnet, by `slot` (0: the local
 /// registry, 1 and up: pull-through registries).
 pub fn addresses_on(subnets: &[IpNet], slot: u8) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
     let v4 = subnets.iter().find_map(|n| match n {
         IpNet::V4(n) if n.prefix_len() <= 28 => Some(Ipv4Addr::from(
-            u32::from(n.broadcast()) - 1 - u32::from(slot),
+            u32::from(n.broadcast()) - 1 - crate::plan::TOP_HOSTS_FOR_MASTERS - u32::from(slot),
         )),
         _ => None,
     });
@@ -335,13 +335,13 @@ mod tests {
         let table = [
             (
                 nets(&["10.192.5.0/24"]),
-                Some("10.192.5.254"),
+                Some("10.192.5.247"),
                 None,
-                "10.192.5.254",
+                "10.192.5.247",
             ),
             (
                 nets(&["10.193.5.0/24", "fd00:20:5::/64"]),
-                Some("10.193.5.254"),
+                Some("10.193.5.247"),
                 Some("fd00:20:5::5001"),
                 "fd00:20:5::5001",
             ),
@@ -366,8 +366,8 @@ mod tests {
         let dual = nets(&["10.193.5.0/24", "fd00:20:5::/64"]);
         // (slot, IPv4, IPv6)
         let slots = [
-            (1, "10.193.5.253", "fd00:20:5::5002"),
-            (8, "10.193.5.246", "fd00:20:5::5009"),
+            (1, "10.193.5.246", "fd00:20:5::5002"),
+            (8, "10.193.5.239", "fd00:20:5::5009"),
         ];
         for (slot, v4, v6) in slots {
             assert_eq!(

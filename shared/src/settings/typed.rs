@@ -153,26 +153,10 @@ impl Settings {
             "REMOTE_DNS64_V4SERVER",
             parse_remote_dns64_server(get("REMOTE_DNS64_V4SERVER")),
         )?;
-        let apiserver_port = named(
-            r,
-            "APISERVER_PORT",
-            parse_apiserver_port(r.get("APISERVER_PORT")),
-        )?;
-        let apiserver_address = named(
-            r,
-            "DIND_APISERVER_ADDRESS",
-            parse_apiserver_address(r.get("DIND_APISERVER_ADDRESS")),
-        )?;
-        let kubernetes_version = named(
-            r,
-            "DIND_KUBERNETES_VERSION",
-            parse_kubernetes_version(r.get("DIND_KUBERNETES_VERSION")),
-        )?;
-        let kube_download_url = named(
-            r,
-            "DIND_KUBE_DOWNLOAD_URL",
-            kube_download_url(r.get("DIND_KUBE_DOWNLOAD_URL")),
-        )?;
+        let apiserver_port = parsed(r, "APISERVER_PORT", parse_apiserver_port)?;
+        let apiserver_address = parsed(r, "DIND_APISERVER_ADDRESS", parse_apiserver_address)?;
+        let kubernetes_version = parsed(r, "DIND_KUBERNETES_VERSION", parse_kubernetes_version)?;
+        let kube_download_url = parsed(r, "DIND_KUBE_DOWNLOAD_URL", kube_download_url)?;
         let cidrs = |name| named(r, name, parse_cidrs(name, get(name), ip_mode));
         let settings = Settings {
             version: SETTINGS_VERSION,
@@ -223,14 +207,13 @@ impl Settings {
             propagate_http_proxy: parse_switch(r.get("DIND_PROPAGATE_HTTP_PROXY")),
             no_storage: parse_switch(r.get("DIND_NO_STORAGE")),
             addons: split_list(r.get("DIND_ADDONS")),
-            masters: parse_masters(r.get("DIND_MASTERS").unwrap_or("1"))?,
-            kube_proxy_mode: r
-                .get("DIND_KUBE_PROXY_MODE")
-                .filter(|m| !m.is_empty())
-                .map(str::parse)
-                .transpose()?
-                .unwrap_or_default(),
-            mounts: parse_mounts(r.get("DIND_MOUNTS"))?,
+            masters: named(
+                r,
+                "DIND_MASTERS",
+                parse_masters(r.get("DIND_MASTERS").unwrap_or("1")),
+            )?,
+            kube_proxy_mode: parsed(r, "DIND_KUBE_PROXY_MODE", parse_kube_proxy_mode)?,
+            mounts: parsed(r, "DIND_MOUNTS", parse_mounts)?,
             kubeadm_patches: r.kubeadm_patches.clone(),
             containerd_patches: r.containerd_patches.clone(),
         };
@@ -282,6 +265,23 @@ fn text(r: &ResolvedSettings, key: &str) -> Option<String> {
 
 /// A bad value's usage error, prefixed with where the user gave it (`IP_MODE: …`,
 /// `--nodes: …`) unless the message names it already; other errors unchanged.
+/// [`named`] for a parser of the variable's optional value.
+fn parsed<T>(
+    r: &ResolvedSettings,
+    env: &str,
+    parse: impl FnOnce(Option<&str>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    named(r, env, parse(r.get(env)))
+}
+
+fn parse_kube_proxy_mode(value: Option<&str>) -> anyhow::Result<KubeProxyMode> {
+    Ok(value
+        .filter(|m| !m.is_empty())
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or_default())
+}
+
 fn named<T>(r: &ResolvedSettings, env: &str, result: anyhow::Result<T>) -> anyhow::Result<T> {
     result.map_err(|e| match r.given_as(env) {
         Some(given) if crate::error::exit_code(&e) == 2 && !e.to_string().contains(&given) => {
