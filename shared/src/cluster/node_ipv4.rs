@@ -37,14 +37,15 @@ pub struct Decision {
     pub note: Option<String>,
 }
 
-/// Decides from the IP mode, the setting, the engine's API version and whether
-/// `--publish` ports are asked for (they are published on a node, which needs IPv4 for
-/// Docker to forward to it from an IPv4 host address).
+/// Decides from the IP mode, the setting, the engine's API version and `publisher`: the
+/// flag, if any, that publishes ports on a node container (`--publish`, or `--masters`,
+/// whose balancer publishes the API server), which needs IPv4 for Docker to forward to
+/// it from an IPv4 host address.
 pub fn decide(
     mode: IpMode,
     setting: NodeIpv4,
     host: &HostInfo,
-    publishes_ports: bool,
+    publisher: Option<&str>,
 ) -> anyhow::Result<Decision> {
     let keep = |note: Option<String>| Ok(Decision { ipv4: true, note });
     // `off` in another mode is refused when the settings are read.
@@ -60,11 +61,13 @@ pub fn decide(
             "DIND_NODE_IPV4=off: {engine} cannot create a network without IPv4 (API 1.48, \
              Docker 28, or newer needed); upgrade Docker or use DIND_NODE_IPV4=auto"
         ))),
-        NodeIpv4::Off if publishes_ports => Err(usage(
-            "DIND_NODE_IPV4=off cannot go with --publish: published ports reach a node through \
-             its IPv4 address; drop --publish or use DIND_NODE_IPV4=auto"
-                .to_string(),
-        )),
+        NodeIpv4::Off if publisher.is_some() => {
+            let flag = publisher.unwrap_or_default();
+            Err(usage(format!(
+                "DIND_NODE_IPV4=off cannot go with {flag}: published ports reach a container \
+                 through its IPv4 address; drop {flag} or use DIND_NODE_IPV4=auto"
+            )))
+        }
         NodeIpv4::Off => Ok(Decision {
             ipv4: false,
             note: None,
@@ -73,11 +76,11 @@ pub fn decide(
             "{engine} cannot create networks without IPv4 (API 1.48 can): the nodes of this \
              IPv6 cluster keep an IPv4 address (DIND_NODE_IPV4=on says so without this note)"
         ))),
-        NodeIpv4::Auto if publishes_ports => keep(Some(
-            "--publish needs the nodes' IPv4 addresses: the nodes of this IPv6 cluster keep \
-             one (DIND_NODE_IPV4=on says so without this note)"
-                .to_string(),
-        )),
+        NodeIpv4::Auto if publisher.is_some() => keep(Some(format!(
+            "{} needs the nodes' IPv4 addresses: the nodes of this IPv6 cluster keep one \
+             (DIND_NODE_IPV4=on says so without this note)",
+            publisher.unwrap_or_default()
+        ))),
         NodeIpv4::Auto => Ok(Decision {
             ipv4: false,
             note: None,
@@ -87,12 +90,14 @@ pub fn decide(
 
 /// Decides for `up` from its settings and the engine.
 pub fn decide_for(settings: &Settings, host: &HostInfo) -> anyhow::Result<Decision> {
-    decide(
-        settings.ip_mode,
-        settings.node_ipv4,
-        host,
-        !settings.extra_ports.is_empty(),
-    )
+    let publisher = if !settings.extra_ports.is_empty() {
+        Some("--publish")
+    } else if settings.masters > 1 {
+        Some("--masters")
+    } else {
+        None
+    };
+    decide(settings.ip_mode, settings.node_ipv4, host, publisher)
 }
 
 /// `plan` with nodes without IPv4: the node network keeps only its IPv6 subnet, and the
@@ -198,7 +203,7 @@ mod tests {
             (Ipv6, Off, "1.51", true, Err("cannot go with --publish")),
         ];
         for (mode, setting, api, publish, want) in table {
-            let got = decide(*mode, *setting, &host(api), *publish);
+            let got = decide(*mode, *setting, &host(api), publish.then_some("--publish"));
             let case = format!("{mode} {setting} API {api} publish {publish}");
             match (got, want) {
                 (Ok(d), Ok((ipv4, note))) => {
@@ -267,5 +272,40 @@ mod tests {
             ),
             dropped
         );
+    }
+
+    #[test]
+    fn a_balancer_keeps_ipv4_as_published_ports_do() {
+        // (settings, Ok(note contains) or Err(message contains))
+        let table: [(&[(&str, &str)], Result<&str, &str>); 3] = [
+            (
+                &[("IP_MODE", "ipv6"), ("DIND_MASTERS", "3")],
+                Ok("--masters needs"),
+            ),
+            (
+                &[
+                    ("IP_MODE", "ipv6"),
+                    ("DIND_MASTERS", "3"),
+                    ("DIND_NODE_IPV4", "off"),
+                ],
+                Err("cannot go with --masters"),
+            ),
+            (
+                &[("IP_MODE", "ipv6"), ("EXTRA_PORTS", "8080:80")],
+                Ok("--publish needs"),
+            ),
+        ];
+        for (pairs, want) in table {
+            let settings = Settings::from_env_pairs(pairs).unwrap();
+            let got = decide_for(&settings, &host("1.51"));
+            match (got, want) {
+                (Ok(d), Ok(note)) => {
+                    assert!(d.ipv4, "{pairs:?}");
+                    assert!(d.note.unwrap().contains(note), "{pairs:?}");
+                }
+                (Err(e), Err(message)) => assert!(e.to_string().contains(message), "{e}"),
+                (got, want) => panic!("{pairs:?}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 }
