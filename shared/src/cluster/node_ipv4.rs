@@ -277,7 +277,11 @@ mod tests {
     #[test]
     fn a_balancer_keeps_ipv4_as_published_ports_do() {
         // (settings, Ok(note contains) or Err(message contains))
-        let table: [(&[(&str, &str)], Result<&str, &str>); 3] = [
+        type Row = (
+            &'static [(&'static str, &'static str)],
+            Result<&'static str, &'static str>,
+        );
+        let table: [Row; 3] = [
             (
                 &[("IP_MODE", "ipv6"), ("DIND_MASTERS", "3")],
                 Ok("--masters needs"),
