@@ -109,14 +109,25 @@ async fn two_clusters_boot_side_by_side_and_stay_isolated() {
                 "{name} has /dev/kmsg and a shared root for kubelet: {machine}"
             );
             let plugins = exec(&engine, name, &["ctr", "plugins", "ls"]).await;
-            assert!(
-                plugins
-                    .lines()
-                    .any(|l| l.starts_with("io.containerd.grpc.v1")
-                        && l.contains(" cri ")
-                        && l.trim_end().ends_with("ok")),
-                "containerd's CRI plugin, which kubelet talks to, is loaded in {name}:\n{plugins}"
-            );
+            let cri_ok = plugins.lines().any(|l| {
+                l.starts_with("io.containerd.grpc.v1")
+                    && l.contains(" cri ")
+                    && l.trim_end().ends_with("ok")
+            });
+            if !cri_ok {
+                // Why it failed: the plugin's own error and containerd's log.
+                let why = exec(
+                    &engine,
+                    name,
+                    &[
+                        "sh",
+                        "-c",
+                        "ctr plugins ls -d id==cri 2>&1; journalctl -u containerd --no-pager | tail -40",
+                    ],
+                )
+                .await;
+                panic!("containerd's CRI plugin, which kubelet talks to, is not loaded in {name}:\n{plugins}\n{why}");
+            }
         }
     }
     let all = nodes_json(&["--all"]);

@@ -192,8 +192,7 @@ pub async fn clean(
         .map(|n| n.name)
         .collect();
     for network in &networks {
-        super::registry_leave::leave_network(engine, network).await?;
-        engine.remove_network(network).await?;
+        super::registry_leave::remove_network(engine, network).await?;
     }
     removed.networks = networks;
     if !(removed.volumes.is_empty() && removed.networks.is_empty()) {

@@ -8,8 +8,9 @@
 //! certificate is not for the balancer to check) with two changes: servers are the
 //! plan's fixed addresses rather than names resolved through Docker's DNS, and the
 //! checks are tighter than kind's (1 s apart, down after 2 failures, connects given up
-//! after 1 s and redispatched to another master), so a stopped master drops out within
-//! seconds and requests meanwhile still succeed. Reloads are kind's too
+//! after 1 s and redispatched to another master, and the first failed connection of real
+//! traffic marks a master down: HAProxy's `observe layer4`), so a stopped master drops
+//! out within seconds and requests meanwhile still succeed. Reloads are kind's too
 //! (create/actions/loadbalancer/loadbalancer.go): rewrite the file, send HUP; in
 //! master-worker mode the new worker takes the listening socket over and the old one
 //! finishes its connections.
@@ -79,7 +80,9 @@ pub fn haproxy_config(plan: &ClusterPlan, lb: &LoadBalancerPlan) -> String {
            timeout server 30m\n  \
            retries 2\n  \
            option redispatch 1\n  \
-           default-server inter 1s fall 2 rise 1\n\
+           # A connection a master refuses or lets time out marks it down at once,\n  \
+           # without waiting for two failed checks; checks bring it back.\n  \
+           default-server inter 1s fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down\n\
          frontend control-plane\n\
          {binds}  \
            default_backend kube-apiservers\n\

@@ -1,7 +1,7 @@
 //! `docker dind registry up|down|clean|status`, and the two places clusters meet the
 //! registry: a new cluster joins a running registry at the end of `up`
 //! ([`join_new_cluster`]), and `clean` detaches it before removing a cluster network
-//! ([`super::registry_leave::leave_network`]). What is rendered lives in [`super::local_registry`].
+//! ([`super::registry_leave::remove_network`]). What is rendered lives in [`super::local_registry`].
 
 use super::inventory::{self, Selector};
 use super::local_registry::REGISTRY_PORT;
