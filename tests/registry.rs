@@ -96,7 +96,10 @@ async fn pull_and_run(engine: &Engine, node: &str, reference: &str, message: &st
             "run",
             "--rm",
             reference,
-            "i22-hello",
+            // One name per node: on a cgroup v1 host the nodes share the host's cgroup
+            // tree, so two nodes running a container of one name at once collide at
+            // /sys/fs/cgroup/<controller>/k8s.io/<name> (kubelet's pod UIDs never do).
+            &format!("i22-hello-{node}"),
             "/bin/busybox",
             "echo",
             message,

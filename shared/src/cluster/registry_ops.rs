@@ -214,10 +214,17 @@ async fn attach(
     let file = hosts_toml(port, address);
     for node in inventory::nodes(engine, &Selector::Cluster(cluster.clone())).await? {
         if node.state == "running" && matches!(node.role.as_str(), "master" | "worker") {
-            Node::new(engine, &node.name)
+            let written = Node::new(engine, &node.name)
                 .write_files(std::slice::from_ref(&file))
-                .await
-                .with_context(|| format!("pointing {} at registry {registry}", node.name))?;
+                .await;
+            if let Err(error) = written {
+                // A node stopped or removed since it was listed (its cluster is being
+                // cleaned meanwhile) has nothing to point; any other node must be.
+                if engine.container_running(&node.name).await?.is_some() {
+                    return Err(error)
+                        .with_context(|| format!("pointing {} at registry {registry}", node.name));
+                }
+            }
         }
     }
     announce(&cluster, address, port, kubeconfig, progress).await;

@@ -37,16 +37,28 @@ impl Engine {
             .with_context(|| format!("connecting {container} to network {network}"))
     }
 
-    /// Disconnects `container` from `network`, even when it is stopped.
+    /// Disconnects `container` from `network`, even when it is stopped; one already off
+    /// the network (or gone) is left as it is.
     pub async fn disconnect_network(&self, network: &str, container: &str) -> anyhow::Result<()> {
         let request = NetworkDisconnectRequest {
             container: container.to_string(),
             force: Some(true),
         };
-        self.docker
-            .disconnect_network(network, request)
-            .await
-            .with_context(|| format!("disconnecting {container} from network {network}"))
+        match self.docker.disconnect_network(network, request).await {
+            // Already gone (another command took it off, or removed the network
+            // meanwhile): what was asked for holds.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message,
+            }) if status_code == 404
+                || (status_code == 500 && message.contains("is not connected")) =>
+            {
+                Ok(())
+            }
+            result => {
+                result.with_context(|| format!("disconnecting {container} from network {network}"))
+            }
+        }
     }
 
     /// The names of the networks a container is connected to.
