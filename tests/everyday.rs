@@ -300,8 +300,10 @@ async fn addons_are_applied_through_the_masters_kubectl(engine: &dind::engine::E
         daemon: Default::default(),
         restoring: false,
     };
+    let engines = dind::cluster::engines::Engines::single(engine);
     let run = dind::cluster::Run {
         engine,
+        engines: &engines,
         settings: &settings,
         plan: &plan,
         options: &options,

@@ -40,6 +40,7 @@ pub mod kubeconfig;
 pub mod manifests;
 pub mod names;
 pub mod node;
+pub mod placement;
 pub mod plan;
 pub mod progress;
 pub mod publish;

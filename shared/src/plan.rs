@@ -167,6 +167,9 @@ pub struct ClusterPlan {
     /// The kubelets' feature gates (`KUBELET_FEATURE_GATES`; `none` plans none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubelet_feature_gates: Option<String>,
+    /// `--docker-hosts`: which engine holds which node; empty with one engine.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub placement: Vec<crate::placement::EnginePlacement>,
 }
 
 impl ClusterPlan {
@@ -185,7 +188,10 @@ impl ClusterPlan {
 
         let subnets: Vec<IpNet> = mgmt.subnets();
         let gateways = subnets.iter().map(|n| nth(*n, 1)).collect();
+        let nodes = node_plans(settings, &cluster, &mgmt);
+        let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
         Ok(ClusterPlan {
+            placement: crate::placement::place(&settings.docker_hosts, &node_names),
             cluster_key: cluster.key(),
             context: cluster.context_name(),
             network: NetworkPlan {
@@ -194,7 +200,7 @@ impl ClusterPlan {
                 gateways,
             },
             edge: None,
-            nodes: node_plans(settings, &cluster, &mgmt),
+            nodes,
             load_balancer: load_balancer_plan(settings, &cluster, &mgmt)?,
             pod_cidrs: settings.pod_cidrs.clone(),
             service_cidrs: settings.service_cidrs.clone(),

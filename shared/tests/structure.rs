@@ -38,6 +38,7 @@ const LAYERS: &[&[&str]] = &[
         "manifests",
         "text_table",
         "suggest",
+        "placement",
     ],
     // Docker: the endpoint, the one seam to the engine, the node operations.
     &["docker_cli", "engine", "node"],

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 /// Every dind command. A plugin shows a subset of them (see [`Plugin::commands`]); the
 /// one-line help here is the wording both plugins use unless they give their own.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum DindCommand {
     /// Create a cluster and write its kubectl context.
     Up(UpArgs),
@@ -159,6 +159,7 @@ impl DindCommand {
     /// Runs a command that needs the daemon.
     async fn run_online(&self, ctx: &CommandContext) -> anyhow::Result<()> {
         use super::*;
+        spread::refuse_spread(&mut self.clone())?;
         match self {
             DindCommand::Up(args) => up::up(args, ctx).await,
             DindCommand::Down(args) => down::down(args, ctx).await,

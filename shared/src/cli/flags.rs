@@ -128,8 +128,8 @@ fn selector_rows() -> Vec<&'static Variable> {
         .collect()
 }
 
-/// The variables that name a cluster.
-const SELECTORS: [&str; 2] = ["CLUSTER_ID", "DIND_LABEL"];
+/// The variables that name a cluster, and the engines it is spread over.
+const SELECTORS: [&str; 3] = ["CLUSTER_ID", "DIND_LABEL", "DIND_DOCKER_HOSTS"];
 
 /// Which cluster a command that only selects one works on: `--cluster-id` and `--label`
 /// (and kubectl's `--context`), with the environment and config file as for `up`. The
@@ -153,7 +153,11 @@ impl FromArgMatches for ClusterFlags {
 impl Args for ClusterFlags {
     fn augment_args(cmd: Command) -> Command {
         selector_rows().into_iter().fold(cmd, |cmd, v| {
-            let value_name = if v.env == "CLUSTER_ID" { "ID" } else { "LABEL" };
+            let value_name = match v.env {
+                "CLUSTER_ID" => "ID",
+                "DIND_DOCKER_HOSTS" => "HOSTS",
+                _ => "LABEL",
+            };
             cmd.arg(variable_arg(v).value_name(value_name))
         })
     }

@@ -29,6 +29,7 @@ pub mod remove_node;
 pub mod reup;
 pub mod settings;
 pub mod snapshot;
+pub mod spread;
 pub mod up;
 
 pub use context::CommandContext;

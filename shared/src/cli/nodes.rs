@@ -14,10 +14,12 @@ pub async fn list(args: &ListArgs, ctx: &CommandContext, support: bool) -> anyho
         None => inventory::Selector::All,
         Some(identity) => inventory::Selector::Cluster(identity.key()),
     };
+    let hosts = args.select.cluster.settings()?.docker_hosts;
+    let engines = crate::cluster::engines::Engines::connect(&hosts, &ctx.engine).await?;
     let rows = if support {
-        inventory::support(&ctx.engine, &selector).await?
+        inventory::support(engines.master(), &selector).await?
     } else {
-        inventory::nodes(&ctx.engine, &selector).await?
+        inventory::nodes_on(&engines.all().collect::<Vec<_>>(), &selector).await?
     };
     if rows.is_empty() {
         eprintln!("{}", empty_hint(identity.as_ref(), support));
@@ -28,6 +30,10 @@ pub async fn list(args: &ListArgs, ctx: &CommandContext, support: bool) -> anyho
         ]
         .map(String::from)
         .to_vec()];
+        let spread = rows.iter().any(|r| r.engine.is_some());
+        if spread {
+            table[0].push("ENGINE".into());
+        }
         for r in &rows {
             table.push(vec![
                 r.cluster.clone(),
@@ -43,6 +49,11 @@ pub async fn list(args: &ListArgs, ctx: &CommandContext, support: bool) -> anyho
                     r.ports.join(",")
                 },
             ]);
+            if spread {
+                if let Some(row) = table.last_mut() {
+                    row.push(r.engine.clone().unwrap_or_default());
+                }
+            }
         }
         render_table(&table)
     })

@@ -36,6 +36,9 @@ pub struct ContainerRow {
     pub image: String,
     /// Host ports published to this container (the API server, `--publish`).
     pub ports: Vec<String>,
+    /// The `--docker-hosts` entry of the engine that holds it; `None` with one engine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 fn row(c: ContainerInfo, role_label: &str) -> ContainerRow {
@@ -48,12 +51,38 @@ fn row(c: ContainerInfo, role_label: &str) -> ContainerRow {
         ipv6: c.ipv6.map(|a| a.to_string()),
         image: c.image,
         ports: c.ports,
+        engine: None,
     }
 }
 
 /// The node containers, master first.
 pub async fn nodes(engine: &Engine, selector: &Selector) -> anyhow::Result<Vec<ContainerRow>> {
-    let mut found: Vec<(String, (bool, u32), ContainerRow)> = engine
+    nodes_on(&[(None, engine)], selector).await
+}
+
+/// The node containers on every engine (each row naming its `--docker-hosts` entry),
+/// master first.
+pub async fn nodes_on(
+    engines: &[(Option<&str>, &Engine)],
+    selector: &Selector,
+) -> anyhow::Result<Vec<ContainerRow>> {
+    let mut found = Vec::new();
+    for (host, engine) in engines {
+        for (cluster, index, mut row) in indexed_nodes(engine, selector).await? {
+            row.engine = host.map(str::to_string);
+            found.push((cluster, index, row));
+        }
+    }
+    found.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    Ok(found.into_iter().map(|(_, _, r)| r).collect())
+}
+
+/// The node containers of one engine with their cluster and node index, unsorted.
+async fn indexed_nodes(
+    engine: &Engine,
+    selector: &Selector,
+) -> anyhow::Result<Vec<(String, (bool, u32), ContainerRow)>> {
+    let found: Vec<(String, (bool, u32), ContainerRow)> = engine
         .containers(&selector.with((labels::NODE_ROLE, "")))
         .await?
         .into_iter()
@@ -69,8 +98,7 @@ pub async fn nodes(engine: &Engine, selector: &Selector) -> anyhow::Result<Vec<C
             (r.cluster.clone(), rank, r)
         })
         .collect();
-    found.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    Ok(found.into_iter().map(|(_, _, r)| r).collect())
+    Ok(found)
 }
 
 /// The node containers of a cluster a command needs running; when it has none, the
@@ -125,6 +153,14 @@ impl Removed {
             && self.networks.is_empty()
             && self.images.is_empty()
     }
+
+    /// Adds what was removed on another engine.
+    pub fn merge(&mut self, other: Removed) {
+        self.containers.extend(other.containers);
+        self.volumes.extend(other.volumes);
+        self.networks.extend(other.networks);
+        self.images.extend(other.images);
+    }
 }
 
 /// Removes the node containers; keeps volumes, the network and support containers.
@@ -163,6 +199,18 @@ pub async fn clean(
     cluster_key: &str,
     progress: &Progress,
 ) -> anyhow::Result<Removed> {
+    clean_on(engine, cluster_key, progress, true).await
+}
+
+/// [`clean`] on one engine of a cluster spread over several; `networks` is false on a
+/// swarm worker, which may still list the overlay but cannot remove it (its manager does).
+pub async fn clean_on(
+    engine: &Engine,
+    cluster_key: &str,
+    progress: &Progress,
+    networks: bool,
+) -> anyhow::Result<Removed> {
+    let remove_networks = networks;
     let mut removed = down(engine, cluster_key, progress).await?;
     let cluster = [(labels::CLUSTER, cluster_key)];
     // Anything else carrying the label, support containers included.
@@ -188,6 +236,7 @@ pub async fn clean(
         .networks()
         .await?
         .into_iter()
+        .filter(|_| remove_networks)
         .filter(|n| n.labels.get(labels::CLUSTER).map(String::as_str) == Some(cluster_key))
         .map(|n| n.name)
         .collect();

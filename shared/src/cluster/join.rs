@@ -146,8 +146,10 @@ async fn join_locked(
     let named_mirror = super::registry_mirror::resolve(engine, &settings, &plan).await?;
     let extras = NodeExtras::prepare(&settings, &plan, named_mirror)?;
     let ledger = Ledger::default();
+    let single = super::engines::Engines::single(engine);
     let run = Run {
         engine,
+        engines: &single,
         settings: &settings,
         plan: &plan,
         options,
@@ -261,6 +263,7 @@ pub fn join_gate<'a>(
         networks,
         extras,
         ports: super::ports::specs_for(intent.plan, &extras.ports, name),
+        swarm: &[],
     }
 }
 
@@ -327,7 +330,7 @@ async fn create_joining_node(
     let volume_exists = cluster_volumes(engine, plan)
         .await?
         .contains(&node_plan.volume);
-    let files = pod_network_files(settings, plan, node_plan);
+    let files = pod_network_files(settings, plan, node_plan, None);
     let new_node = NewNode {
         spec: &spec,
         volume: &node_plan.volume,

@@ -151,6 +151,7 @@ pub async fn sync_routes(
         .into_iter()
         .map(|c| (c.name, c.state))
         .collect();
+    let mtu = super::nodes::overlay_mtu(engine, after).await?;
     let updates = after
         .nodes
         .iter()
@@ -159,7 +160,7 @@ pub async fn sync_routes(
         .map(|(node, state)| async move {
             let target = Node::new(engine, &node.name);
             target
-                .write_files(&pod_network_files(settings, after, node))
+                .write_files(&pod_network_files(settings, after, node, mtu))
                 .await?;
             if state != "running" {
                 return Ok(());

@@ -13,6 +13,7 @@
 pub mod addons;
 pub mod api_address;
 pub mod api_proxy;
+pub mod engines;
 pub mod extras;
 pub mod host_probe;
 pub mod inventory;
@@ -51,6 +52,7 @@ pub mod reup_images;
 mod run;
 pub mod snapshot;
 pub mod support;
+pub mod swarm_check;
 mod up;
 pub mod up_lock;
 

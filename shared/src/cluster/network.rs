@@ -82,13 +82,23 @@ fn check_one(
     Ok(NetworkState::Missing)
 }
 
-/// Creates the node network, recording it first so a rollback removes it.
+/// Creates the node network, recording it first so a rollback removes it. With nodes on
+/// several engines it is an attachable overlay, created on a swarm manager (`engine`).
 pub async fn create_network(
     engine: &Engine,
     plan: &ClusterPlan,
     ledger: &Ledger,
 ) -> anyhow::Result<()> {
-    create(engine, plan, &plan.network, plan.edge.is_none(), ledger).await
+    let overlay = !plan.placement.is_empty();
+    create(
+        engine,
+        plan,
+        &plan.network,
+        plan.edge.is_none(),
+        overlay,
+        ledger,
+    )
+    .await
 }
 
 /// Creates the edge network of a cluster whose nodes have no IPv4, if it has one.
@@ -98,7 +108,7 @@ pub async fn create_edge_network(
     ledger: &Ledger,
 ) -> anyhow::Result<()> {
     match &plan.edge {
-        Some(edge) => create(engine, plan, edge, true, ledger).await,
+        Some(edge) => create(engine, plan, edge, true, false, ledger).await,
         None => Ok(()),
     }
 }
@@ -108,11 +118,17 @@ async fn create(
     plan: &ClusterPlan,
     network: &NetworkPlan,
     ipv4: bool,
+    overlay: bool,
     ledger: &Ledger,
 ) -> anyhow::Result<()> {
     // Nodes inherit the host's path MTU through the default bridge; a larger one breaks
-    // large packets on hosts with tunnels or VPNs.
-    let mtu = engine.default_bridge_mtu().await.unwrap_or(None);
+    // large packets on hosts with tunnels or VPNs. The overlay sets its own (VXLAN's
+    // 50 bytes less).
+    let mtu = if overlay {
+        None
+    } else {
+        engine.default_bridge_mtu().await.unwrap_or(None)
+    };
     let spec = NetworkSpec {
         name: network.name.clone(),
         subnets: network.subnets.clone(),
@@ -120,6 +136,7 @@ async fn create(
         mtu,
         labels: cluster_labels(plan),
         ipv4,
+        overlay,
     };
     ledger.create_network(engine, &spec).await
 }

@@ -1,6 +1,7 @@
 //! Node containers: decide their privileges, create and start them all at once, and wait
 //! until each is ready (systemd running, containerd answering).
 
+use super::engines::Engines;
 use super::extras::NodeExtras;
 use super::ledger::Ledger;
 use super::node_spec::{cluster_labels, node_container, refuses_privileged, NodeHost, Privileges};
@@ -49,12 +50,13 @@ pub async fn detect_privileges(
     }
 }
 
-/// Creates every node's volume and container and starts them, all concurrently. Each
+/// Creates every node's volume and container and starts them, all concurrently, each on
+/// its engine (by [`crate::placement`] when the cluster spreads over several). Each
 /// node's pod network files ([`pod_network_files`]) and its extras go in before its first
 /// boot. `images` (node name → image) replaces the node image, for a restore from snapshots.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_nodes(
-    engine: &Engine,
+    engines: &Engines,
     plan: &ClusterPlan,
     host: &NodeHost,
     settings: &Settings,
@@ -63,8 +65,13 @@ pub async fn create_nodes(
     images: Option<&BTreeMap<String, String>>,
     ledger: &Ledger,
 ) -> anyhow::Result<Vec<Node>> {
-    let existing_volumes = cluster_volumes(engine, plan).await?;
-    let tasks = plan.nodes.iter().map(|node| {
+    let mut existing_volumes = Vec::new();
+    for (_, engine) in engines.all() {
+        existing_volumes.extend(cluster_volumes(engine, plan).await?);
+    }
+    let mtu = overlay_mtu(engines.master(), plan).await?;
+    let tasks = plan.nodes.iter().enumerate().map(|(position, node)| {
+        let engine = engines.for_position(position);
         let mut spec = node_container(plan, node, host, settings_json);
         spec.ports.extend(super::ports::publications_for(
             plan,
@@ -75,7 +82,7 @@ pub async fn create_nodes(
             spec.image = image.clone();
         }
         let volume_exists = existing_volumes.contains(&node.volume);
-        let files = pod_network_files(settings, plan, node);
+        let files = pod_network_files(settings, plan, node, mtu);
         async move {
             let created = NewNode {
                 spec: &spec,
@@ -87,6 +94,16 @@ pub async fn create_nodes(
         }
     });
     futures::future::try_join_all(tasks).await
+}
+
+/// The pods' MTU on a cluster spread over engines: the overlay's own, or VXLAN's default
+/// when it sets none. `None` on one engine, where the kernel's choice fits the bridge.
+pub async fn overlay_mtu(master: &Engine, plan: &ClusterPlan) -> anyhow::Result<Option<u32>> {
+    if plan.placement.is_empty() {
+        return Ok(None);
+    }
+    let set = master.network_mtu(&plan.network.name).await?;
+    Ok(Some(set.unwrap_or(cni::mtu::OVERLAY_DEFAULT_MTU)))
 }
 
 /// The volumes the cluster already has (kept by `down`).
@@ -102,8 +119,10 @@ pub fn pod_network_files(
     settings: &Settings,
     plan: &ClusterPlan,
     node: &NodePlan,
+    mtu: Option<u32>,
 ) -> Vec<NodeFile> {
     let files = cni::node_files(settings.cni, plan, node);
+    let files = cni::mtu::set_mtu(files, mtu);
     cni::set_hairpin(files, settings.kdc.use_hairpin)
         .into_iter()
         .map(|(path, contents)| NodeFile::new(path, contents))

@@ -40,6 +40,8 @@ pub struct Gate<'a> {
     pub extras: &'a NodeExtras,
     /// The `--publish` ports the nodes to be created take.
     pub ports: &'a [PortSpec],
+    /// Each `--docker-hosts` engine's swarm membership; empty with one engine.
+    pub swarm: &'a [(String, crate::engine::SwarmMembership)],
 }
 
 /// What passing the gate tells the caller.
@@ -48,6 +50,8 @@ pub struct Passed {
     pub network: NetworkState,
     /// The edge network's, when the nodes have no IPv4 (else `Exists`).
     pub edge: NetworkState,
+    /// With several engines: the position of the swarm manager the network is created on.
+    pub swarm_manager: Option<usize>,
     /// Notes for the user: requirements that do not stop this run.
     pub notes: Vec<String>,
 }
@@ -55,6 +59,7 @@ pub struct Passed {
 /// The one pre-flight gate: runs every check, in the order a user would fix them.
 pub fn gate(gate: &Gate<'_>) -> anyhow::Result<Passed> {
     let plan = gate.intent.plan;
+    let swarm_manager = super::swarm_check::check_swarm(gate.swarm)?;
     storage_driver(gate.intent.host, gate.settings)?;
     let (network, edge) = check_network(plan, gate.networks)?;
     if gate.purpose == Purpose::Join && network == NetworkState::Missing {
@@ -69,6 +74,7 @@ pub fn gate(gate: &Gate<'_>) -> anyhow::Result<Passed> {
     Ok(Passed {
         network,
         edge,
+        swarm_manager,
         notes,
     })
 }

@@ -30,7 +30,10 @@ pub struct UpOptions {
 
 /// One run of `up`: what every step needs.
 pub struct Run<'a> {
+    /// The master's engine: the API server's, the support containers', the lock's.
     pub engine: &'a Engine,
+    /// Every engine the nodes are spread over (only `engine` without `--docker-hosts`).
+    pub engines: &'a super::engines::Engines,
     pub settings: &'a Settings,
     pub plan: &'a ClusterPlan,
     pub options: &'a UpOptions,

@@ -1,5 +1,6 @@
 //! The `up` sequence and its rollback.
 
+use super::engines::Engines;
 use super::extras::NodeExtras;
 use super::host_probe::{probe_host, HostFacts};
 use super::inventory::{self, Removed, Selector};
@@ -60,6 +61,8 @@ pub async fn up(
 ) -> anyhow::Result<UpReport> {
     let plan = ClusterPlan::new(settings)?;
     check_knobs(settings, &plan, options, progress)?;
+    let engines = Engines::connect(&settings.docker_hosts, engine).await?;
+    let engine = engines.master();
     let named_mirror = super::registry_mirror::resolve(engine, settings, &plan).await?;
     let extras = NodeExtras::prepare(settings, &plan, named_mirror)?;
     // Everything from the first look at Docker on runs under the cluster's lock, so two
@@ -70,26 +73,30 @@ pub async fn up(
         .around(
             engine,
             progress,
-            up_locked(engine, settings, options, progress, &plan, &extras),
+            up_locked(&engines, settings, options, progress, &plan, &extras),
         )
         .await
 }
 
 /// `up` once the cluster's lock is held.
 async fn up_locked(
-    engine: &Engine,
+    engines: &Engines,
     settings: &Settings,
     options: &UpOptions,
     progress: &Progress,
     plan: &ClusterPlan,
     extras: &NodeExtras,
 ) -> anyhow::Result<UpReport> {
+    let engine = engines.master();
     let prepared = async {
         let host = engine.host_info().await?;
         let node_ipv4 = super::node_ipv4::decide_for(settings, &host)?;
-        if !inventory::nodes(engine, &Selector::Cluster(plan.cluster_key.clone()))
-            .await?
-            .is_empty()
+        if !inventory::nodes_on(
+            &engines.all().collect::<Vec<_>>(),
+            &Selector::Cluster(plan.cluster_key.clone()),
+        )
+        .await?
+        .is_empty()
         {
             return Err(usage(format!(
                 "cluster {} already has node containers; run `down` (or `clean`) for it first",
@@ -113,12 +120,15 @@ async fn up_locked(
     }
     let plan = &super::node_ipv4::apply(plan, &node_ipv4);
     if snapshot.is_none() {
-        remove_leftover_volumes(engine, plan, progress).await?;
+        for (_, engine) in engines.all() {
+            remove_leftover_volumes(engine, plan, progress).await?;
+        }
     }
 
     let ledger = Ledger::default();
     let run = Run {
         engine,
+        engines,
         settings,
         plan,
         options,
@@ -218,9 +228,13 @@ async fn provision(
     if privileges == Privileges::ExplicitCapabilities {
         progress.note("The Docker daemon refuses --privileged; nodes run with an explicit capability set instead");
     }
+    if snapshot.is_none() {
+        run.engines.share_image(&plan.image, progress).await?;
+    }
     if passed.network == NetworkState::Missing {
         let step = progress.step(format!("Creating network {}", plan.network.name));
-        create_network(engine, plan, ledger).await?;
+        let swarm_manager = run.engines.at(passed.swarm_manager.unwrap_or(0));
+        create_network(swarm_manager, plan, ledger).await?;
         step.done();
     }
     if passed.edge == NetworkState::Missing {
@@ -276,7 +290,11 @@ async fn pass_gate(
     )
     .await?;
     let node_image_bytes = engine.image_id_and_size(&plan.image).await?.map(|(_, b)| b);
-    let networks = engine.networks().await?;
+    let swarm = run.engines.swarm_memberships().await?;
+    let mut networks = Vec::new();
+    for (_, engine) in run.engines.all() {
+        networks.extend(engine.networks().await?);
+    }
     let passed = preflight::gate(&Gate {
         purpose: Purpose::Up,
         settings,
@@ -290,6 +308,7 @@ async fn pass_gate(
         networks: &networks,
         extras,
         ports: &extras.ports,
+        swarm: &swarm,
     })?;
     for note in &passed.notes {
         progress.note(note);
@@ -370,7 +389,7 @@ async fn boot_nodes(
     let nodes_step = progress.step(format!("Creating {} node container(s)", plan.nodes.len()));
     let boot = async {
         let nodes = create_nodes(
-            engine,
+            run.engines,
             plan,
             node_host,
             settings,
@@ -489,22 +508,55 @@ fn buildable_source(image: &str) -> Option<KubeSource> {
 /// entries. It holds the cluster's `up` lock, so it never removes what a running `up`,
 /// `join` or `restore` is creating (nor the lock under it); a lock left by a killed run
 /// of this machine goes with the rest.
+///
+/// With `--docker-hosts`, every engine that answers is cleaned, the swarm managers last
+/// (a manager removes the overlay network once no node uses it); the engines that do not
+/// answer are named in the error, after everything else is removed.
 pub async fn clean(
     engine: &Engine,
     settings: &Settings,
     kubeconfig: Option<&Path>,
     progress: &Progress,
 ) -> anyhow::Result<Removed> {
+    let key = settings.identity.key();
+    let (engines, unreachable) = Engines::connect_reachable(&settings.docker_hosts, engine).await;
+    let Some(lock_engine) = engines.all().next().map(|(_, e)| e.clone()) else {
+        return Err(unreachable_error(&key, &unreachable));
+    };
+    let managers = engines.managers().await;
     let clean = async {
-        let mut removed = inventory::clean(engine, &settings.identity.key(), progress).await?;
-        removed.images = super::snapshot::discard(engine, &settings.identity.key()).await?;
+        let mut removed = Removed::default();
+        let mut order: Vec<(bool, &Engine)> = engines
+            .all()
+            .zip(&managers)
+            .map(|((_, e), manager)| (*manager, e))
+            .collect();
+        order.sort_by_key(|(manager, _)| *manager);
+        for (manager, engine) in order {
+            let mut on_engine = inventory::clean_on(engine, &key, progress, manager).await?;
+            on_engine.images = super::snapshot::discard(engine, &key).await?;
+            removed.merge(on_engine);
+        }
         super::kubernetes::remove_context(settings, kubeconfig, progress)?;
         Ok(removed)
     };
-    UpLock::take_for_clean(engine, &settings.identity)
+    let removed = UpLock::take_for_clean(&lock_engine, &settings.identity)
         .await?
-        .around(engine, progress, clean)
-        .await
+        .around(&lock_engine, progress, clean)
+        .await?;
+    if !unreachable.is_empty() {
+        return Err(unreachable_error(&key, &unreachable));
+    }
+    Ok(removed)
+}
+
+/// The engines `clean` could not reach, after it removed what the others held.
+fn unreachable_error(key: &str, unreachable: &[anyhow::Error]) -> anyhow::Error {
+    let named: Vec<String> = unreachable.iter().map(|e| format!("{e:#}")).collect();
+    anyhow::anyhow!(
+        "removed what {key} had on the engines that answer; could not reach: {}",
+        named.join("; ")
+    )
 }
 
 #[cfg(test)]

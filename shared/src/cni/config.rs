@@ -62,16 +62,32 @@ pub fn set_hairpin(files: Vec<(String, String)>, hairpin: Option<bool>) -> Vec<(
     let Some(on) = hairpin else {
         return files;
     };
+    edit_plugins(files, &["bridge"], |plugin| {
+        plugin["hairpinMode"] = Value::Bool(on)
+    })
+}
+
+/// Applies `edit` to every plugin of a type in `types`, in every rendered config list of
+/// `files`; files that are not config lists are left alone.
+pub(super) fn edit_plugins(
+    files: Vec<(String, String)>,
+    types: &[&str],
+    edit: impl Fn(&mut Value),
+) -> Vec<(String, String)> {
     files
         .into_iter()
         .map(|(path, contents)| {
             let Ok(mut list) = serde_json::from_str::<Value>(&contents) else {
                 return (path, contents);
             };
-            if let Some(plugins) = list["plugins"].as_array_mut() {
-                for plugin in plugins.iter_mut().filter(|p| p["type"] == "bridge") {
-                    plugin["hairpinMode"] = Value::Bool(on);
-                }
+            let Some(plugins) = list["plugins"].as_array_mut() else {
+                return (path, contents);
+            };
+            for plugin in plugins
+                .iter_mut()
+                .filter(|p| types.iter().any(|t| p["type"] == *t))
+            {
+                edit(plugin);
             }
             (path, format!("{list:#}\n"))
         })

@@ -18,6 +18,7 @@ pub mod config;
 pub mod flannel;
 mod manifest_text;
 pub mod manifests;
+pub mod mtu;
 pub mod weave;
 
 pub use config::{node_config_files, set_hairpin, CONFIG_DIR, CONFIG_FILE};

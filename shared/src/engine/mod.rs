@@ -20,10 +20,12 @@ mod platform;
 mod push;
 mod resources;
 mod state;
+mod swarm;
 
 pub use images::{BuildEnd, RAGGED_END};
 pub use platform::Platform;
 pub use state::{ContainerDetails, FileChange, ImageRow};
+pub use swarm::SwarmMembership;
 
 use anyhow::Context;
 use bollard::models::SystemInfoCgroupVersionEnum;
@@ -75,6 +77,8 @@ pub struct NetworkSpec {
     pub labels: BTreeMap<String, String>,
     /// `false` creates the network without IPv4 (`EnableIPv4`, API 1.48); only sent then.
     pub ipv4: bool,
+    /// A swarm-scoped attachable overlay (nodes on several engines), not a local bridge.
+    pub overlay: bool,
 }
 
 /// One port publication: container port → host address and port (0 = any free port).

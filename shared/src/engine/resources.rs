@@ -35,15 +35,20 @@ impl Engine {
 
     /// The MTU of Docker's default bridge, when it sets one.
     pub async fn default_bridge_mtu(&self) -> anyhow::Result<Option<u32>> {
-        let bridge = self
+        self.network_mtu("bridge").await
+    }
+
+    /// The MTU a network's options set, if any.
+    pub async fn network_mtu(&self, name: &str) -> anyhow::Result<Option<u32>> {
+        let network = self
             .docker
             .inspect_network(
-                "bridge",
+                name,
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             )
             .await
-            .context("inspecting Docker's default bridge network")?;
-        Ok(bridge
+            .with_context(|| format!("inspecting Docker network {name}"))?;
+        Ok(network
             .options
             .and_then(|o| o.get("com.docker.network.driver.mtu").cloned())
             .and_then(|mtu| mtu.parse().ok()))
@@ -66,8 +71,9 @@ impl Engine {
         }
         let request = NetworkCreateRequest {
             name: spec.name.clone(),
-            driver: Some("bridge".into()),
+            driver: Some(if spec.overlay { "overlay" } else { "bridge" }.into()),
             enable_ipv4: (!spec.ipv4).then_some(false),
+            attachable: spec.overlay.then_some(true),
             enable_ipv6: Some(spec.subnets.iter().any(|s| matches!(s, IpNet::V6(_)))),
             ipam: Some(Ipam {
                 driver: Some("default".into()),

@@ -15,6 +15,7 @@
 
 pub mod component_args;
 pub mod containerd_patches;
+pub mod docker_hosts;
 pub mod kdc;
 pub mod kube_proxy;
 pub mod kubeadm_patches;

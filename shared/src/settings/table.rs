@@ -357,6 +357,12 @@ pub const VARIABLES: &[Variable] = &[
         None,
         "HOST_PATH:NODE_PATH[:ro]: a host folder in every node (in the config file, :masters or :workers limits it)",
     ),
+    list(
+        "DIND_DOCKER_HOSTS",
+        "docker-hosts",
+        None,
+        "Docker engines of one swarm to spread the nodes over (a -H address or a context name each); the first holds the master",
+    ),
 ];
 
 /// The families of extra component arguments: `APISERVER_FOO_BAR=x` in the environment,

@@ -99,6 +99,10 @@ pub struct Settings {
     /// configuration before its first start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containerd_patches: Vec<String>,
+    /// `--docker-hosts`: the engines the nodes are spread over, master's first; empty
+    /// means the one engine the docker options choose.
+    #[serde(default)]
+    pub docker_hosts: Vec<String>,
 }
 
 fn one_master() -> u16 {
@@ -216,6 +220,7 @@ impl Settings {
             mounts: parsed(r, "DIND_MOUNTS", parse_mounts)?,
             kubeadm_patches: r.kubeadm_patches.clone(),
             containerd_patches: r.containerd_patches.clone(),
+            docker_hosts: super::docker_hosts::parse_docker_hosts(r.get("DIND_DOCKER_HOSTS"))?,
         };
         kdc::check_component_gates(&settings.component_args)?;
         crate::publish::parse_all(&settings.extra_ports)?;
