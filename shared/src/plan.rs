@@ -390,6 +390,15 @@ fn check_worker_count(settings: &Settings) -> anyhow::Result<()> {
         )));
     }
     let max_workers = max_workers(mode, masters);
+    let spread_max = MAX_SPREAD_WORKERS.min(max_workers);
+    if settings.docker_hosts.len() > 1 && settings.num_nodes > spread_max {
+        return Err(usage(format!(
+            "{} worker nodes requested, but a cluster spread over several --docker-hosts has \
+             at most {spread_max}: the swarm takes addresses of its own from host \
+             {SWARM_RANGE_FIRST_HOST} of the management subnet",
+            settings.num_nodes
+        )));
+    }
     if settings.num_nodes > max_workers {
         return Err(usage(format!(
             "{} worker nodes requested, but the management and pod subnets address at most {max_workers} in {mode} mode{}",
@@ -516,6 +525,26 @@ pub fn max_workers(mode: IpMode, masters: u16) -> u16 {
     }
 }
 
+/// The first host number of the addresses a swarm hands out on a cluster's overlay (one
+/// endpoint per engine, moby's per-node load-balancer address): above every worker a
+/// spread cluster may have ([`MAX_SPREAD_WORKERS`]), below the registries' and masters'.
+pub const SWARM_RANGE_FIRST_HOST: u32 = 224;
+
+/// The most workers of a cluster spread over several engines: the node addresses must
+/// stay below [`SWARM_RANGE_FIRST_HOST`] (the master has `.2`, workers follow).
+pub const MAX_SPREAD_WORKERS: u16 = (SWARM_RANGE_FIRST_HOST - 3) as u16;
+
+/// Where a swarm may hand out addresses on `subnet` of a spread cluster's overlay: 16
+/// addresses from host [`SWARM_RANGE_FIRST_HOST`] (a /28 of an IPv4 /24, a /124 of IPv6).
+pub fn swarm_dynamic_range(subnet: IpNet) -> IpNet {
+    let first = nth(subnet, u128::from(SWARM_RANGE_FIRST_HOST));
+    let len = match subnet {
+        IpNet::V4(_) => 28,
+        IpNet::V6(_) => 124,
+    };
+    IpNet::new(first, len).expect("a /28 or /124 prefix is valid")
+}
+
 /// Replaces the third octet of an IPv4 /24 with the cluster ID.
 pub fn inject_id_v4(net: Ipv4Net, id: u8) -> anyhow::Result<Ipv4Net> {
     if net.prefix_len() != 24 {
@@ -629,6 +658,54 @@ mod tests {
 
     fn plan(pairs: &[(&str, &str)]) -> anyhow::Result<ClusterPlan> {
         ClusterPlan::new(&Settings::from_env_pairs(pairs)?)
+    }
+
+    #[test]
+    fn a_spread_cluster_leaves_the_swarm_its_range() {
+        let table = [
+            ("10.192.7.0/24", "10.192.7.224/28"),
+            ("fd00:77::/64", "fd00:77::e0/124"),
+        ];
+        for (subnet, range) in table {
+            let subnet: IpNet = subnet.parse().unwrap();
+            assert_eq!(swarm_dynamic_range(subnet).to_string(), range, "{subnet}");
+        }
+        let hosts = ("DIND_DOCKER_HOSTS", "unix:///a.sock,unix:///b.sock");
+        // (workers, mode, error needle or None)
+        let cases = [
+            ("221", "ipv4", None),
+            ("222", "ipv4", Some("at most 221")),
+            ("221", "ipv6", None),
+            ("3", "dual-stack", None),
+        ];
+        for (workers, mode, needle) in cases {
+            let result = plan(&[("NUM_NODES", workers), ("IP_MODE", mode), hosts]);
+            match needle {
+                None => {
+                    let plan = result.unwrap();
+                    for node in &plan.nodes {
+                        for address in [node.ipv4.map(IpAddr::V4), node.ipv6.map(IpAddr::V6)]
+                            .into_iter()
+                            .flatten()
+                        {
+                            assert!(
+                                !plan
+                                    .network
+                                    .subnets
+                                    .iter()
+                                    .any(|s| { swarm_dynamic_range(*s).contains(&address) }),
+                                "{} at {address} is in the swarm's range",
+                                node.name
+                            );
+                        }
+                    }
+                }
+                Some(needle) => {
+                    let err = result.unwrap_err();
+                    assert!(err.to_string().contains(needle), "{err}");
+                }
+            }
+        }
     }
 
     fn v4(s: &str) -> Option<Ipv4Addr> {

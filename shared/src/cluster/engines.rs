@@ -77,7 +77,12 @@ impl Engines {
 
     /// The engine that holds the node at `position` in the plan (the master is 0).
     pub fn for_position(&self, position: usize) -> &Engine {
-        &self.engines[engine_index(position, self.engines.len())]
+        &self.engines[self.index_for_position(position)]
+    }
+
+    /// The position in [`Engines::all`] of the engine that holds the node at `position`.
+    pub fn index_for_position(&self, position: usize) -> usize {
+        engine_index(position, self.engines.len())
     }
 
     /// The `--docker-hosts` entry of the node at `position`; `None` with one engine.

@@ -137,6 +137,15 @@ async fn create(
         labels: cluster_labels(plan),
         ipv4,
         overlay,
+        dynamic_ranges: if overlay {
+            network
+                .subnets
+                .iter()
+                .map(|s| crate::plan::swarm_dynamic_range(*s))
+                .collect()
+        } else {
+            Vec::new()
+        },
     };
     ledger.create_network(engine, &spec).await
 }

@@ -54,11 +54,12 @@ pub async fn detect_privileges(
 /// its engine (by [`crate::placement`] when the cluster spreads over several). Each
 /// node's pod network files ([`pod_network_files`]) and its extras go in before its first
 /// boot. `images` (node name → image) replaces the node image, for a restore from snapshots.
+/// `hosts` holds each engine's [`NodeHost`], in [`Engines::all`] order.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_nodes(
     engines: &Engines,
     plan: &ClusterPlan,
-    host: &NodeHost,
+    hosts: &[NodeHost],
     settings: &Settings,
     settings_json: &str,
     extras: &NodeExtras,
@@ -72,6 +73,7 @@ pub async fn create_nodes(
     let mtu = overlay_mtu(engines.master(), plan).await?;
     let tasks = plan.nodes.iter().enumerate().map(|(position, node)| {
         let engine = engines.for_position(position);
+        let host = &hosts[engines.index_for_position(position).min(hosts.len() - 1)];
         let mut spec = node_container(plan, node, host, settings_json);
         spec.ports.extend(super::ports::publications_for(
             plan,

@@ -240,12 +240,13 @@ async fn provision(
     if passed.edge == NetworkState::Missing {
         create_edge_network(engine, plan, ledger).await?;
     }
-    let node_host = NodeHost {
+    let master_host = NodeHost {
         privileges,
         cgroup: run.cgroup,
         has_lib_modules: facts.lib_modules,
     };
-    let nodes = boot_nodes(run, &node_host, extras, snapshot).await?;
+    let node_hosts = node_hosts(run, master_host).await?;
+    let nodes = boot_nodes(run, &node_hosts, extras, snapshot).await?;
     let mut report = UpReport {
         cluster: plan.cluster_key.clone(),
         nodes: nodes.iter().map(|n| n.name.clone()).collect(),
@@ -260,6 +261,29 @@ async fn provision(
     report.apiserver = Some(set_up_kubernetes(run, &nodes, snapshot.is_some()).await?);
     report.context = Some(plan.context.clone());
     Ok(report)
+}
+
+/// Each engine's [`NodeHost`], in [`Engines::all`] order: the master's from the gate's
+/// probes, every other engine's probed alike, since an engine in another place may grant
+/// other privileges or mount another cgroup version. The node image is on each by now.
+async fn node_hosts(run: &Run<'_>, master: NodeHost) -> anyhow::Result<Vec<NodeHost>> {
+    let mut hosts = vec![master.clone()];
+    for (position, (_, engine)) in run.engines.all().enumerate().skip(1) {
+        let probe_name = format!(
+            "dind-privilege-probe-{}-{}-{position}",
+            run.plan.cluster_key,
+            std::process::id()
+        );
+        let privileges = detect_privileges(engine, run.plan, &probe_name, run.ledger).await?;
+        hosts.push(NodeHost {
+            privileges,
+            cgroup: engine.host_info().await?.cgroup_version,
+            // The probe of `/lib/modules` ran on the master's host; a node without it
+            // only misses the read-only modules it shares.
+            has_lib_modules: master.has_lib_modules,
+        });
+    }
+    Ok(hosts)
 }
 
 /// Probes the host (whether it grants `--privileged`, and its facts) and passes the
@@ -360,7 +384,7 @@ fn decide_api_endpoint(
 /// DNS64/NAT64 support containers alongside in IPv6 mode.
 async fn boot_nodes(
     run: &Run<'_>,
-    node_host: &NodeHost,
+    node_hosts: &[NodeHost],
     extras: &NodeExtras,
     snapshot: Option<&Snapshot>,
 ) -> anyhow::Result<Vec<Node>> {
@@ -391,7 +415,7 @@ async fn boot_nodes(
         let nodes = create_nodes(
             run.engines,
             plan,
-            node_host,
+            node_hosts,
             settings,
             &settings_json,
             extras,

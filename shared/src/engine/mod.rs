@@ -79,6 +79,10 @@ pub struct NetworkSpec {
     pub ipv4: bool,
     /// A swarm-scoped attachable overlay (nodes on several engines), not a local bridge.
     pub overlay: bool,
+    /// Where the engine may hand out addresses of its own (`IPRange`), per subnet that
+    /// has one: a swarm gives every engine an endpoint on each overlay, which must not
+    /// take a node's fixed address.
+    pub dynamic_ranges: Vec<IpNet>,
 }
 
 /// One port publication: container port → host address and port (0 = any free port).

@@ -62,6 +62,11 @@ impl Engine {
             .map(|(subnet, gateway)| IpamConfig {
                 subnet: Some(subnet.to_string()),
                 gateway: Some(gateway.to_string()),
+                ip_range: spec
+                    .dynamic_ranges
+                    .iter()
+                    .find(|range| subnet.contains(*range))
+                    .map(ToString::to_string),
                 ..Default::default()
             })
             .collect();
