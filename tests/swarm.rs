@@ -7,76 +7,9 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+use support::swarm::{docker_on, engines, labelled_on, CleanBoth};
 use support::{ensure_images, run, run_ok, BARE_IMAGE};
-
-/// The two engines, as `--docker-hosts` entries: (host's daemon, inner engine).
-fn engines() -> Option<(String, String)> {
-    match std::env::var("DIND_SWARM_INNER_HOST") {
-        Ok(inner) => {
-            let host = std::env::var("DOCKER_HOST")
-                .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-            Some((host, inner))
-        }
-        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true but DIND_SWARM_INNER_HOST is unset: run scripts/test-swarm.sh")
-        }
-        Err(_) => {
-            eprintln!("skipped: DIND_SWARM_INNER_HOST is unset (scripts/test-swarm.sh sets it)");
-            None
-        }
-    }
-}
-
-/// `docker -H HOST ARGS...` with the real CLI.
-fn docker_on(host: &str, args: &[&str]) -> Output {
-    Command::new("docker")
-        .arg("-H")
-        .arg(host)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the docker CLI runs")
-}
-
-/// The containers, volumes and networks labelled with `cluster_key` on `host`.
-fn labelled_on(host: &str, cluster_key: &str) -> Vec<String> {
-    let filter = format!("label=dind.cluster={cluster_key}");
-    let mut names = Vec::new();
-    for (kind, args) in [
-        ("container", vec!["ps", "-a", "--format", "{{.Names}}"]),
-        ("volume", vec!["volume", "ls", "--format", "{{.Name}}"]),
-        ("network", vec!["network", "ls", "--format", "{{.Name}}"]),
-    ] {
-        let mut args = args;
-        args.extend(["--filter", filter.as_str()]);
-        let out = docker_on(host, &args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        names.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(|name| format!("{kind} {name}")),
-        );
-    }
-    names
-}
-
-/// Runs `docker-dind clean` for the cluster on both engines when dropped.
-struct CleanBoth(Vec<String>);
-
-impl Drop for CleanBoth {
-    fn drop(&mut self) {
-        let mut args = vec!["clean".to_string()];
-        args.extend(self.0.iter().cloned());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let _ = run("docker-dind", &args, &[]);
-    }
-}
 
 /// Pre-flight refuses an engine outside the swarm with exit 2 and the join command, and
 /// creates nothing on either engine. The script runs this before the inner engine joins.

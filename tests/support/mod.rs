@@ -2,6 +2,8 @@
 //! the offline images, and guards that remove what a test created even when it fails.
 #![allow(dead_code)]
 
+pub mod swarm;
+
 use dind::engine::Engine;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
