@@ -178,6 +178,15 @@ impl ClusterFlags {
         Ok(self.settings()?.identity.key())
     }
 
+    /// The engines the selected cluster spreads over (`--docker-hosts`), or the one engine
+    /// of the docker options.
+    pub async fn engines(
+        &self,
+        ctx: &CommandContext,
+    ) -> anyhow::Result<crate::cluster::engines::Engines> {
+        crate::cluster::engines::Engines::connect(&self.settings()?.docker_hosts, &ctx.engine).await
+    }
+
     /// The settings of the selected cluster, which the command needs up: a cluster with
     /// no node containers is a one-line error naming the `up` command.
     pub async fn running(&self, ctx: &CommandContext) -> anyhow::Result<Settings> {

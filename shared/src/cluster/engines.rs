@@ -92,6 +92,14 @@ impl Engines {
             .map(String::as_str)
     }
 
+    /// The engine of a `--docker-hosts` entry, as [`super::inventory::ContainerRow::engine`]
+    /// names it; the master's for `None` (a cluster on one engine) or an entry not listed.
+    pub fn named(&self, host: Option<&str>) -> &Engine {
+        host.and_then(|host| self.hosts.iter().position(|h| h == host))
+            .map(|i| &self.engines[i])
+            .unwrap_or_else(|| self.master())
+    }
+
     /// Every engine with its `--docker-hosts` entry (`None` for the single engine).
     pub fn all(&self) -> impl Iterator<Item = (Option<&str>, &Engine)> {
         self.engines
