@@ -3,6 +3,7 @@
 //! [`crate::placement`]), gathers their swarm memberships for the pre-flight gate, and
 //! sends the node image to the engines that lack the current one.
 
+use super::api_address::DaemonLocation;
 use crate::docker_cli::{connect, select_endpoint, DockerGlobalOptions};
 use crate::engine::{Engine, SwarmMembership};
 use crate::names::labels;
@@ -169,9 +170,9 @@ impl Engines {
     }
 }
 
-/// Connects to one `--docker-hosts` entry: a `-H` address when it has `://`, else a docker
-/// context name.
-async fn connect_host(host: &str) -> anyhow::Result<Engine> {
+/// The endpoint of one `--docker-hosts` entry: a `-H` address when it has `://`, else a
+/// docker context name.
+fn endpoint_of(host: &str) -> anyhow::Result<crate::docker_cli::DockerEndpoint> {
     let options = if host.contains("://") {
         DockerGlobalOptions {
             host: Some(host.to_string()),
@@ -183,10 +184,56 @@ async fn connect_host(host: &str) -> anyhow::Result<Engine> {
             ..DockerGlobalOptions::default()
         }
     };
-    let endpoint = select_endpoint(&options, &|name| std::env::var(name).ok())
-        .with_context(|| format!("--docker-hosts entry {host:?}"))?;
+    select_endpoint(&options, &|name| std::env::var(name).ok())
+        .with_context(|| format!("--docker-hosts entry {host:?}"))
+}
+
+/// Where the master's engine runs, when `--docker-hosts` names it: the API server is
+/// published there, so the rules for a remote daemon (publish address, certSANs, the
+/// `ssh -L` hint) follow that engine, not the one of the docker options.
+pub fn master_location(hosts: &[String]) -> anyhow::Result<Option<DaemonLocation>> {
+    match hosts.first() {
+        Some(host) if hosts.len() > 1 => Ok(Some(DaemonLocation::of(&endpoint_of(host)?))),
+        _ => Ok(None),
+    }
+}
+
+/// Connects to one `--docker-hosts` entry.
+async fn connect_host(host: &str) -> anyhow::Result<Engine> {
+    let endpoint = endpoint_of(host)?;
     let docker = connect(&endpoint)
         .await
         .with_context(|| format!("--docker-hosts entry {host:?} cannot be reached"))?;
     Ok(Engine::new(docker))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_server_follows_the_master_engine() {
+        let hosts = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // (--docker-hosts, the remote host the API server is published on, if any)
+        let table: [(&[&str], Option<Option<&str>>); 4] = [
+            (&[], None),
+            (&["tcp://10.1.2.3:2376"], None),
+            (
+                &["unix:///var/run/docker.sock", "tcp://10.1.2.3:2376"],
+                Some(None),
+            ),
+            (
+                &["tcp://10.1.2.3:2376", "unix:///var/run/docker.sock"],
+                Some(Some("10.1.2.3")),
+            ),
+        ];
+        for (list, want) in table {
+            let got = master_location(&hosts(list)).unwrap();
+            let got = got.map(|location| match location {
+                DaemonLocation::Local => None,
+                DaemonLocation::Remote { host, .. } => Some(host),
+            });
+            assert_eq!(got, want.map(|w| w.map(str::to_string)), "{list:?}");
+        }
+    }
 }

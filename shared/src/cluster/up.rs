@@ -63,6 +63,17 @@ pub async fn up(
     check_knobs(settings, &plan, options, progress)?;
     let engines = Engines::connect(&settings.docker_hosts, engine).await?;
     let engine = engines.master();
+    let spread_options;
+    let options = match super::engines::master_location(&settings.docker_hosts)? {
+        Some(daemon) => {
+            spread_options = UpOptions {
+                daemon,
+                ..options.clone()
+            };
+            &spread_options
+        }
+        None => options,
+    };
     let named_mirror = super::registry_mirror::resolve(engine, settings, &plan).await?;
     let extras = NodeExtras::prepare(settings, &plan, named_mirror)?;
     // Everything from the first look at Docker on runs under the cluster's lock, so two
