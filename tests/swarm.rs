@@ -178,7 +178,9 @@ fn nodes_spread_over_two_engines() {
 }
 
 /// The inner engine stops while `up` creates the nodes: the run fails and removes what it
-/// made on the host's engine. The script runs this last: the inner engine stays down.
+/// made on the host's engine. Then `clean` of a cluster that was up on both engines
+/// removes its part on the host's engine and names the engine it could not reach. The
+/// script runs this last: the inner engine stays down.
 #[test]
 fn engine_gone_during_up_rolls_back() {
     let Some((host, inner)) = engines() else {
@@ -188,6 +190,12 @@ fn engine_gone_during_up_rolls_back() {
         .expect("scripts/test-swarm.sh names the inner engine's container");
     ensure_images();
     let hosts = format!("{host},{inner}");
+    // A cluster up on both engines before the inner one goes.
+    let standing = ["--cluster-id", "246", "--docker-hosts", &hosts];
+    let _clean_standing = CleanBoth(standing.iter().map(|s| s.to_string()).collect());
+    let mut up_standing = vec!["up", "--nodes-only", "--nodes", "1", "--image", BARE_IMAGE];
+    up_standing.extend(standing);
+    run_ok("docker-dind", &up_standing, &[]);
     let select = ["--cluster-id", "245", "--docker-hosts", &hosts];
     let mut up = vec!["up", "--nodes-only", "--nodes", "3", "--image", BARE_IMAGE];
     up.extend(select);
@@ -232,5 +240,24 @@ fn engine_gone_during_up_rolls_back() {
         labelled_on(&host, "cluster-245"),
         Vec::<String>::new(),
         "the host's engine keeps nothing: {stderr}"
+    );
+
+    let mut clean = vec!["clean"];
+    clean.extend(standing);
+    let out = run("docker-dind", &clean, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "clean succeeded without its engine: {stderr}"
+    );
+    assert!(stderr.contains("could not reach"), "{stderr}");
+    assert!(
+        stderr.contains(inner.as_str()),
+        "the error names the engine: {stderr}"
+    );
+    assert_eq!(
+        labelled_on(&host, "cluster-246"),
+        Vec::<String>::new(),
+        "clean removed the host's part: {stderr}"
     );
 }
