@@ -483,4 +483,85 @@ mod tests {
             }
         }
     }
+
+    /// `join` passes the gate `up` passes: the same inputs give the same answer, except
+    /// that a joining node needs its cluster's network to be there already (`up` creates
+    /// it when it is missing).
+    #[test]
+    fn join_is_refused_where_up_is_and_without_the_cluster_network() {
+        use super::super::host_probe::Listener;
+        use crate::names::labels;
+        let settings = Settings::from_env_pairs(&[("EXTRA_PORTS", "127.0.0.1:18080:80")]).unwrap();
+        let plan = ClusterPlan::new(&settings).unwrap();
+        let extras = NodeExtras::prepare(&settings, &plan, None).unwrap();
+        let host = host("1.41", "overlay2");
+        let free = good_facts();
+        let taken = HostFacts {
+            listening: vec![Listener {
+                udp: false,
+                address: Some([127, 0, 0, 1].into()),
+                port: 18080,
+            }],
+            ..good_facts()
+        };
+        let cluster_network = |cluster: &str| NetworkInfo {
+            name: plan.network.name.clone(),
+            subnets: plan.network.subnets.clone(),
+            labels: [(labels::CLUSTER.to_string(), cluster.to_string())].into(),
+        };
+        let ours = [cluster_network(&plan.cluster_key)];
+        let foreign = [cluster_network("cluster-99")];
+        let missing = format!(
+            "the network {} of {} is missing; is the cluster up?",
+            plan.network.name, plan.cluster_key
+        );
+        let missing = missing.as_str();
+        let port = "host port(s) already in use on the Docker host: 127.0.0.1:18080:80/tcp";
+        let foreign_network = "is not this cluster's";
+        // (purpose, networks there, host facts, the network's state or (error, exit code))
+        type Case<'a> = (
+            Purpose,
+            &'a [NetworkInfo],
+            &'a HostFacts,
+            Result<NetworkState, (&'a str, i32)>,
+        );
+        let table: [Case; 9] = [
+            (Purpose::Up, &ours, &free, Ok(NetworkState::Exists)),
+            (Purpose::Join, &ours, &free, Ok(NetworkState::Exists)),
+            (Purpose::Up, &[], &free, Ok(NetworkState::Missing)),
+            (Purpose::Join, &[], &free, Err((missing, 2))),
+            (Purpose::Up, &ours, &taken, Err((port, 1))),
+            (Purpose::Join, &ours, &taken, Err((port, 1))),
+            // The missing network comes first: without it there is no cluster to join.
+            (Purpose::Join, &[], &taken, Err((missing, 2))),
+            (Purpose::Up, &foreign, &free, Err((foreign_network, 2))),
+            (Purpose::Join, &foreign, &free, Err((foreign_network, 2))),
+        ];
+        for (i, (purpose, networks, facts, expected)) in table.into_iter().enumerate() {
+            let result = gate(&Gate {
+                purpose,
+                settings: &settings,
+                intent: Intent {
+                    plan: &plan,
+                    nodes_only: false,
+                    host: &host,
+                    node_image_bytes: None,
+                },
+                facts,
+                networks,
+                extras: &extras,
+                ports: &extras.ports,
+            });
+            match (expected, result) {
+                (Ok(state), Ok(passed)) => assert_eq!(passed.network, state, "case {i}"),
+                (Err((needle, code)), Err(e)) => {
+                    let text = format!("{e:#}");
+                    assert!(text.contains(needle), "case {i}: {text}");
+                    assert!(!text.contains('\n'), "case {i}: one line: {text}");
+                    assert_eq!(crate::exit_code(&e), code, "case {i}: {text}");
+                }
+                (want, got) => panic!("case {i} ({purpose:?}): wanted {want:?}, got {got:?}"),
+            }
+        }
+    }
 }
