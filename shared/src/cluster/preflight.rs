@@ -551,6 +551,7 @@ mod tests {
                 networks,
                 extras: &extras,
                 ports: &extras.ports,
+                swarm: &[],
             });
             match (expected, result) {
                 (Ok(state), Ok(passed)) => assert_eq!(passed.network, state, "case {i}"),
