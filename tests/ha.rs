@@ -436,3 +436,80 @@ async fn mounted_host_folders_are_in_every_node_and_ro_is_read_only() {
         labelled_objects("cluster-223")
     );
 }
+
+/// `down` and `up` of a cluster with three masters: every master and the worker come back
+/// from their snapshots at their addresses with their files, the balancer keeps its
+/// address and published port and reaches every master again; `clean` leaves nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_masters_come_back_from_down_behind_their_balancer() {
+    let Some(engine) = docker().await else { return };
+    ensure_images();
+    let select = ["--cluster-id", "225"];
+    let _clean = CleanOnDrop::cluster(&select);
+    run_ok("docker-dind", &[&["clean"][..], &select].concat(), &[]);
+    let up = [
+        &[
+            "up",
+            "--nodes-only",
+            "--masters",
+            "3",
+            "--nodes",
+            "1",
+            "--image",
+            BARE_IMAGE,
+        ][..],
+        &select,
+    ]
+    .concat();
+    run_ok("docker-dind", &up, &[]);
+    let nodes = [
+        "kube-master-cluster-225",
+        "kube-master-2-cluster-225",
+        "kube-master-3-cluster-225",
+        "kube-node-1-cluster-225",
+    ];
+    let lb = "kube-master-lb-cluster-225";
+    let address_of = |name: &str| {
+        let out = docker_cli(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            name,
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before: Vec<String> = nodes.iter().map(|n| address_of(n)).collect();
+    let port = published_port(lb);
+    for node in nodes {
+        exec(
+            &engine,
+            node,
+            &["sh", "-c", &format!("echo {node} > /etc/dind-marker")],
+        )
+        .await;
+    }
+
+    run_ok("docker-dind", &[&["down"][..], &select].concat(), &[]);
+    for node in nodes {
+        let out = docker_cli(&["inspect", node]);
+        assert!(!out.status.success(), "{node} is gone after down");
+    }
+    run_ok("docker-dind", &up, &[]);
+
+    let after: Vec<String> = nodes.iter().map(|n| address_of(n)).collect();
+    assert_eq!(after, before, "every node at its address again");
+    for node in nodes {
+        let marker = exec(&engine, node, &["cat", "/etc/dind-marker"]).await;
+        assert_eq!(marker.trim(), node, "{node} came back from its snapshot");
+    }
+    assert_eq!(published_port(lb), port, "the balancer keeps its port");
+    let masters = &nodes[..3];
+    for master in masters {
+        start_listener(&engine, master).await;
+    }
+    let seen = reach_all(port, masters, Duration::from_secs(30));
+    assert_eq!(seen.len(), 3, "requests reached {seen:?}");
+
+    run_ok("docker-dind", &[&["clean"][..], &select].concat(), &[]);
+    assert_eq!(labelled_objects("cluster-225"), Vec::<String>::new());
+}
