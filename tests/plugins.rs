@@ -290,8 +290,6 @@ fn kubectl_lists_and_runs_the_plugin() {
         "dind-cluster-12",
         "--kubeconfig",
         "/nonexistent",
-        "-n",
-        "default",
         "--dry-run",
         "-o",
         "json",
@@ -306,6 +304,13 @@ fn kubectl_lists_and_runs_the_plugin() {
         plan["context"], "dind-cluster-12",
         "--context selects the cluster"
     );
+    // A namespace cannot act on any command: refused with its reason, exit 2.
+    let namespaced = kubectl(&["dind", "dump", "-n", "kube-system", "--context", "dind"]);
+    let stderr = String::from_utf8_lossy(&namespaced.stderr);
+    assert_eq!(namespaced.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("-n/--namespace kube-system"), "{stderr}");
+    assert!(stderr.contains("whole cluster"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 
 fn which_kubectl() -> Result<std::path::PathBuf, which::Error> {

@@ -1,7 +1,8 @@
 //! `kubectl dind`: the Kubernetes-facing face of dind, as a kubectl plugin.
 //!
 //! kubectl parses no global flags for plugins, so `--kubeconfig`, `--context` and
-//! `-n/--namespace` are this program's own, and `KUBECONFIG` is honoured.
+//! `-n/--namespace` (refused with its reason) are this program's own, and `KUBECONFIG`
+//! is honoured.
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use dind::cli::plugins::{KubeOptions, KUBECTL_DIND};
@@ -34,10 +35,13 @@ fn main() {
     }
     let (matches, mut command) = KUBECTL_DIND.parse(Cli::command(), std::env::args_os());
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let selected = match &cli.kube.context {
-        Some(context) => command.select_by_context(context),
-        None => Ok(()),
-    };
+    let selected = cli
+        .kube
+        .refuse_namespace()
+        .and_then(|()| match &cli.kube.context {
+            Some(context) => command.select_by_context(context),
+            None => Ok(()),
+        });
     let ran = selected.and_then(|()| {
         KUBECTL_DIND.run(
             &command,

@@ -16,9 +16,25 @@ pub struct KubeOptions {
     /// Select the cluster by its context name (dind, dind-cluster-N, dind-LABEL) instead of --cluster-id/--label.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
-    /// Namespace for commands that work inside the cluster.
+    /// Refused: every kubectl dind command works on a whole cluster (dump takes every namespace).
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
+}
+
+impl KubeOptions {
+    /// kubectl's `-n` is taken so a habitual `-n NAME` gets a reason, not clap's "unexpected
+    /// argument": no command here works inside one namespace, and accepting it silently
+    /// would suggest that `dump -n NAME` keeps to that namespace.
+    pub fn refuse_namespace(&self) -> anyhow::Result<()> {
+        match &self.namespace {
+            Some(namespace) => Err(crate::error::usage(format!(
+                "-n/--namespace {namespace}: kubectl dind's commands work on a whole cluster \
+                 (dump takes every namespace, e2e makes its own); select the cluster with \
+                 --context, --cluster-id or --label"
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The commands `kubectl dind` shows, in help order, with its own wording where it has one.
