@@ -129,8 +129,10 @@ fn in_subnet(address: Ipv4Addr, subnet: &str) -> bool {
 /// The master (host's engine) and kube-node-1 (inner engine) each run a nested container
 /// on the node's CNI network (`ctr run --cni`, the config list `up` wrote with the
 /// overlay's MTU): each pod's interface has the overlay's MTU (1450), its address is in
-/// its node's pod subnet, and 3,000 bytes sent over TCP from each pod to the other's pod
-/// address arrive whole (a listener counts them and answers the count).
+/// its node's pod subnet, a 1,500-byte echo request from each pod to the other's pod
+/// address comes back at the first try (the pod, not the overlay, fragments it), and
+/// 3,000 bytes sent over TCP from each pod to the other arrive whole (a listener counts
+/// them and answers the count).
 #[test]
 fn pods_reach_each_other_across_engines() {
     let Some((host, inner)) = engines() else {
@@ -215,6 +217,30 @@ fn pods_reach_each_other_across_engines() {
         addresses.push(address);
     }
 
+    // First, before TCP could teach either pod a path MTU: one echo request of 1,500
+    // bytes (1,472 of data) must come back at the first try. A pod at the overlay's MTU
+    // fragments it itself; a pod left at 1,500 sends it whole, and its node, whose
+    // overlay interface is at 1,450, drops it (measured: 100% loss on the first, TCP
+    // still whole, as the node's "fragmentation needed" teaches the sender).
+    for (from, to) in [(0, 1), (1, 0)] {
+        let target = addresses[to];
+        let ping = nodes[from].in_pod(
+            &format!("ping-{from}"),
+            // Small echo requests first, until the path answers (ARP on the overlay):
+            // they teach no path MTU.
+            &format!(
+                "for i in $(seq 20); do ping -c 1 -W 1 {target} >/dev/null && break; done; \
+                 ping -c 1 -W 5 -s 1472 {target} || true"
+            ),
+        );
+        assert!(
+            ping.contains("1 packets received"),
+            "{} ({}) to {} at {target}: a 1,500-byte packet was lost:\n{ping}",
+            nodes[from].pod(),
+            nodes[from].engine,
+            nodes[to].pod()
+        );
+    }
     for (from, to) in [(0, 1), (1, 0)] {
         let target = addresses[to];
         // The listener may not be up yet: a refused connection is retried, a short count
