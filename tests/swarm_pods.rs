@@ -10,7 +10,7 @@ mod support;
 
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
-use support::swarm::{docker_on, engines, CleanBoth};
+use support::swarm::{docker_on, engines, plan_and_up, CleanBoth};
 use support::{build_busybox_image, ensure_images, run_ok, RemoveOnDrop, BARE_IMAGE};
 
 const IMAGE: &str = "i23-busybox:1";
@@ -155,13 +155,7 @@ fn pods_reach_each_other_across_engines() {
     let _clean = CleanBoth(select.iter().map(|s| s.to_string()).collect());
     let mut up = vec!["up", "--nodes-only", "--nodes", "1", "--image", BARE_IMAGE];
     up.extend(select);
-    let plan: serde_json::Value = serde_json::from_str(&run_ok(
-        "docker-dind",
-        &[up.clone(), vec!["--dry-run", "-o", "json"]].concat(),
-        &[],
-    ))
-    .expect("the plan is JSON");
-    run_ok("docker-dind", &up, &[]);
+    let plan = plan_and_up(&up);
 
     let mut list = vec!["nodes", "-o", "json"];
     list.extend(select);
