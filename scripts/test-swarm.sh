@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The swarm stage: one cluster over two Docker engines (`--docker-hosts`), tested by
-# tests/swarm.rs. The engines are this machine's daemon (the swarm manager) and Debian
-# forky's Docker 28 in a container (a worker), joined in a swarm by this script
+# tests/swarm.rs and tests/swarm_pods.rs (pod traffic across the engines). The engines are
+# this machine's daemon (the swarm manager) and Debian forky's Docker 28 in a container (a
+# worker), joined in a swarm by this script
 # (scripts/swarm/engines.sh), which dissolves it at the end, failed or not.
 #
 # Locks: it takes /tmp/dind-lock-swarm.lock itself (one swarm per daemon). In CI it runs
@@ -30,7 +31,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cargo build --quiet --workspace
-cargo test --workspace --test swarm --no-run -q 2>&1 | grep -v '^ *Executable' >&2 || true
+cargo test --workspace --test swarm --test swarm_pods --no-run -q 2>&1 | grep -v '^ *Executable' >&2 || true
 target/debug/docker-dind build-image --bare >/dev/null
 log "starting $name (Docker 28 in a container)"
 swarm_prepare "$name"
@@ -44,7 +45,7 @@ cargo test --workspace --test swarm -- --exact swarm_preflight_refuses_an_engine
 
 log "joining the inner engine as a worker"
 swarm_join
-cargo test --workspace --test swarm -- --skip swarm_preflight_ --skip engine_gone_
+cargo test --workspace --test swarm --test swarm_pods -- --skip swarm_preflight_ --skip engine_gone_
 
 # The host's daemon holds other stages' clusters; the inner engine only this stage's.
 inner() { DOCKER_HOST=$SWARM_INNER_HOST "$@"; }

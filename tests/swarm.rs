@@ -8,7 +8,7 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use support::swarm::{docker_on, engines, labelled_on, CleanBoth};
+use support::swarm::{docker_on, engines, labelled_on, plan_and_up, CleanBoth};
 use support::{ensure_images, run, run_ok, BARE_IMAGE};
 
 /// Pre-flight refuses an engine outside the swarm with exit 2 and the join command, and
@@ -62,12 +62,7 @@ fn nodes_spread_over_two_engines() {
     let _clean = CleanBoth(select.iter().map(|s| s.to_string()).collect());
     let mut up = vec!["up", "--nodes-only", "--nodes", "3", "--image", BARE_IMAGE];
     up.extend(select);
-    let plan: serde_json::Value = serde_json::from_str(&run_ok(
-        "docker-dind",
-        &[up.clone(), vec!["--dry-run", "-o", "json"]].concat(),
-        &[],
-    ))
-    .expect("the plan is JSON");
+    let plan = plan_and_up(&up);
     assert_eq!(
         plan["placement"],
         serde_json::json!([
@@ -75,7 +70,6 @@ fn nodes_spread_over_two_engines() {
             {"engine": inner, "nodes": ["kube-node-1-cluster-242", "kube-node-3-cluster-242"]},
         ])
     );
-    run_ok("docker-dind", &up, &[]);
 
     let mut nodes = vec!["nodes", "-o", "json"];
     nodes.extend(select);

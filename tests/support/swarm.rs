@@ -2,7 +2,7 @@
 //! while working on it): this machine's daemon and a Docker 28 engine in a container,
 //! joined in one swarm; and what tests of clusters spread over them need.
 
-use super::run;
+use super::{run, run_ok};
 use std::process::{Command, Output, Stdio};
 
 /// The two engines, as `--docker-hosts` entries: (host's daemon, inner engine).
@@ -71,4 +71,17 @@ impl Drop for CleanBoth {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let _ = run("docker-dind", &args, &[]);
     }
+}
+
+/// Runs `docker-dind UP_ARGS...` after the same command with `--dry-run -o json`, and
+/// returns that plan: what the cluster `up` made is meant to be.
+pub fn plan_and_up(up: &[&str]) -> serde_json::Value {
+    let plan = run_ok(
+        "docker-dind",
+        &[up, &["--dry-run", "-o", "json"]].concat(),
+        &[],
+    );
+    let plan = serde_json::from_str(&plan).expect("the plan is JSON");
+    run_ok("docker-dind", up, &[]);
+    plan
 }
