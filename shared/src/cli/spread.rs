@@ -17,7 +17,6 @@ fn single_engine_command(command: &DindCommand) -> Option<&'static str> {
         DindCommand::Reup(_) => "reup",
         DindCommand::Down(_) => "down",
         DindCommand::Restore(_) => "restore",
-        DindCommand::Load(_) => "load",
         DindCommand::Dump(_) | DindCommand::Dump64(_) => "dump",
         _ => return None,
     })
@@ -37,7 +36,7 @@ pub fn refuse_spread(command: &mut DindCommand) -> anyhow::Result<()> {
     if hosts.len() > 1 {
         return Err(usage(format!(
             "{name} does not work across several --docker-hosts engines yet; \
-             up, clean, nodes and support do"
+             up, clean, nodes, support and load do"
         )));
     }
     Ok(())
