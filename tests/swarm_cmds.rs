@@ -99,3 +99,154 @@ fn load_puts_an_image_into_the_nodes_of_both_engines() {
         assert_eq!(labelled_on(engine, "cluster-237"), Vec::<String>::new());
     }
 }
+
+/// The routes of `node` on `engine`, as `ip -4 route` prints them.
+fn routes_of(engine: &str, node: &str) -> String {
+    exec_on(engine, node, &["ip", "-4", "route"])
+}
+
+/// `join` puts each new worker on the engine its plan position gives (node 2 beside the
+/// master on the host's engine, node 3 on the inner one), at its plan address; it reaches
+/// the master by name across the overlay, carries the overlay's MTU in its CNI config, and
+/// every node on both engines routes to its pods. `join` without the cluster's engine list
+/// is refused with exit 2. `remove-node` removes node 3 from the inner engine and takes
+/// the other nodes' routes to it away.
+#[test]
+fn join_and_remove_node_act_on_the_engine_of_each_node() {
+    let Some((host, inner)) = engines() else {
+        return;
+    };
+    ensure_images();
+    let hosts = format!("{host},{inner}");
+    let select = ["--cluster-id", "238", "--docker-hosts", &hosts];
+    let _clean = CleanBoth(select.iter().map(|s| s.to_string()).collect());
+    let mut dry = vec!["up", "--nodes-only", "--nodes", "3", "--image", BARE_IMAGE];
+    dry.extend(select);
+    dry.extend(["--dry-run", "-o", "json"]);
+    let plan: serde_json::Value =
+        serde_json::from_str(&run_ok("docker-dind", &dry, &[])).expect("the plan is JSON");
+    let planned_ipv4 = |name: &str| -> String {
+        plan["nodes"]
+            .as_array()
+            .expect("plan nodes")
+            .iter()
+            .find(|n| n["name"] == name)
+            .and_then(|n| n["ipv4"].as_str())
+            .unwrap_or_else(|| panic!("{name} is planned: {plan}"))
+            .to_string()
+    };
+    up_spread(&select);
+    let master = "kube-master-cluster-238";
+    let listen = docker_on(
+        &host,
+        &[
+            "exec",
+            "-d",
+            master,
+            "socat",
+            "TCP-LISTEN:7777,fork,reuseaddr",
+            "EXEC:cat",
+        ],
+    );
+    assert!(listen.status.success());
+
+    let alone = run(
+        "docker-dind",
+        &["join", "--nodes-only", "--cluster-id", "238"],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&alone.stderr);
+    assert_eq!(alone.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("pass the same list"), "{stderr}");
+
+    let mut addresses = Vec::new();
+    for (name, engine) in [
+        ("kube-node-2-cluster-238", &host),
+        ("kube-node-3-cluster-238", &inner),
+    ] {
+        let joined: serde_json::Value = serde_json::from_str(&run_ok(
+            "docker-dind",
+            &[&["join", "--nodes-only", "-o", "json"], &select[..]].concat(),
+            &[],
+        ))
+        .expect("join -o json");
+        assert_eq!(joined["node"], name, "{joined}");
+        let ipv4 = planned_ipv4(name);
+        assert_eq!(joined["ipv4"], ipv4.as_str(), "{joined}");
+        let network = format!(
+            "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
+            plan["network"]["name"]
+                .as_str()
+                .expect("the plan names its network")
+        );
+        let inspected = docker_on(engine, &["inspect", "--format", &network, name]);
+        assert_eq!(
+            String::from_utf8_lossy(&inspected.stdout).trim(),
+            ipv4,
+            "{name} runs on {engine} at its plan address: {}",
+            String::from_utf8_lossy(&inspected.stderr)
+        );
+        let script = format!(
+            "head -c 3000 /dev/zero | tr '\\0' x | \
+             socat -t2 - TCP:{master}:7777,connect-timeout=5,retry=20,interval=0.2 | wc -c"
+        );
+        assert_eq!(exec_on(engine, name, &["sh", "-c", &script]).trim(), "3000");
+        let conf = exec_on(engine, name, &["cat", "/etc/cni/net.d/10-dind.conflist"]);
+        let conf: serde_json::Value = serde_json::from_str(&conf).expect("CNI config list");
+        assert_eq!(conf["plugins"][0]["mtu"], 1450, "{name}: {conf}");
+        addresses.push(ipv4);
+    }
+    let node3 = format!("via {} ", addresses[1]);
+    for (engine, node) in [
+        (&host, master),
+        (&host, "kube-node-2-cluster-238"),
+        (&inner, "kube-node-1-cluster-238"),
+    ] {
+        let routes = routes_of(engine, node);
+        assert!(
+            routes.contains(&node3),
+            "{node} routes to node 3's pods: {routes}"
+        );
+    }
+    let node2 = format!("via {} ", addresses[0]);
+    let routes = routes_of(&inner, "kube-node-3-cluster-238");
+    assert!(
+        routes.contains(&node2),
+        "node 3 routes to node 2's pods: {routes}"
+    );
+
+    run_ok(
+        "docker-dind",
+        &[&["remove-node", "kube-node-3"], &select[..]].concat(),
+        &[],
+    );
+    let left = docker_on(
+        &inner,
+        &[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            "label=dind.cluster=cluster-238",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout).trim(),
+        "kube-node-1-cluster-238"
+    );
+    let volumes = docker_on(&inner, &["volume", "ls", "-q"]);
+    assert!(!String::from_utf8_lossy(&volumes.stdout).contains("kube-node-3-cluster-238"));
+    for (engine, node) in [(&host, master), (&inner, "kube-node-1-cluster-238")] {
+        let routes = routes_of(engine, node);
+        assert!(
+            !routes.contains(&node3),
+            "{node} no longer routes to node 3: {routes}"
+        );
+    }
+
+    drop(_clean);
+    for engine in [&host, &inner] {
+        assert_eq!(labelled_on(engine, "cluster-238"), Vec::<String>::new());
+    }
+}

@@ -12,8 +12,6 @@ fn single_engine_command(command: &DindCommand) -> Option<&'static str> {
         DindCommand::Pause(_) => "pause",
         DindCommand::Unpause(_) => "unpause",
         DindCommand::ApiserverPort(_) => "apiserver-port",
-        DindCommand::Join(_) => "join",
-        DindCommand::RemoveNode(_) => "remove-node",
         DindCommand::Reup(_) => "reup",
         DindCommand::Down(_) => "down",
         DindCommand::Restore(_) => "restore",
@@ -36,7 +34,7 @@ pub fn refuse_spread(command: &mut DindCommand) -> anyhow::Result<()> {
     if hosts.len() > 1 {
         return Err(usage(format!(
             "{name} does not work across several --docker-hosts engines yet; \
-             up, clean, nodes, support and load do"
+             up, clean, nodes, support, load, join and remove-node do"
         )));
     }
     Ok(())
