@@ -1,8 +1,9 @@
 //! The commands that act on a running cluster spread over two Docker engines in one swarm
-//! (`--docker-hosts`): `load` into the nodes of both engines, `join` and `remove-node` of a
-//! worker on the engine its plan position gives. Run by `scripts/test-swarm.sh` once the
-//! inner engine has joined the swarm; alone (without `DIND_SWARM_INNER_HOST`) every test
-//! here fails under CI=true and is skipped otherwise. Cluster IDs 237-238.
+//! (`--docker-hosts`): `load` into the nodes of both engines, `dump` of each node on its
+//! engine, `join` and `remove-node` of a worker on the engine its plan position gives.
+//! Run by `scripts/test-swarm.sh` once the inner engine has joined the swarm; alone
+//! (without `DIND_SWARM_INNER_HOST`) every test here fails under CI=true and is skipped
+//! otherwise. Cluster IDs 237-238.
 
 mod support;
 
@@ -20,6 +21,17 @@ fn exec_on(host: &str, node: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The body of section `name` of a dump (`@@@ name @@@` up to the next marker).
+fn section(dump: &str, name: &str) -> String {
+    let marker = format!("@@@ {name} @@@\n");
+    let start = dump
+        .find(&marker)
+        .unwrap_or_else(|| panic!("the dump has no section {name}"))
+        + marker.len();
+    let rest = &dump[start..];
+    rest[..rest.find("@@@ ").unwrap_or(rest.len())].to_string()
+}
+
 /// `up --nodes-only --nodes 1` over both engines: the master on the host's, the worker on
 /// the inner one.
 fn up_spread(select: &[&str]) {
@@ -31,9 +43,9 @@ fn up_spread(select: &[&str]) {
 /// `load` sends a host image into the master on the host's engine and the worker on the
 /// inner engine (one export, each node importing on its own engine); a second `load`
 /// finds both holding it and sends nothing; `--via-registry`, which works on one engine
-/// only, is refused with exit 2.
+/// only, is refused with exit 2. `dump` then reads each node's sections on its engine.
 #[test]
-fn load_puts_an_image_into_the_nodes_of_both_engines() {
+fn load_and_dump_reach_the_nodes_of_both_engines() {
     let Some((host, inner)) = engines() else {
         return;
     };
@@ -93,6 +105,33 @@ fn load_puts_an_image_into_the_nodes_of_both_engines() {
         "{}",
         String::from_utf8_lossy(&via.stderr)
     );
+
+    // `dump` reads each node on its own engine: the worker's sections come from the
+    // inner engine, with its overlay address, and none says it could not be read.
+    let dump = run_ok("kubectl-dind", &[&["dump"], &select[..]].concat(), &[]);
+    for (engine, node) in [
+        (&host, "kube-master-cluster-237"),
+        (&inner, "kube-node-1-cluster-237"),
+    ] {
+        let address = docker_on(
+            engine,
+            &[
+                "inspect",
+                "--format",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                node,
+            ],
+        );
+        let address = String::from_utf8_lossy(&address.stdout).trim().to_string();
+        assert!(!address.is_empty(), "{node} has an address on {engine}");
+        let ip_a = section(&dump, &format!("ip-a-{node}.txt"));
+        assert!(ip_a.contains(&format!("inet {address}/")), "{node}: {ip_a}");
+        for file in [format!("psaux-{node}.txt"), format!("docker-{node}.log")] {
+            let body = section(&dump, &file);
+            assert!(!body.trim().is_empty(), "{file} is empty");
+            assert!(!body.starts_with("dump: could not"), "{file}: {body}");
+        }
+    }
 
     drop(_clean);
     for engine in [&host, &inner] {

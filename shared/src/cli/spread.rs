@@ -15,7 +15,6 @@ fn single_engine_command(command: &DindCommand) -> Option<&'static str> {
         DindCommand::Reup(_) => "reup",
         DindCommand::Down(_) => "down",
         DindCommand::Restore(_) => "restore",
-        DindCommand::Dump(_) | DindCommand::Dump64(_) => "dump",
         _ => return None,
     })
 }
@@ -34,7 +33,7 @@ pub fn refuse_spread(command: &mut DindCommand) -> anyhow::Result<()> {
     if hosts.len() > 1 {
         return Err(usage(format!(
             "{name} does not work across several --docker-hosts engines yet; \
-             up, clean, nodes, support, load, join and remove-node do"
+             up, clean, nodes, support, load, join, remove-node and dump do"
         )));
     }
     Ok(())
