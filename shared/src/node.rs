@@ -38,6 +38,11 @@ impl Node {
         }
     }
 
+    /// The engine that holds this container.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Runs a command and returns its output whatever its exit code.
     pub async fn exec(&self, argv: &[&str]) -> anyhow::Result<ExecOutput> {
         self.engine.exec(&self.name, argv, None).await

@@ -1,6 +1,7 @@
 //! `dump`, `dump64`, `split-dump` and `split-dump64`.
 
 use super::{ClusterFlags, CommandContext};
+use crate::cluster::engines::Engines;
 use crate::dump::split::{self, Splitter};
 use crate::dump::{self, format};
 use anyhow::{anyhow, Context};
@@ -29,9 +30,20 @@ pub struct SplitArgs {
 
 /// `dump` (or with `base64`, `dump64`): the cluster's state on stdout.
 pub async fn dump(args: &DumpArgs, ctx: &CommandContext, base64: bool) -> anyhow::Result<()> {
-    let identity = args.cluster.settings()?.identity;
+    let settings = args.cluster.settings()?;
+    let identity = settings.identity;
+    // A dump reads what it can: an engine that cannot be reached gets a section.
+    let (engines, unreachable) =
+        Engines::connect_reachable(&settings.docker_hosts, &ctx.engine).await;
+    if engines.all().next().is_none() {
+        let why: Vec<String> = unreachable.iter().map(|e| format!("{e:#}")).collect();
+        return Err(anyhow!(
+            "nothing to dump: no engine of --docker-hosts answers: {}",
+            why.join("; ")
+        ));
+    }
     let client = crate::contexts::client_for(&identity, ctx.kubeconfig.as_deref()).await;
-    let sections = dump::collect(&ctx.engine, &identity, client, &ctx.progress).await?;
+    let sections = dump::collect(&engines, &unreachable, &identity, client, &ctx.progress).await?;
     let text = format::render(&sections);
     let out = if base64 {
         format::encode64(text.as_bytes())?

@@ -199,14 +199,25 @@ impl ClusterFlags {
         &self,
         ctx: &CommandContext,
     ) -> anyhow::Result<(Settings, NodeNames)> {
+        let (settings, names, _) = self.running_spread(ctx).await?;
+        Ok((settings, names))
+    }
+
+    /// [`Self::running_nodes`] over every engine of `--docker-hosts`, with those engines.
+    pub async fn running_spread(
+        &self,
+        ctx: &CommandContext,
+    ) -> anyhow::Result<(Settings, NodeNames, crate::cluster::engines::Engines)> {
         let settings = self.settings()?;
-        let rows = crate::cluster::inventory::require_up(&ctx.engine, &settings.identity).await?;
+        let engines =
+            crate::cluster::engines::Engines::connect(&settings.docker_hosts, &ctx.engine).await?;
+        let rows = crate::cluster::inventory::require_up_on(&engines, &settings.identity).await?;
         let names = NodeNames {
             names: rows.into_iter().map(|r| r.name).collect(),
             key: settings.identity.key(),
             suffix: settings.identity.suffix(),
         };
-        Ok((settings, names))
+        Ok((settings, names, engines))
     }
 }
 

@@ -30,14 +30,14 @@ pub struct JoinArgs {
 pub async fn join(args: &JoinArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     // The user's own settings (environment, config file) name what is local to this
     // machine; the cluster's come from its master's label.
-    let own = args.cluster.running(ctx).await?;
+    let (own, _, engines) = args.cluster.running_spread(ctx).await?;
     let options = args.nodes.up_options(true, ctx);
     let role = if args.control_plane {
         Role::Master
     } else {
         Role::Worker
     };
-    let joined = join::join(&ctx.engine, &own, &options, role, &ctx.progress).await?;
+    let joined = join::join(&engines, &own, &options, role, &ctx.progress).await?;
     print(&joined, args.output, || {
         let address = joined
             .ipv4

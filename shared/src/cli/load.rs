@@ -32,13 +32,21 @@ pub struct LoadArgs {
 
 /// `load`.
 pub async fn load(args: &LoadArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let (settings, nodes) = args.cluster.running_nodes(ctx).await?;
+    let (settings, nodes, engines) = args.cluster.running_spread(ctx).await?;
     let key = settings.identity.key();
     let only = args
         .nodes
         .iter()
         .map(|typed| nodes.resolve(typed))
         .collect::<anyhow::Result<Vec<String>>>()?;
+    if args.via_registry && engines.hosts.len() > 1 {
+        // The local registry runs on one engine; the nodes on the others do not reach it
+        // as `localhost`.
+        return Err(crate::error::usage(
+            "load --via-registry does not work across several --docker-hosts engines yet; \
+             load without it sends the image to every engine's nodes",
+        ));
+    }
     let report = if args.via_registry {
         crate::cluster::load_via_registry::load_via_registry(
             &ctx.engine,
@@ -49,7 +57,15 @@ pub async fn load(args: &LoadArgs, ctx: &CommandContext) -> anyhow::Result<()> {
         )
         .await?
     } else {
-        load::load(&ctx.engine, &key, &args.images, &only, &ctx.progress).await?
+        load::load(
+            &ctx.engine,
+            &engines,
+            &key,
+            &args.images,
+            &only,
+            &ctx.progress,
+        )
+        .await?
     };
     print(&report, args.output, || {
         report

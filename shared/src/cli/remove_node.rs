@@ -19,10 +19,10 @@ pub struct RemoveNodeArgs {
 
 /// `remove-node`.
 pub async fn remove_node(args: &RemoveNodeArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let (settings, nodes) = args.cluster.running_nodes(ctx).await?;
+    let (settings, nodes, engines) = args.cluster.running_spread(ctx).await?;
     let name = nodes.resolve(&args.name)?;
     let removed = remove_node::remove_node(
-        &ctx.engine,
+        &engines,
         &settings.identity.key(),
         &name,
         ctx.kubeconfig.as_deref(),

@@ -5,7 +5,7 @@
 
 use super::api_address::DaemonLocation;
 use crate::docker_cli::{connect, select_endpoint, DockerGlobalOptions};
-use crate::engine::{Engine, SwarmMembership};
+use crate::engine::{ContainerInfo, Engine, SwarmMembership};
 use crate::names::labels;
 use crate::placement::engine_index;
 use crate::progress::Progress;
@@ -107,6 +107,22 @@ impl Engines {
             .iter()
             .enumerate()
             .map(|(i, engine)| (self.hosts.get(i).map(String::as_str), engine))
+    }
+
+    /// The containers labelled `labels` on every engine, each with the engine that holds it.
+    pub async fn containers(
+        &self,
+        labels: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<(Engine, ContainerInfo)>> {
+        let listed =
+            futures::future::try_join_all(self.engines.iter().map(|e| e.containers(labels)))
+                .await?;
+        Ok(self
+            .engines
+            .iter()
+            .zip(listed)
+            .flat_map(|(engine, found)| found.into_iter().map(|c| (engine.clone(), c)))
+            .collect())
     }
 
     /// The swarm membership of each engine, for the pre-flight gate; empty with one engine.

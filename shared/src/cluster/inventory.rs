@@ -107,7 +107,16 @@ pub async fn require_up(
     engine: &Engine,
     identity: &ClusterIdentity,
 ) -> anyhow::Result<Vec<ContainerRow>> {
-    let rows = nodes(engine, &Selector::Cluster(identity.key())).await?;
+    require_up_on(&super::engines::Engines::single(engine), identity).await
+}
+
+/// [`require_up`] over every engine of a spread cluster, each row naming its engine.
+pub async fn require_up_on(
+    engines: &super::engines::Engines,
+    identity: &ClusterIdentity,
+) -> anyhow::Result<Vec<ContainerRow>> {
+    let all: Vec<_> = engines.all().collect();
+    let rows = nodes_on(&all, &Selector::Cluster(identity.key())).await?;
     if rows.is_empty() {
         return Err(not_up(identity));
     }

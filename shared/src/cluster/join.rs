@@ -4,8 +4,10 @@
 //! (the cluster's own token may have expired: kubeadm gives it 24 hours); a master also
 //! with a fresh certificate key, under which the first master uploads the control-plane
 //! certificates again (kubeadm deletes the uploaded ones after two hours). A new master
-//! is added to the balancer once it has joined.
+//! is added to the balancer once it has joined. On a cluster spread over `--docker-hosts`
+//! the new node goes on the engine its plan position gives ([`crate::placement`]).
 
+use super::engines::Engines;
 use super::extras::NodeExtras;
 use super::host_probe::{probe_host, HostFacts};
 use super::ledger::Ledger;
@@ -38,14 +40,18 @@ pub struct Joined {
     pub ipv6: Option<String>,
 }
 
-/// The settings a running cluster was created with, from its master's label.
+/// The settings a running cluster was created with, from its master's label, and its
+/// node containers on every engine of `engines`, which must be those it spreads over.
 pub async fn cluster_settings(
-    engine: &Engine,
+    engines: &Engines,
     cluster_key: &str,
 ) -> anyhow::Result<(Settings, Vec<crate::engine::ContainerInfo>)> {
-    let nodes = engine
+    let nodes: Vec<_> = engines
         .containers(&[(labels::CLUSTER, cluster_key), (labels::NODE_ROLE, "")])
-        .await?;
+        .await?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
     let master = nodes
         .iter()
         .find(|c| c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master"))
@@ -56,7 +62,30 @@ pub async fn cluster_settings(
         .ok_or_else(|| anyhow!("{} has no settings label", master.name))?;
     let settings = Settings::from_label(&master.name, json)?;
     check_read_back(&master.name, &settings, cluster_key)?;
+    require_same_hosts(cluster_key, &settings.docker_hosts, &engines.hosts)?;
     Ok((settings, nodes))
+}
+
+/// A cluster spread over several engines is changed only with the `--docker-hosts` list
+/// it was made with: with another, the nodes of the engines left out would be neither
+/// counted nor given the new routes.
+pub fn require_same_hosts(
+    cluster_key: &str,
+    made: &[String],
+    given: &[String],
+) -> anyhow::Result<()> {
+    if made == given || (made.len() < 2 && given.len() < 2) {
+        return Ok(());
+    }
+    let shown = |hosts: &[String]| match hosts.len() {
+        0 => "none".to_string(),
+        _ => hosts.join(","),
+    };
+    Err(crate::error::usage(format!(
+        "cluster {cluster_key} was made with --docker-hosts {}, not {}: pass the same list",
+        shown(made),
+        shown(given)
+    )))
 }
 
 /// The checks of settings read back from the label of `owner` beyond the settings' own
@@ -82,18 +111,19 @@ pub fn check_read_back(owner: &str, settings: &Settings, cluster_key: &str) -> a
 /// other's node. A failure removes the container and volume it created, and takes the
 /// other nodes' routes and pod-network files back to the cluster without it.
 pub async fn join(
-    engine: &Engine,
+    engines: &Engines,
     own: &Settings,
     options: &UpOptions,
     role: Role,
     progress: &Progress,
 ) -> anyhow::Result<Joined> {
+    let engine = engines.master();
     UpLock::take(engine, &own.identity, "join")
         .await?
         .around(
             engine,
             progress,
-            join_locked(engine, own, options, role, progress),
+            join_locked(engines, own, options, role, progress),
         )
         .await
 }
@@ -117,14 +147,15 @@ async fn require_balancer(
 /// `join` once the cluster's lock is held. What names this machine's programs and files
 /// (the port forwarder, the CA) is the user's own, never the cluster's label's.
 async fn join_locked(
-    engine: &Engine,
+    engines: &Engines,
     own: &Settings,
     options: &UpOptions,
     role: Role,
     progress: &Progress,
 ) -> anyhow::Result<Joined> {
+    let engine = engines.master();
     let cluster_key = &own.identity.key();
-    let (stored, nodes) = cluster_settings(engine, cluster_key).await?;
+    let (stored, nodes) = cluster_settings(engines, cluster_key).await?;
     let settings = stored.with_local_from(own);
     if role == Role::Master {
         require_balancer(engine, &settings, cluster_key).await?;
@@ -133,6 +164,7 @@ async fn join_locked(
         before: existing,
         after: plan,
         node: node_plan,
+        position,
         settings,
     } = super::membership::plan_join(&settings, &super::membership::members(&nodes), role)?;
     let index = node_plan.index;
@@ -146,10 +178,9 @@ async fn join_locked(
     let named_mirror = super::registry_mirror::resolve(engine, &settings, &plan).await?;
     let extras = NodeExtras::prepare(&settings, &plan, named_mirror)?;
     let ledger = Ledger::default();
-    let single = super::engines::Engines::single(engine);
     let run = Run {
         engine,
-        engines: &single,
+        engines,
         settings: &settings,
         plan: &plan,
         options,
@@ -162,7 +193,8 @@ async fn join_locked(
     let routes_synced = AtomicBool::new(false);
     let joined = async {
         pass_gate(&run, &extras, &node_plan.name).await?;
-        let node = create_joining_node(&run, &extras, &node_plan).await?;
+        engines.share_image(&plan.image, progress).await?;
+        let node = create_joining_node(&run, &extras, &node_plan, position).await?;
         let step = progress.step(format!("Waiting for {} to boot", node.name));
         step.finish(wait_node_ready(&node, options.node_timeout).await)?;
         if let Some(net64) = &plan.net64 {
@@ -170,7 +202,7 @@ async fn join_locked(
         }
         // The other nodes route to the new node's pods before any pod can run there.
         routes_synced.store(true, Ordering::SeqCst);
-        super::membership::sync_routes(engine, &settings, &existing, &plan, Some(&node.name))
+        super::membership::sync_routes(engines, &settings, &existing, &plan, Some(&node.name))
             .await?;
         if !options.nodes_only {
             join_kubernetes(&run, &node, &node_plan).await?;
@@ -230,7 +262,7 @@ async fn roll_back(
         ));
         step.finish(
             super::membership::sync_routes(
-                run.engine,
+                run.engines,
                 run.settings,
                 run.plan,
                 existing,
@@ -303,6 +335,7 @@ async fn create_joining_node(
     run: &Run<'_>,
     extras: &NodeExtras,
     node_plan: &NodePlan,
+    position: usize,
 ) -> anyhow::Result<Node> {
     let Run {
         engine,
@@ -312,34 +345,61 @@ async fn create_joining_node(
         progress,
         ..
     } = *run;
-    let details = engine.container_details(&plan.master().name).await?;
-    let host = NodeHost {
-        privileges: if details.privileged {
-            Privileges::Privileged
-        } else {
-            Privileges::ExplicitCapabilities
-        },
-        cgroup: run.cgroup,
-        has_lib_modules: details.binds.iter().any(|b| b.starts_with("/lib/modules:")),
-    };
+    let target = run.engines.for_position(position);
+    let host = joining_host(run, position).await?;
     let settings_json = settings.label_json()?;
     let mut spec = node_container(plan, node_plan, &host, &settings_json);
     // A restored cluster runs from snapshot images; a new worker starts from the node image.
     spec.image = plan.image.clone();
     let step = progress.step(format!("Creating {}", node_plan.name));
-    let volume_exists = cluster_volumes(engine, plan)
+    let volume_exists = cluster_volumes(target, plan)
         .await?
         .contains(&node_plan.volume);
-    let files = pod_network_files(settings, plan, node_plan, None);
+    let mtu = super::nodes::overlay_mtu(engine, plan).await?;
+    let files = pod_network_files(settings, plan, node_plan, mtu);
     let new_node = NewNode {
         spec: &spec,
         volume: &node_plan.volume,
         volume_exists,
         files: &files,
     };
-    let node = create_node(engine, plan, new_node, extras, ledger).await?;
+    let node = create_node(target, plan, new_node, extras, ledger).await?;
     step.done();
     Ok(node)
+}
+
+/// What the engine of the node at `position` grants: as the master was made when it is
+/// the master's engine; another engine's privileges and cgroup version probed, as `up`
+/// probes them, since an engine in another place may grant others.
+async fn joining_host(run: &Run<'_>, position: usize) -> anyhow::Result<NodeHost> {
+    let details = run
+        .engine
+        .container_details(&run.plan.master().name)
+        .await?;
+    let has_lib_modules = details.binds.iter().any(|b| b.starts_with("/lib/modules:"));
+    if run.engines.index_for_position(position) == 0 {
+        return Ok(NodeHost {
+            privileges: if details.privileged {
+                Privileges::Privileged
+            } else {
+                Privileges::ExplicitCapabilities
+            },
+            cgroup: run.cgroup,
+            has_lib_modules,
+        });
+    }
+    let target = run.engines.for_position(position);
+    let probe_name = format!(
+        "dind-privilege-probe-{}-{}-join",
+        run.plan.cluster_key,
+        std::process::id()
+    );
+    Ok(NodeHost {
+        privileges: super::nodes::detect_privileges(target, run.plan, &probe_name, run.ledger)
+            .await?,
+        cgroup: target.host_info().await?.cgroup_version,
+        has_lib_modules,
+    })
 }
 
 /// kubeadm's part, a recipe here (no Kubernetes binaries on this machine): a fresh token
@@ -394,6 +454,36 @@ async fn join_kubernetes(run: &Run<'_>, node: &Node, node_plan: &NodePlan) -> an
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spread_cluster_is_changed_only_with_its_own_engines() {
+        let list = |hosts: &str| -> Vec<String> {
+            hosts
+                .split(',')
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        // (made with, given, accepted)
+        let table = [
+            ("", "", true),
+            ("a", "", true),
+            ("", "a", true),
+            ("a,b", "a,b", true),
+            ("a,b", "", false),
+            ("a,b", "a", false),
+            ("a,b", "b,a", false),
+            ("", "a,b", false),
+        ];
+        for (made, given, accepted) in table {
+            let result = require_same_hosts("cluster-9", &list(made), &list(given));
+            assert_eq!(result.is_ok(), accepted, "{made} / {given}");
+            if let Err(error) = result {
+                assert_eq!(crate::exit_code(&error), 2);
+                assert!(error.to_string().contains("pass the same list"), "{error}");
+            }
+        }
+    }
 
     #[test]
     fn join_past_the_address_limit_fails_like_up() {

@@ -6,7 +6,10 @@
 //! file, and a slow node slows the stream (bounded channels) rather than filling memory.
 //! Each imported image is labelled with Docker's image ID, so a node that already holds
 //! that ID under that name is skipped: a second `load` of the same image sends nothing.
+//! On a cluster spread over `--docker-hosts`, the stream still comes from the user's
+//! engine (the docker options'), and each node imports it on the engine that holds it.
 
+use super::engines::Engines;
 use super::inventory::{self, Selector};
 use crate::engine::{Engine, HostInfo, Platform};
 use crate::error::usage;
@@ -59,17 +62,19 @@ pub fn containerd_ref(image: &str) -> String {
     full
 }
 
-/// Loads `images` into the running nodes of a cluster (`only`: these nodes).
+/// Loads `images` from the `source` engine into the running nodes of a cluster on
+/// `engines` (`only`: these nodes).
 pub async fn load(
-    engine: &Engine,
+    source: &Engine,
+    engines: &Engines,
     cluster_key: &str,
     images: &[String],
     only: &[String],
     progress: &Progress,
 ) -> anyhow::Result<Vec<NodeLoad>> {
-    let wanted = wanted_images(engine, images).await?;
-    let targets = target_nodes(engine, cluster_key, only).await?;
-    let platform = nodes_platform(engine, cluster_key).await?;
+    let wanted = wanted_images(source, images).await?;
+    let targets = target_nodes(engines, cluster_key, only).await?;
+    let platform = nodes_platform(source, engines.master(), cluster_key).await?;
     let holdings = missing_images(&targets, &wanted).await?;
     let mut report: Vec<NodeLoad> = targets
         .iter()
@@ -107,7 +112,7 @@ pub async fn load(
         to_send.join(", "),
         receivers.len()
     ));
-    let result = fan_out(engine, &to_send, platform.as_ref(), &receivers, &step).await;
+    let result = fan_out(source, &to_send, platform.as_ref(), &receivers, &step).await;
     step.finish(result)?;
     label_loaded(&receivers, &wanted, &to_send).await?;
     for entry in &mut report {
@@ -133,15 +138,19 @@ pub fn exports_one_platform(host: &HostInfo) -> bool {
             .is_some_and(|api| api >= MIN_API_EXPORT_PLATFORM)
 }
 
-/// The platform to export for: the one of the cluster's node image, when
-/// [`exports_one_platform`].
-async fn nodes_platform(engine: &Engine, cluster_key: &str) -> anyhow::Result<Option<Platform>> {
-    if !exports_one_platform(&engine.host_info().await?) {
+/// The platform to export for from `source`: the one of the cluster's node image (on
+/// `master`, the master's engine, which holds it), when [`exports_one_platform`].
+async fn nodes_platform(
+    source: &Engine,
+    master: &Engine,
+    cluster_key: &str,
+) -> anyhow::Result<Option<Platform>> {
+    if !exports_one_platform(&source.host_info().await?) {
         return Ok(None);
     }
-    let rows = inventory::nodes(engine, &Selector::Cluster(cluster_key.to_string())).await?;
+    let rows = inventory::nodes(master, &Selector::Cluster(cluster_key.to_string())).await?;
     match rows.first() {
-        Some(node) => Ok(Some(engine.image_platform(&node.image).await?)),
+        Some(node) => Ok(Some(master.image_platform(&node.image).await?)),
         None => Ok(None),
     }
 }
@@ -166,13 +175,15 @@ async fn wanted_images(engine: &Engine, images: &[String]) -> anyhow::Result<Vec
     Ok(wanted)
 }
 
-/// The running nodes to load into: all of the cluster's, or those named in `only`.
+/// The running nodes to load into, each on its engine: all of the cluster's, or those
+/// named in `only`.
 pub(super) async fn target_nodes(
-    engine: &Engine,
+    engines: &Engines,
     cluster_key: &str,
     only: &[String],
 ) -> anyhow::Result<Vec<Node>> {
-    let rows = inventory::nodes(engine, &Selector::Cluster(cluster_key.to_string())).await?;
+    let all: Vec<_> = engines.all().collect();
+    let rows = inventory::nodes_on(&all, &Selector::Cluster(cluster_key.to_string())).await?;
     if rows.is_empty() {
         bail!("cluster {cluster_key} has no node containers; is it up?");
     }
@@ -186,7 +197,7 @@ pub(super) async fn target_nodes(
     let targets: Vec<Node> = rows
         .iter()
         .filter(|r| only.is_empty() || only.contains(&r.name))
-        .map(|r| Node::new(engine, &r.name))
+        .map(|r| Node::new(engines.named(r.engine.as_deref()), &r.name))
         .collect();
     if let Some(r) = rows
         .iter()
@@ -253,9 +264,10 @@ async fn holds(node: &Node, reference: &str, id: &str) -> anyhow::Result<bool> {
     Ok(listed.lines().any(|l| l.trim() == reference))
 }
 
-/// One export stream, every chunk handed to every node's import.
+/// One export stream from `source`, every chunk handed to every node's import on the
+/// node's own engine.
 async fn fan_out(
-    engine: &Engine,
+    source: &Engine,
     images: &[&str],
     platform: Option<&Platform>,
     nodes: &[&Node],
@@ -267,7 +279,7 @@ async fn fan_out(
     for node in nodes {
         let (tx, rx) = tokio::sync::mpsc::channel::<Arc<[u8]>>(CHANNEL_CHUNKS);
         senders.push(tx);
-        let engine = engine.clone();
+        let engine = node.engine().clone();
         let name = node.name.clone();
         imports.push(tokio::spawn(async move {
             let output = engine.exec_streaming(&name, &argv, rx).await?;
@@ -282,7 +294,7 @@ async fn fan_out(
             Ok(())
         }));
     }
-    let mut stream = Box::pin(engine.export_images_stream(images, platform));
+    let mut stream = Box::pin(source.export_images_stream(images, platform));
     let mut sent: u64 = 0;
     let mut shown = 0;
     let mut export_error = None;

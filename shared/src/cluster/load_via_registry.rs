@@ -46,7 +46,7 @@ pub async fn load_via_registry(
             "load --via-registry needs the local registry; start it with `docker dind registry up` (it writes {CONFIG_PATH} and the nodes' {CERTS_DIR} entries)"
         ))
     })?;
-    let targets = target_nodes(engine, cluster_key, only).await?;
+    let targets = target_nodes(&super::engines::Engines::single(engine), cluster_key, only).await?;
     for image in images {
         let (repo, tag, node_ref) = registry_names(image, port);
         let step = progress.step(format!("Pushing {image} to the local registry"));

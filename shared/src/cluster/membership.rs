@@ -8,6 +8,7 @@
 //! every boot) and the route changes live, as kindnetd keeps one route per Node's pod
 //! range via the Node's address (kind images/kindnetd/cmd/kindnetd/routes.go, `syncRoute`).
 
+use super::engines::Engines;
 use super::nodes::pod_network_files;
 use crate::cni::{self, Route};
 use crate::engine::{ContainerInfo, Engine};
@@ -85,6 +86,10 @@ pub struct Joining {
     pub before: ClusterPlan,
     pub after: ClusterPlan,
     pub node: NodePlan,
+    /// The new node's place in the plan `up` makes of the counted members (numbers freed
+    /// by `remove-node` included), which gives its engine ([`crate::placement`]): the
+    /// same node number always lands on the same engine.
+    pub position: usize,
     pub settings: Settings,
 }
 
@@ -92,19 +97,28 @@ pub struct Joining {
 /// give the same error as `up`, and numbers freed by `remove-node` are not waited for.
 pub fn plan_join(settings: &Settings, members: &[Member], role: Role) -> anyhow::Result<Joining> {
     let added = next_member(members, role);
+    let all = [members, &[added]].concat();
     let before = plan_of(settings, members)?;
-    let after = plan_of(settings, &[members, &[added]].concat())?;
+    let after = plan_of(settings, &all)?;
+    let settings = counted(settings, &all);
+    let position = ClusterPlan::new(&settings)?
+        .nodes
+        .iter()
+        .position(|node| (node.role, node.index) == added);
     let node = after
         .nodes
         .iter()
         .find(|node| (node.role, node.index) == added)
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("the plan has no place for a new {}", role.as_str()))?;
+        .cloned();
+    let (Some(node), Some(position)) = (node, position) else {
+        anyhow::bail!("the plan has no place for a new {}", role.as_str());
+    };
     Ok(Joining {
         before,
         after,
         node,
-        settings: counted(settings, &[members, &[added]].concat()),
+        position,
+        settings,
     })
 }
 
@@ -133,7 +147,7 @@ pub fn route_commands(before: &[Route], after: &[Route]) -> Vec<Vec<String>> {
 /// `after`: the pod-network file of every node container, and the routes live in the
 /// running ones (a stopped node applies its file when it boots).
 pub async fn sync_routes(
-    engine: &Engine,
+    engines: &Engines,
     settings: &Settings,
     before: &ClusterPlan,
     after: &ClusterPlan,
@@ -142,22 +156,23 @@ pub async fn sync_routes(
     if !cni::configured_by_dind(settings.cni) {
         return Ok(());
     }
-    let states: HashMap<String, String> = engine
+    // Each node is reached on the engine that holds it.
+    let found: HashMap<String, (Engine, String)> = engines
         .containers(&[
             (labels::CLUSTER, &after.cluster_key),
             (labels::NODE_ROLE, ""),
         ])
         .await?
         .into_iter()
-        .map(|c| (c.name, c.state))
+        .map(|(engine, c)| (c.name, (engine, c.state)))
         .collect();
-    let mtu = super::nodes::overlay_mtu(engine, after).await?;
+    let mtu = super::nodes::overlay_mtu(engines.master(), after).await?;
     let updates = after
         .nodes
         .iter()
         .filter(|node| Some(node.name.as_str()) != except)
-        .filter_map(|node| Some((node, states.get(&node.name)?)))
-        .map(|(node, state)| async move {
+        .filter_map(|node| Some((node, found.get(&node.name)?)))
+        .map(|(node, (engine, state))| async move {
             let target = Node::new(engine, &node.name);
             target
                 .write_files(&pod_network_files(settings, after, node, mtu))
@@ -267,6 +282,26 @@ mod tests {
         let worker = plan_join(&s, &members, W).unwrap();
         assert_eq!(worker.node.name, "kube-node-3");
         assert_eq!((worker.settings.masters, worker.settings.num_nodes), (3, 3));
+    }
+
+    #[test]
+    fn a_joining_node_takes_the_plan_position_up_would_give_it() {
+        // (masters made, members, role joining, its position in the plan)
+        type Case<'a> = (u16, &'a [Member], Role, usize);
+        let table: [Case; 5] = [
+            (1, &[(M, 0)], W, 1),
+            (1, &[(M, 0), (W, 1)], W, 2),
+            // A number freed by remove-node keeps its place: node 3 is third after the master.
+            (1, &[(M, 0), (W, 2)], W, 3),
+            (3, &[(M, 0), (M, 2), (M, 3), (W, 1)], W, 4),
+            (3, &[(M, 0), (M, 2), (W, 1)], M, 2),
+        ];
+        for (masters, members, role, position) in table {
+            let mut s = settings();
+            s.masters = masters;
+            let joining = plan_join(&s, members, role).unwrap();
+            assert_eq!(joining.position, position, "{members:?} {role:?}");
+        }
     }
 
     #[test]

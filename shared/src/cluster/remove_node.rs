@@ -4,7 +4,7 @@
 //! balancer afterwards. The first master (where dind runs kubeadm) and the last one are
 //! refused: the cluster is its masters.
 
-use crate::engine::Engine;
+use super::engines::Engines;
 use crate::names::labels;
 use crate::node::Node;
 use crate::progress::Progress;
@@ -24,21 +24,23 @@ pub struct RemovedNode {
     pub kubernetes: bool,
 }
 
-/// Removes worker `name` of the cluster.
+/// Removes worker `name` of the cluster, on the engine of `engines` that holds it.
 pub async fn remove_node(
-    engine: &Engine,
+    engines: &Engines,
     cluster_key: &str,
     name: &str,
     kubeconfig: Option<&Path>,
     context: &str,
     progress: &Progress,
 ) -> anyhow::Result<RemovedNode> {
-    let nodes = engine
+    let engine = engines.master();
+    let found = engines
         .containers(&[(labels::CLUSTER, cluster_key), (labels::NODE_ROLE, "")])
         .await?;
-    let node = nodes.iter().find(|c| c.name == name).ok_or_else(|| {
+    let (own_engine, node) = found.iter().find(|(_, c)| c.name == name).ok_or_else(|| {
         crate::error::usage(format!("cluster {cluster_key} has no node named {name}"))
     })?;
+    let nodes: Vec<_> = found.iter().map(|(_, c)| c.clone()).collect();
     let is_master = |c: &crate::engine::ContainerInfo| {
         c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master")
     };
@@ -58,11 +60,11 @@ pub async fn remove_node(
             )));
         }
     }
-    let master = nodes
+    let master = found
         .iter()
-        .find(|c| c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master"));
+        .find(|(_, c)| c.labels.get(labels::NODE_ROLE).map(String::as_str) == Some("master"));
     let has_kubernetes = match master {
-        Some(m) => Node::new(engine, &m.name)
+        Some((on, m)) => Node::new(on, &m.name)
             .exec(&["test", "-e", crate::kubeadm::ADMIN_CONF])
             .await
             .map(|o| o.exit_code == 0)
@@ -76,7 +78,7 @@ pub async fn remove_node(
         })?;
         if removing_master {
             let step = progress.step(format!("Running kubeadm reset on {name}"));
-            let reset = Node::new(engine, name)
+            let reset = Node::new(own_engine, name)
                 .run(&["kubeadm", "reset", "--force"])
                 .await;
             step.finish(reset)?;
@@ -90,10 +92,10 @@ pub async fn remove_node(
         .get(labels::NODE_INDEX)
         .and_then(|i| i.parse::<u16>().ok());
     let step = progress.step(format!("Removing {name} and its volume"));
-    let container = engine.remove_container(name).await?;
+    let container = own_engine.remove_container(name).await?;
     let volume = match volume {
         Some(_) => {
-            engine
+            own_engine
                 .remove_volume(&format!("kubeadm-dind-{name}"))
                 .await?
         }
@@ -101,13 +103,13 @@ pub async fn remove_node(
     };
     step.done();
     if master.is_some() {
-        let (settings, _) = super::join::cluster_settings(engine, cluster_key).await?;
+        let (settings, _) = super::join::cluster_settings(engines, cluster_key).await?;
         let remaining: Vec<_> = nodes.iter().filter(|c| c.name != name).cloned().collect();
         let before = super::membership::plan_of(&settings, &super::membership::members(&nodes))?;
         let after = super::membership::plan_of(&settings, &super::membership::members(&remaining))?;
         let step = progress.step(format!("Removing the routes to {name}'s pods"));
         step.finish(
-            super::membership::sync_routes(engine, &settings, &before, &after, None).await,
+            super::membership::sync_routes(engines, &settings, &before, &after, None).await,
         )?;
         if removing_master {
             let step = progress.step(format!("Removing {name} from the load balancer"));

@@ -5,13 +5,15 @@
 //!
 //! A dump never stops at the first failure: a part that fails becomes a section saying
 //! why, so a cluster whose API server is down (or that never had one) still gets every
-//! node section.
+//! node section. On a cluster spread over `--docker-hosts` each node is read on its own
+//! engine, and an engine that cannot be reached gets a section saying so.
 
 pub mod api;
 pub mod format;
 pub mod nodes;
 pub mod split;
 
+use crate::cluster::engines::Engines;
 use crate::cluster::inventory::{self, Selector};
 use crate::engine::Engine;
 use crate::names::ClusterIdentity;
@@ -20,17 +22,29 @@ use crate::progress::Progress;
 use format::Section;
 
 /// Every section of the cluster's dump: the nodes' first (they need only Docker), then
-/// the API's. `client` is the API client, or why there is none (no context, say). Fails
-/// only when nothing at all could be dumped.
+/// the API's. `unreachable` holds the failures of the engines that could not be reached.
+/// `client` is the API client, or why there is none (no context, say). Fails only when
+/// nothing at all could be dumped.
 pub async fn collect(
-    engine: &Engine,
+    engines: &Engines,
+    unreachable: &[anyhow::Error],
     identity: &ClusterIdentity,
     client: anyhow::Result<kube::Client>,
     progress: &Progress,
 ) -> anyhow::Result<Vec<Section>> {
-    let mut sections = Vec::new();
+    let mut sections: Vec<Section> = unreachable
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Section::new(
+                format!("engine-unreachable-{}.txt", i + 1),
+                nodes::failure("could not reach an engine of --docker-hosts", e),
+            )
+        })
+        .collect();
     let mut nodes_found = 0;
-    match inventory::nodes(engine, &Selector::Cluster(identity.key())).await {
+    let all: Vec<_> = engines.all().collect();
+    match inventory::nodes_on(&all, &Selector::Cluster(identity.key())).await {
         Ok(rows) => {
             nodes_found = rows.len();
             if rows.is_empty() {
@@ -41,7 +55,7 @@ pub async fn collect(
             }
             for row in rows {
                 let step = progress.step(format!("Dumping node {}", row.name));
-                let node = Node::new(engine, &row.name);
+                let node = Node::new(engines.named(row.engine.as_deref()), &row.name);
                 sections.extend(nodes::sections(&node).await);
                 step.done();
             }
@@ -51,7 +65,7 @@ pub async fn collect(
             nodes::failure("could not list the node containers", &e),
         )),
     }
-    sections.extend(balancer_sections(engine, identity).await);
+    sections.extend(balancer_sections(engines.master(), identity).await);
     let api_answered = match client {
         Ok(client) => {
             let step = progress.step("Dumping the cluster through the Kubernetes API");
