@@ -61,11 +61,6 @@ pub struct NodePlan {
     pub ipv6: Option<Ipv6Addr>,
     /// One pod subnet per family, in the order of the pod CIDRs.
     pub pod_subnets: Vec<IpNet>,
-    /// The fixed IPv4 address an IPv6 node holds on a spread cluster's overlay, which
-    /// cannot drop IPv4: left to them, the engines of a swarm hand out the same address
-    /// (and the MAC made from it) twice. Not the node's own address: the cluster is IPv6.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub overlay_ipv4: Option<Ipv4Addr>,
 }
 
 impl NodePlan {
@@ -104,12 +99,6 @@ pub struct Net64Plan {
     pub upstream_dns_via_nat64: Ipv6Addr,
     /// Real AAAA records win over synthesized ones.
     pub allow_aaaa_use: bool,
-    /// The fixed IPv4 addresses of the DNS64 server and NAT64 gateway on a spread
-    /// cluster's overlay, for the same reason as [`NodePlan::overlay_ipv4`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dns64_overlay_ipv4: Option<Ipv4Addr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nat64_overlay_ipv4: Option<Ipv4Addr>,
 }
 
 /// The load balancer in front of the masters of a cluster with several.
@@ -303,20 +292,10 @@ struct Management {
     /// pools it may take 172.18.0.0/16, where NAT64 pools live, so an IPv6 cluster's
     /// network gets a known one. Nodes get no fixed IPv4 address on it.
     docker_v4: Option<Ipv4Net>,
-    /// [`Management::docker_v4`] when the cluster is spread over several engines: there
-    /// every container on it gets a fixed address ([`NodePlan::overlay_ipv4`]).
-    overlay_v4: Option<Ipv4Net>,
 }
 
 impl Management {
     fn new(settings: &Settings, address_id: u8) -> anyhow::Result<Management> {
-        let docker_v4 = match settings.ip_mode {
-            IpMode::Ipv6 => Some(inject_id_v4(
-                IPV6_MODE_DOCKER_V4.parse().expect("a valid constant"),
-                address_id,
-            )?),
-            _ => None,
-        };
         Ok(Management {
             v4: first_v4(&settings.mgmt_cidrs)
                 .map(|n| inject_id_v4(n, address_id))
@@ -324,8 +303,13 @@ impl Management {
             v6: first_v6(&settings.mgmt_cidrs)
                 .map(|n| inject_id_v6(n, address_id))
                 .transpose()?,
-            docker_v4,
-            overlay_v4: docker_v4.filter(|_| settings.docker_hosts.len() > 1),
+            docker_v4: match settings.ip_mode {
+                IpMode::Ipv6 => Some(inject_id_v4(
+                    IPV6_MODE_DOCKER_V4.parse().expect("a valid constant"),
+                    address_id,
+                )?),
+                _ => None,
+            },
         })
     }
 
@@ -406,9 +390,7 @@ fn check_worker_count(settings: &Settings) -> anyhow::Result<()> {
         )));
     }
     let max_workers = max_workers(mode, masters);
-    // An IPv6 cluster's DNS64 and NAT64 take the two hosts below the swarm's range.
-    let net64_hosts = if mode == IpMode::Ipv6 { 2 } else { 0 };
-    let spread_max = (MAX_SPREAD_WORKERS - net64_hosts).min(max_workers);
+    let spread_max = MAX_SPREAD_WORKERS.min(max_workers);
     if settings.docker_hosts.len() > 1 && settings.num_nodes > spread_max {
         return Err(usage(format!(
             "{} worker nodes requested, but a cluster spread over several --docker-hosts has \
@@ -437,7 +419,6 @@ fn net64_plan(
     if settings.ip_mode != IpMode::Ipv6 {
         return Ok(None);
     }
-    let mgmt_overlay_v4 = mgmt.overlay_v4;
     let mgmt = mgmt.v6.expect("ipv6 mode has an IPv6 management network");
     let pool = nat64_pool(&settings.nat64_v4_subnet_prefix, address_id)?;
     let prefix = settings.dns64_prefix;
@@ -453,8 +434,6 @@ fn net64_plan(
         upstream_dns_v4: settings.remote_dns64_v4server,
         upstream_dns_via_nat64: embed_v4(prefix, settings.remote_dns64_v4server),
         allow_aaaa_use: settings.allow_aaaa_use,
-        dns64_overlay_ipv4: mgmt_overlay_v4.map(|n| nth_v4(n, DNS64_OVERLAY_V4_HOST)),
-        nat64_overlay_ipv4: mgmt_overlay_v4.map(|n| nth_v4(n, NAT64_OVERLAY_V4_HOST)),
     }))
 }
 
@@ -509,7 +488,6 @@ fn node_plans(settings: &Settings, cluster: &ClusterIdentity, mgmt: &Management)
             .iter()
             .map(|cidr| node_pod_subnet(*cidr, host))
             .collect(),
-        overlay_ipv4: mgmt.overlay_v4.map(|n| nth_v4(n, host)),
     };
     let masters = (1..=settings.masters.max(1)).map(|k| {
         let index = if k == 1 { 0 } else { k };
@@ -555,11 +533,6 @@ pub const SWARM_RANGE_FIRST_HOST: u32 = 224;
 /// The most workers of a cluster spread over several engines: the node addresses must
 /// stay below [`SWARM_RANGE_FIRST_HOST`] (the master has `.2`, workers follow).
 pub const MAX_SPREAD_WORKERS: u16 = (SWARM_RANGE_FIRST_HOST - 3) as u16;
-
-/// The IPv4 hosts of the DNS64 server and NAT64 gateway on a spread IPv6 cluster's
-/// overlay: the two just below the swarm's range, which the workers then stop short of.
-const DNS64_OVERLAY_V4_HOST: u32 = SWARM_RANGE_FIRST_HOST - 2;
-const NAT64_OVERLAY_V4_HOST: u32 = SWARM_RANGE_FIRST_HOST - 1;
 
 /// Where a swarm may hand out addresses on `subnet` of a spread cluster's overlay: 16
 /// addresses from host [`SWARM_RANGE_FIRST_HOST`] (a /28 of an IPv4 /24, a /124 of IPv6).
@@ -702,8 +675,7 @@ mod tests {
         let cases = [
             ("221", "ipv4", None),
             ("222", "ipv4", Some("at most 221")),
-            ("219", "ipv6", None),
-            ("220", "ipv6", Some("at most 219")),
+            ("221", "ipv6", None),
             ("3", "dual-stack", None),
         ];
         for (workers, mode, needle) in cases {
@@ -711,44 +683,21 @@ mod tests {
             match needle {
                 None => {
                     let plan = result.unwrap();
-                    // Every container's fixed addresses: nodes, and an IPv6 cluster's
-                    // DNS64 and NAT64 with their IPv4 ones on the overlay.
-                    let net64 = plan.net64.iter().flat_map(|n| {
-                        [
-                            n.dns64_overlay_ipv4.map(IpAddr::V4),
-                            n.nat64_overlay_ipv4.map(IpAddr::V4),
-                            Some(IpAddr::V6(n.dns64_address)),
-                            Some(IpAddr::V6(n.nat64_address)),
-                        ]
-                    });
-                    let mut fixed: Vec<IpAddr> = net64.flatten().collect();
                     for node in &plan.nodes {
-                        let addresses = [
-                            node.ipv4.map(IpAddr::V4),
-                            node.overlay_ipv4.map(IpAddr::V4),
-                            node.ipv6.map(IpAddr::V6),
-                        ];
-                        assert_eq!(
-                            node.overlay_ipv4.is_some(),
-                            mode == "ipv6",
-                            "{}: an IPv6 node's fixed IPv4 on the overlay",
-                            node.name
-                        );
-                        fixed.extend(addresses.into_iter().flatten());
-                    }
-                    let count = fixed.len();
-                    fixed.sort();
-                    fixed.dedup();
-                    assert_eq!(fixed.len(), count, "no address is taken twice");
-                    for address in fixed {
-                        assert!(
-                            !plan
-                                .network
-                                .subnets
-                                .iter()
-                                .any(|s| { swarm_dynamic_range(*s).contains(&address) }),
-                            "{address} is in the swarm's range"
-                        );
+                        for address in [node.ipv4.map(IpAddr::V4), node.ipv6.map(IpAddr::V6)]
+                            .into_iter()
+                            .flatten()
+                        {
+                            assert!(
+                                !plan
+                                    .network
+                                    .subnets
+                                    .iter()
+                                    .any(|s| { swarm_dynamic_range(*s).contains(&address) }),
+                                "{} at {address} is in the swarm's range",
+                                node.name
+                            );
+                        }
                     }
                 }
                 Some(needle) => {

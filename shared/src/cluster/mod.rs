@@ -28,7 +28,6 @@ pub mod load_via_registry;
 pub mod local_registry;
 pub mod master_opts;
 pub mod membership;
-pub mod neighbors;
 pub mod net64;
 pub mod network;
 pub mod node_image;

@@ -132,7 +132,6 @@ pub fn nat64_container(
             ("net.ipv6.conf.all.forwarding".into(), "1".into()),
         ]),
         network: Some(plan.network.name.clone()),
-        ipv4: n.nat64_overlay_ipv4,
         ipv6: Some(n.nat64_address),
         restart: Some("unless-stopped".into()),
         ..ContainerSpec::default()
@@ -156,7 +155,6 @@ pub fn dns64_container(
         cap_add: vec!["NET_ADMIN".into()],
         sysctls: BTreeMap::from([("net.ipv6.conf.all.disable_ipv6".into(), "0".into())]),
         network: Some(plan.network.name.clone()),
-        ipv4: n.dns64_overlay_ipv4,
         ipv6: Some(n.dns64_address),
         restart: Some("unless-stopped".into()),
         ..ContainerSpec::default()

@@ -37,17 +37,15 @@ pub struct Decision {
     pub note: Option<String>,
 }
 
-/// Decides from the IP mode, the setting, the engine's API version, `publisher`: the
+/// Decides from the IP mode, the setting, the engine's API version and `publisher`: the
 /// flag, if any, that publishes ports on a node container (`--publish`, or `--masters`,
 /// whose balancer publishes the API server), which needs IPv4 for Docker to forward to
-/// it from an IPv4 host address; and `spread`: nodes on several engines, whose swarm
-/// overlay network cannot drop IPv4 (moby PR #48237 left swarm-scoped networks out).
+/// it from an IPv4 host address.
 pub fn decide(
     mode: IpMode,
     setting: NodeIpv4,
     host: &HostInfo,
     publisher: Option<&str>,
-    spread: bool,
 ) -> anyhow::Result<Decision> {
     let keep = |note: Option<String>| Ok(Decision { ipv4: true, note });
     // `off` in another mode is refused when the settings are read.
@@ -59,16 +57,6 @@ pub fn decide(
     let engine = format!("Docker {} (API {})", host.server_version, host.api_version);
     match setting {
         NodeIpv4::On => keep(None),
-        NodeIpv4::Off if spread => Err(usage(
-            "DIND_NODE_IPV4=off cannot go with several --docker-hosts: the cluster's swarm \
-             overlay network cannot be created without IPv4; use DIND_NODE_IPV4=auto",
-        )),
-        NodeIpv4::Auto if spread => keep(Some(
-            "a swarm overlay network cannot be created without IPv4: the nodes of this IPv6 \
-             cluster over several --docker-hosts keep an IPv4 address (DIND_NODE_IPV4=on says \
-             so without this note)"
-                .to_string(),
-        )),
         NodeIpv4::Off if !engine_can => Err(usage(format!(
             "DIND_NODE_IPV4=off: {engine} cannot create a network without IPv4 (API 1.48, \
              Docker 28, or newer needed); upgrade Docker or use DIND_NODE_IPV4=auto"
@@ -109,14 +97,7 @@ pub fn decide_for(settings: &Settings, host: &HostInfo) -> anyhow::Result<Decisi
     } else {
         None
     };
-    let spread = settings.docker_hosts.len() > 1;
-    decide(
-        settings.ip_mode,
-        settings.node_ipv4,
-        host,
-        publisher,
-        spread,
-    )
+    decide(settings.ip_mode, settings.node_ipv4, host, publisher)
 }
 
 /// `plan` with nodes without IPv4: the node network keeps only its IPv6 subnet, and the
@@ -222,13 +203,7 @@ mod tests {
             (Ipv6, Off, "1.51", true, Err("cannot go with --publish")),
         ];
         for (mode, setting, api, publish, want) in table {
-            let got = decide(
-                *mode,
-                *setting,
-                &host(api),
-                publish.then_some("--publish"),
-                false,
-            );
+            let got = decide(*mode, *setting, &host(api), publish.then_some("--publish"));
             let case = format!("{mode} {setting} API {api} publish {publish}");
             match (got, want) {
                 (Ok(d), Ok((ipv4, note))) => {
@@ -297,55 +272,6 @@ mod tests {
             ),
             dropped
         );
-    }
-
-    #[test]
-    fn a_spread_cluster_keeps_node_ipv4_on_its_overlay() {
-        use IpMode::{DualStack, Ipv6};
-        use NodeIpv4::{Auto, Off, On};
-        // (mode, setting, API, Ok(note contains) or Err(message contains))
-        type Row = (
-            IpMode,
-            NodeIpv4,
-            &'static str,
-            Result<Option<&'static str>, &'static str>,
-        );
-        let table: [Row; 6] = [
-            (Ipv6, Auto, "1.51", Ok(Some("swarm overlay network cannot"))),
-            (Ipv6, Auto, "1.41", Ok(Some("swarm overlay network cannot"))),
-            (Ipv6, On, "1.51", Ok(None)),
-            (
-                Ipv6,
-                Off,
-                "1.51",
-                Err("cannot go with several --docker-hosts"),
-            ),
-            (
-                Ipv6,
-                Off,
-                "1.41",
-                Err("cannot go with several --docker-hosts"),
-            ),
-            (DualStack, Auto, "1.51", Ok(None)),
-        ];
-        for (mode, setting, api, want) in table {
-            let got = decide(mode, setting, &host(api), None, true);
-            match (got, want) {
-                (Ok(d), Ok(note)) => {
-                    assert!(d.ipv4, "{mode} {setting} {api}");
-                    match (d.note, note) {
-                        (None, None) => {}
-                        (Some(n), Some(part)) => assert!(n.contains(part), "{n}"),
-                        (n, want) => panic!("{mode} {setting}: note {n:?}, want {want:?}"),
-                    }
-                }
-                (Err(e), Err(part)) => {
-                    assert_eq!(crate::error::exit_code(&e), 2);
-                    assert!(e.to_string().contains(part), "{e}");
-                }
-                (got, want) => panic!("{mode} {setting} {api}: got {got:?}, want {want:?}"),
-            }
-        }
     }
 
     #[test]

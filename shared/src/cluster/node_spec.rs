@@ -149,7 +149,7 @@ pub fn node_container(
         tmpfs: vec!["/run".into(), "/tmp".into()],
         sysctls,
         network: Some(plan.network.name.clone()),
-        ipv4: node.ipv4.or(node.overlay_ipv4),
+        ipv4: node.ipv4,
         ipv6: node.ipv6,
         ports,
         restart: Some("unless-stopped".into()),

@@ -440,7 +440,6 @@ async fn boot_nodes(
         futures::future::try_join_all(nodes.iter().map(|node| configure_node(node, plan, net64)))
             .await?;
     }
-    super::neighbors::pin(run.engines, plan, &nodes).await?;
     Ok(nodes)
 }
 

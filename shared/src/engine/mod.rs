@@ -67,14 +67,6 @@ pub struct NetworkInfo {
     pub labels: HashMap<String, String>,
 }
 
-/// A container's endpoint on a network, as the engine holding the container reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkEndpoint {
-    pub container: String,
-    pub mac: String,
-    pub ipv6: Option<Ipv6Addr>,
-}
-
 /// A network to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkSpec {

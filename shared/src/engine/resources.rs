@@ -1,6 +1,6 @@
 //! The cluster's shared resources: networks and volumes.
 
-use super::{label_filters, Engine, NetworkEndpoint, NetworkInfo, NetworkSpec};
+use super::{label_filters, Engine, NetworkInfo, NetworkSpec};
 use anyhow::Context;
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
@@ -97,31 +97,6 @@ impl Engine {
     }
 
     /// Removes a network; `Ok(false)` when it did not exist.
-    /// The endpoints of this engine's containers on a network: of an overlay, only the
-    /// containers this engine holds (each engine of a swarm lists its own).
-    pub async fn network_endpoints(&self, name: &str) -> anyhow::Result<Vec<NetworkEndpoint>> {
-        let network = self
-            .docker
-            .inspect_network(
-                name,
-                None::<bollard::query_parameters::InspectNetworkOptions>,
-            )
-            .await
-            .with_context(|| format!("inspecting Docker network {name}"))?;
-        Ok(network
-            .containers
-            .unwrap_or_default()
-            .into_values()
-            .map(|c| NetworkEndpoint {
-                container: c.name.unwrap_or_default(),
-                mac: c.mac_address.unwrap_or_default(),
-                ipv6: c
-                    .ipv6_address
-                    .and_then(|a| a.split('/').next().and_then(|a| a.parse().ok())),
-            })
-            .collect())
-    }
-
     pub async fn remove_network(&self, name: &str) -> anyhow::Result<bool> {
         match self.docker.remove_network(name).await {
             Ok(()) => Ok(true),

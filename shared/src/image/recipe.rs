@@ -93,8 +93,6 @@ const NODE_FILES: &[(&str, &[u8])] = embedded_files! {
     "rootfs/etc/systemd/system/kubelet.service.d/10-kubeadm.conf" => "files/rootfs-node/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
     "rootfs/etc/systemd/system/dind-net64.service" => "files/rootfs-node/etc/systemd/system/dind-net64.service",
     "rootfs/usr/local/bin/dind-net64" => "files/rootfs-node/usr/local/bin/dind-net64",
-    "rootfs/etc/systemd/system/dind-neighbors.service" => "files/rootfs-node/etc/systemd/system/dind-neighbors.service",
-    "rootfs/usr/local/bin/dind-neighbors" => "files/rootfs-node/usr/local/bin/dind-neighbors",
     "rootfs/etc/systemd/system/dind-node-setup.service" => "files/rootfs-node/etc/systemd/system/dind-node-setup.service",
     "rootfs/usr/local/bin/dind-node-setup" => "files/rootfs-node/usr/local/bin/dind-node-setup",
     "rootfs/etc/systemd/system/dind-pod-network.service" => "files/rootfs-node/etc/systemd/system/dind-pod-network.service",
@@ -107,8 +105,6 @@ const NODE_FILES: &[(&str, &[u8])] = embedded_files! {
 const SUPPORT_FILES: &[(&str, &[u8])] = embedded_files! {
     "rootfs/usr/local/bin/dind-dns64" => "files/rootfs-support/usr/local/bin/dind-dns64",
     "rootfs/usr/local/bin/dind-nat64" => "files/rootfs-support/usr/local/bin/dind-nat64",
-    // The node's script, the same in both images.
-    "rootfs/usr/local/bin/dind-neighbors" => "files/rootfs-node/usr/local/bin/dind-neighbors",
 };
 
 const NODE_DOCKERFILE: &str = include_str!("files/node.Dockerfile");

@@ -28,8 +28,7 @@ RUN systemctl mask systemd-modules-load.service getty.target console-getty.servi
       ldconfig.service systemd-update-done.service systemd-journal-catalog-update.service \
       modprobe@.service dev-hugepages.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
       sys-kernel-config.mount sys-fs-fuse-connections.mount \
- && systemctl enable containerd.service kubelet.service dind-net64.service dind-neighbors.service \
-      dind-node-setup.service \
+ && systemctl enable containerd.service kubelet.service dind-net64.service dind-node-setup.service \
       dind-images.service \
       dind-pod-network.service \
  && rm -f /var/lib/dbus/machine-id && : > /etc/machine-id && ln -s /etc/machine-id /var/lib/dbus/machine-id
