@@ -48,8 +48,12 @@ fn ipv6_and_dual_stack_over_two_engines_are_refused() {
                 Some(2),
                 "{mode} dry-run {dry_run}: {stderr}"
             );
-            let reason = format!("--ip-mode {mode} cannot go with several --docker-hosts");
+            let reason = format!("--ip-mode {mode} (IP_MODE, config key ip-mode) cannot go");
             assert!(stderr.contains(&reason), "{stderr}");
+            assert!(
+                stderr.contains("with several --docker-hosts (DIND_DOCKER_HOSTS"),
+                "{stderr}"
+            );
             assert!(stderr.contains("moby#48116"), "{stderr}");
         }
     }

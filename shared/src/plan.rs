@@ -400,7 +400,8 @@ fn check_spread_ip_mode(settings: &Settings) -> anyhow::Result<()> {
         return Ok(());
     }
     Err(usage(format!(
-        "--ip-mode {} cannot go with several --docker-hosts: on a swarm overlay network a \
+        "--ip-mode {} (IP_MODE, config key ip-mode) cannot go with several --docker-hosts \
+         (DIND_DOCKER_HOSTS, config key docker-hosts): on a swarm overlay network a \
          container keeps only one fixed address, each engine hands out the other family (and \
          the MAC Docker makes from it) on its own, so containers on two engines collide, and \
          IPv6 neighbour discovery does not cross engines (moby#48116); use --ip-mode ipv4 \
@@ -707,12 +708,12 @@ mod tests {
             (
                 "221",
                 "ipv6",
-                Some("--ip-mode ipv6 cannot go with several --docker-hosts"),
+                Some("--ip-mode ipv6 (IP_MODE, config key ip-mode) cannot go"),
             ),
             (
                 "3",
                 "dual-stack",
-                Some("--ip-mode dual-stack cannot go with several --docker-hosts"),
+                Some("cannot go with several --docker-hosts (DIND_DOCKER_HOSTS"),
             ),
         ];
         for (workers, mode, needle) in cases {
