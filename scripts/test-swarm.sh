@@ -31,7 +31,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cargo build --quiet --workspace
-cargo test --workspace --test swarm --test swarm_pods --test swarm_cmds --no-run -q 2>&1 | grep -v '^ *Executable' >&2 || true
+cargo test --workspace --test swarm --test swarm_pods --test swarm_cmds --test swarm_ipv6 --no-run -q 2>&1 | grep -v '^ *Executable' >&2 || true
 target/debug/docker-dind build-image --bare >/dev/null
 log "starting $name (Docker 28 in a container)"
 swarm_prepare "$name"
@@ -45,7 +45,7 @@ cargo test --workspace --test swarm -- --exact swarm_preflight_refuses_an_engine
 
 log "joining the inner engine as a worker"
 swarm_join
-cargo test --workspace --test swarm --test swarm_pods --test swarm_cmds -- --skip swarm_preflight_ --skip engine_gone_
+cargo test --workspace --test swarm --test swarm_pods --test swarm_cmds --test swarm_ipv6 -- --skip swarm_preflight_ --skip engine_gone_
 
 # The host's daemon holds other stages' clusters; the inner engine only this stage's.
 inner() { DOCKER_HOST=$SWARM_INNER_HOST "$@"; }

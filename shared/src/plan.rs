@@ -183,6 +183,7 @@ impl ClusterPlan {
         let mgmt = Management::new(settings, address_id)?;
         check_pod_and_service_cidrs(settings)?;
         check_worker_count(settings)?;
+        check_spread_ip_mode(settings)?;
         let net64 = net64_plan(settings, &cluster, &mgmt, address_id)?;
         check_disjoint(settings, &mgmt, net64.as_ref())?;
 
@@ -378,6 +379,35 @@ fn check_service_cidr_size(net: IpNet) -> anyhow::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Only IPv4 clusters spread over several engines. Measured on this project's swarm
+/// (Docker 20.10 as manager, Docker 28.5.2 as worker), on an attachable overlay with an
+/// IPv4 and an IPv6 subnet:
+/// - a container keeps only one fixed address: with `--ip` and `--ip6` its IPv6 address
+///   is a dynamic one (a dual-stack node loses its plan address), and with `--ip6` alone
+///   its IPv4 address comes from the engine it runs on, which does not know the other
+///   engines' addresses: a container on each engine got 10.192.235.224 and .225, the
+///   addresses the swarm had given the other engine's own endpoint on the network;
+/// - Docker makes a container's MAC from its IPv4 address, so those pairs shared a MAC
+///   (02:42:0a:c0:eb:e0, :e1), and IPv6 between them timed out even with the peer's MAC
+///   pinned (`ip -6 neigh replace ... nud permanent`); Docker 20.10 takes no MAC per
+///   endpoint, only the container-wide `MacAddress`, which bollard no longer sends;
+/// - neighbour discovery does not cross engines at all: without a pinned MAC, a node
+///   on one engine found its peer on the other `FAILED` (moby#48116), where IPv4 worked.
+fn check_spread_ip_mode(settings: &Settings) -> anyhow::Result<()> {
+    if settings.docker_hosts.len() < 2 || settings.ip_mode == IpMode::Ipv4 {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "--ip-mode {} (IP_MODE, config key ip-mode) cannot go with several --docker-hosts \
+         (DIND_DOCKER_HOSTS, config key docker-hosts): on a swarm overlay network a \
+         container keeps only one fixed address, each engine hands out the other family (and \
+         the MAC Docker makes from it) on its own, so containers on two engines collide, and \
+         IPv6 neighbour discovery does not cross engines (moby#48116); use --ip-mode ipv4 \
+         or a single Docker host",
+        settings.ip_mode
+    )))
 }
 
 /// No more workers than the management and pod subnets can address.
@@ -675,8 +705,16 @@ mod tests {
         let cases = [
             ("221", "ipv4", None),
             ("222", "ipv4", Some("at most 221")),
-            ("221", "ipv6", None),
-            ("3", "dual-stack", None),
+            (
+                "221",
+                "ipv6",
+                Some("--ip-mode ipv6 (IP_MODE, config key ip-mode) cannot go"),
+            ),
+            (
+                "3",
+                "dual-stack",
+                Some("cannot go with several --docker-hosts (DIND_DOCKER_HOSTS"),
+            ),
         ];
         for (workers, mode, needle) in cases {
             let result = plan(&[("NUM_NODES", workers), ("IP_MODE", mode), hosts]);
@@ -702,7 +740,9 @@ mod tests {
                 }
                 Some(needle) => {
                     let err = result.unwrap_err();
+                    assert_eq!(crate::error::exit_code(&err), 2, "{err}");
                     assert!(err.to_string().contains(needle), "{err}");
+                    assert!(!err.to_string().contains('\n'), "one line: {err}");
                 }
             }
         }
