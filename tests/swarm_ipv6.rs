@@ -1,6 +1,6 @@
 //! IPv6 and dual-stack clusters over the two engines of the swarm stage: refused, and
 //! why. `up --ip-mode ipv6|dual-stack` with several `--docker-hosts` exits 2 before
-//! anything is created; the second test shows, on the real engines, the overlay
+//! anything is created; the second test (ignored: run it by hand) shows, on the real engines, the overlay
 //! behaviour the refusal rests on (see `check_spread_ip_mode` in shared/src/plan.rs),
 //! so that an engine which lifts it fails this test and the refusal can go.
 //!
