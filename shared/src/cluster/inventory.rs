@@ -107,7 +107,15 @@ pub async fn require_up(
     engine: &Engine,
     identity: &ClusterIdentity,
 ) -> anyhow::Result<Vec<ContainerRow>> {
-    let rows = nodes(engine, &Selector::Cluster(identity.key())).await?;
+    require_up_on(&[(None, engine)], identity).await
+}
+
+/// [`require_up`] for a cluster spread over `engines` (as [`nodes_on`] takes them).
+pub async fn require_up_on(
+    engines: &[(Option<&str>, &Engine)],
+    identity: &ClusterIdentity,
+) -> anyhow::Result<Vec<ContainerRow>> {
+    let rows = nodes_on(engines, &Selector::Cluster(identity.key())).await?;
     if rows.is_empty() {
         return Err(not_up(identity));
     }
