@@ -30,7 +30,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cargo build --quiet --workspace
-cargo test --workspace --test swarm --no-run -q 2>&1 | grep -v '^ *Executable' >&2 || true
+cargo test --workspace --test swarm --test swarm_restore --no-run -q 2>&1 | grep -v '^ *Executable' >&2 || true
 target/debug/docker-dind build-image --bare >/dev/null
 log "starting $name (Docker 28 in a container)"
 swarm_prepare "$name"
@@ -45,6 +45,7 @@ cargo test --workspace --test swarm -- --exact swarm_preflight_refuses_an_engine
 log "joining the inner engine as a worker"
 swarm_join
 cargo test --workspace --test swarm -- --skip swarm_preflight_ --skip engine_gone_
+cargo test --workspace --test swarm_restore
 
 # The host's daemon holds other stages' clusters; the inner engine only this stage's.
 inner() { DOCKER_HOST=$SWARM_INNER_HOST "$@"; }

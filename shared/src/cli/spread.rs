@@ -8,15 +8,10 @@ use crate::settings::Layer;
 /// The commands that work on one engine only, by name.
 fn single_engine_command(command: &DindCommand) -> Option<&'static str> {
     Some(match command {
-        DindCommand::Snapshot(_) => "snapshot",
-        DindCommand::Pause(_) => "pause",
-        DindCommand::Unpause(_) => "unpause",
         DindCommand::ApiserverPort(_) => "apiserver-port",
         DindCommand::Join(_) => "join",
         DindCommand::RemoveNode(_) => "remove-node",
         DindCommand::Reup(_) => "reup",
-        DindCommand::Down(_) => "down",
-        DindCommand::Restore(_) => "restore",
         DindCommand::Load(_) => "load",
         DindCommand::Dump(_) | DindCommand::Dump64(_) => "dump",
         _ => return None,
@@ -37,7 +32,7 @@ pub fn refuse_spread(command: &mut DindCommand) -> anyhow::Result<()> {
     if hosts.len() > 1 {
         return Err(usage(format!(
             "{name} does not work across several --docker-hosts engines yet; \
-             up, clean, nodes and support do"
+             up, down, restore, snapshot, pause, unpause, clean, nodes and support do"
         )));
     }
     Ok(())
