@@ -261,3 +261,70 @@ fn down_and_restore_across_two_engines() {
         );
     }
 }
+
+/// `up --skip-snapshot` after a `down` of a cluster over two engines discards the snapshot
+/// on both engines and starts every node afresh, its kept volume replaced by a new one,
+/// on the same engines and addresses; `clean` leaves nothing on either engine.
+#[test]
+fn skip_snapshot_discards_on_both_engines() {
+    let Some((host, inner)) = engines() else {
+        return;
+    };
+    ensure_images();
+    let key = "cluster-234";
+    let hosts = format!("{host},{inner}");
+    let select = ["--cluster-id", "234", "--docker-hosts", &hosts];
+    let _clean = CleanBoth(select.iter().map(|s| s.to_string()).collect());
+    let mut up = vec!["up", "--nodes-only", "--nodes", "3", "--image", BARE_IMAGE];
+    up.extend(select);
+    run_ok("docker-dind", &up, &[]);
+    let before = nodes(&select);
+    assert_eq!(before.len(), 4, "{before:?}");
+    for row in &before {
+        exec_on(row, "echo kept > /var/lib/dind-restore-marker");
+    }
+    let mut down = vec!["down"];
+    down.extend(select);
+    run_ok("docker-dind", &down, &[]);
+    assert_down(&before, key, [&host, &inner]);
+
+    up.push("--skip-snapshot");
+    run_ok("docker-dind", &up, &[]);
+    let after = nodes(&select);
+    assert_eq!(after.len(), 4, "{after:?}");
+    for (was, now) in before.iter().zip(&after) {
+        assert_eq!(
+            (&now.name, &now.engine, &now.ipv4, now.image.as_str()),
+            (&was.name, &was.engine, &was.ipv4, BARE_IMAGE),
+            "{} starts afresh from the node image on its engine",
+            was.name
+        );
+        assert_eq!(
+            exec_on(
+                now,
+                "test -e /var/lib/dind-restore-marker && echo old || echo fresh"
+            ),
+            "fresh",
+            "{}'s volume is a new one",
+            now.name
+        );
+    }
+    for engine in [&host, &inner] {
+        assert_eq!(
+            snapshot_images_on(engine, key),
+            Vec::<String>::new(),
+            "the snapshot is discarded on {engine}"
+        );
+    }
+
+    let mut clean = vec!["clean"];
+    clean.extend(select);
+    run_ok("docker-dind", &clean, &[]);
+    for engine in [&host, &inner] {
+        assert_eq!(
+            labelled_on(engine, key),
+            Vec::<String>::new(),
+            "on {engine}"
+        );
+    }
+}
