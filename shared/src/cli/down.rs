@@ -1,7 +1,10 @@
-//! `down`: remove the node containers, keeping a snapshot unless SKIP_SNAPSHOT.
+//! `down`: remove the node containers on every engine the cluster spreads over, keeping a
+//! snapshot unless SKIP_SNAPSHOT.
 
 use super::{print, snapshot::snapshot_before_down, CommandContext, SelectArgs, SettingsFlags};
-use crate::cluster::inventory;
+use crate::cluster::engines::on_host;
+use crate::cluster::inventory::{self, Removed};
+use anyhow::Context;
 use clap::Args;
 
 /// `down`: which cluster, and whether to keep its nodes' state.
@@ -22,10 +25,19 @@ pub async fn down(args: &DownArgs, ctx: &CommandContext) -> anyhow::Result<()> {
     }
     let settings = flags.settings()?;
     let key = settings.identity.key();
-    snapshot_before_down(&settings, ctx).await?;
-    let mut removed = inventory::down(&ctx.engine, &key, &ctx.progress).await?;
-    // The snapshots the nodes ran from, replaced by the one just taken.
-    removed.images = crate::cluster::snapshot::prune(&ctx.engine, &key).await?;
+    let engines = args.select.cluster.engines(ctx).await?;
+    snapshot_before_down(&settings, &engines, ctx).await?;
+    let mut removed = Removed::default();
+    for (host, engine) in engines.all() {
+        let mut on_engine = inventory::down(engine, &key, &ctx.progress)
+            .await
+            .with_context(|| on_host("removing the nodes", host))?;
+        // The snapshots the nodes ran from, replaced by the one just taken.
+        on_engine.images = crate::cluster::snapshot::prune(engine, &key)
+            .await
+            .with_context(|| on_host("removing replaced snapshot images", host))?;
+        removed.merge(on_engine);
+    }
     if removed.is_empty() {
         eprintln!("cluster {key} has no node containers: nothing to remove");
     }

@@ -187,6 +187,16 @@ impl ClusterFlags {
         crate::cluster::engines::Engines::connect(&self.settings()?.docker_hosts, &ctx.engine).await
     }
 
+    /// [`Self::running`] for a cluster that may spread over several engines: its settings
+    /// and engines, once some engine holds a node of it.
+    pub async fn running_on(
+        &self,
+        ctx: &CommandContext,
+    ) -> anyhow::Result<(Settings, crate::cluster::engines::Engines)> {
+        let (settings, _, engines) = self.running_spread(ctx).await?;
+        Ok((settings, engines))
+    }
+
     /// The settings of the selected cluster, which the command needs up: a cluster with
     /// no node containers is a one-line error naming the `up` command.
     pub async fn running(&self, ctx: &CommandContext) -> anyhow::Result<Settings> {
@@ -209,8 +219,7 @@ impl ClusterFlags {
         ctx: &CommandContext,
     ) -> anyhow::Result<(Settings, NodeNames, crate::cluster::engines::Engines)> {
         let settings = self.settings()?;
-        let engines =
-            crate::cluster::engines::Engines::connect(&settings.docker_hosts, &ctx.engine).await?;
+        let engines = self.engines(ctx).await?;
         let rows = crate::cluster::inventory::require_up_on(&engines, &settings.identity).await?;
         let names = NodeNames {
             names: rows.into_iter().map(|r| r.name).collect(),

@@ -1,4 +1,5 @@
-//! `pause` (`freeze`) and `unpause`: freeze or thaw every node container of a cluster.
+//! `pause` (`freeze`) and `unpause`: freeze or thaw every node container of a cluster,
+//! on every engine it spreads over.
 
 use super::{print, CommandContext, SelectArgs};
 use crate::cluster::pause;
@@ -9,8 +10,9 @@ pub async fn set_paused(
     ctx: &CommandContext,
     freeze: bool,
 ) -> anyhow::Result<()> {
-    let key = args.cluster.running(ctx).await?.identity.key();
-    let changed = pause::set_paused(&ctx.engine, &key, freeze, &ctx.progress).await?;
+    let (settings, engines) = args.cluster.running_on(ctx).await?;
+    let key = settings.identity.key();
+    let changed = pause::set_paused(&engines, &key, freeze, &ctx.progress).await?;
     if changed.is_empty() {
         let state = if freeze { "paused" } else { "running" };
         eprintln!("every node of cluster {key} is already {state}: nothing to do");

@@ -2,23 +2,26 @@
 //! them back.
 
 use super::{print, up::UpArgs, CommandContext, SelectArgs};
+use crate::cluster::engines::Engines;
 use crate::cluster::snapshot;
 use crate::error::usage;
 
 /// `snapshot`: commit every node of a running cluster, for a later `restore`/`up`.
 pub async fn take_snapshot(args: &SelectArgs, ctx: &CommandContext) -> anyhow::Result<()> {
-    let key = args.cluster.running(ctx).await?.identity.key();
-    let images = snapshot::take(&ctx.engine, &key, &ctx.progress).await?;
+    let (settings, engines) = args.cluster.running_on(ctx).await?;
+    let key = settings.identity.key();
+    let images = snapshot::take(&engines, &key, &ctx.progress).await?;
     print(&images, args.output, || format!("{}\n", images.join("\n")))
 }
 
-/// `down`'s first half: keep the nodes' state unless SKIP_SNAPSHOT.
+/// `down`'s first half: keep the nodes' state (on each node's engine) unless SKIP_SNAPSHOT.
 pub async fn snapshot_before_down(
     settings: &crate::settings::Settings,
+    engines: &Engines,
     ctx: &CommandContext,
 ) -> anyhow::Result<()> {
     if !settings.skip_snapshot {
-        snapshot::take(&ctx.engine, &settings.identity.key(), &ctx.progress).await?;
+        snapshot::take(engines, &settings.identity.key(), &ctx.progress).await?;
     }
     Ok(())
 }
@@ -40,7 +43,9 @@ pub async fn restore(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> 
         ));
     }
     let key = asked.identity.key();
-    let Some(stored) = snapshot::settings_of(&ctx.engine, &key).await? else {
+    // Each node's snapshot is on its own engine; the master's (first) holds the settings.
+    let engines = Engines::connect(&asked.docker_hosts, &ctx.engine).await?;
+    let Some(stored) = snapshot::settings_of(&engines, &key).await? else {
         anyhow::bail!("cluster {key} has no snapshot to restore; `down` or `snapshot` makes one, `up` starts afresh");
     };
     let mut settings = stored.with_local_from(&asked);
@@ -57,7 +62,7 @@ pub async fn restore(args: &UpArgs, ctx: &CommandContext) -> anyhow::Result<()> 
     }
     let mut options = args.nodes.up_options(!args.no_dedicated, ctx);
     options.restoring = true;
-    options.nodes_only |= !snapshot::has_kubernetes(&ctx.engine, &key).await?;
+    options.nodes_only |= !snapshot::has_kubernetes(&engines, &key).await?;
     let report = crate::cluster::up(&ctx.engine, &settings, &options, &ctx.progress).await?;
     super::print(&report, args.output, || report.summary())
 }

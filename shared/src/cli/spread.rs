@@ -8,13 +8,8 @@ use crate::settings::Layer;
 /// The commands that work on one engine only, by name.
 fn single_engine_command(command: &DindCommand) -> Option<&'static str> {
     Some(match command {
-        DindCommand::Snapshot(_) => "snapshot",
-        DindCommand::Pause(_) => "pause",
-        DindCommand::Unpause(_) => "unpause",
         DindCommand::ApiserverPort(_) => "apiserver-port",
         DindCommand::Reup(_) => "reup",
-        DindCommand::Down(_) => "down",
-        DindCommand::Restore(_) => "restore",
         _ => return None,
     })
 }
@@ -33,7 +28,8 @@ pub fn refuse_spread(command: &mut DindCommand) -> anyhow::Result<()> {
     if hosts.len() > 1 {
         return Err(usage(format!(
             "{name} does not work across several --docker-hosts engines yet; \
-             up, clean, nodes, support, load, join, remove-node and dump do"
+             up, down, restore, snapshot, pause, unpause, clean, nodes, support, load, join, \
+             remove-node and dump do"
         )));
     }
     Ok(())

@@ -223,6 +223,15 @@ async fn connect_host(host: &str) -> anyhow::Result<Engine> {
     Ok(Engine::new(docker))
 }
 
+/// `what`, with the `--docker-hosts` entry it happened on when the cluster spreads over
+/// several engines (`host` is `None` with one): for errors of a step done on every engine.
+pub fn on_host(what: &str, host: Option<&str>) -> String {
+    match host {
+        Some(host) => format!("{what} on --docker-hosts entry {host:?}"),
+        None => what.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,9 +66,10 @@ pub async fn create_nodes(
     images: Option<&BTreeMap<String, String>>,
     ledger: &Ledger,
 ) -> anyhow::Result<Vec<Node>> {
+    // Per engine: `down` kept each node's volume on the engine that held the node.
     let mut existing_volumes = Vec::new();
     for (_, engine) in engines.all() {
-        existing_volumes.extend(cluster_volumes(engine, plan).await?);
+        existing_volumes.push(cluster_volumes(engine, plan).await?);
     }
     let mtu = overlay_mtu(engines.master(), plan).await?;
     let tasks = plan.nodes.iter().enumerate().map(|(position, node)| {
@@ -83,7 +84,9 @@ pub async fn create_nodes(
         if let Some(image) = images.and_then(|images| images.get(&node.name)) {
             spec.image = image.clone();
         }
-        let volume_exists = existing_volumes.contains(&node.volume);
+        let volume_exists = existing_volumes
+            .get(engines.index_for_position(position))
+            .is_some_and(|on_engine| on_engine.contains(&node.volume));
         let files = pod_network_files(settings, plan, node, mtu);
         async move {
             let created = NewNode {

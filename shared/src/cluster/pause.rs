@@ -1,20 +1,25 @@
 //! `pause` and `unpause`: freeze and thaw every node container of one cluster (Docker's
 //! freezer cgroup), e.g. to give the CPU back without losing any state.
 
-use super::inventory::{self, Selector};
+use super::engines::{on_host, Engines};
+use super::inventory::{self, ContainerRow, Selector};
 use crate::engine::Engine;
 use crate::progress::Progress;
-use anyhow::bail;
+use anyhow::{bail, Context};
 
-/// Pauses (`freeze`) or unpauses every node of a cluster; nodes already in the wanted
-/// state are left alone. Returns the nodes changed.
+/// Pauses (`freeze`) or unpauses every node of a cluster, each on the engine that holds
+/// it; nodes already in the wanted state are left alone. Returns the nodes changed.
 pub async fn set_paused(
-    engine: &Engine,
+    engines: &Engines,
     cluster_key: &str,
     freeze: bool,
     progress: &Progress,
 ) -> anyhow::Result<Vec<String>> {
-    let rows = inventory::nodes(engine, &Selector::Cluster(cluster_key.to_string())).await?;
+    let rows = inventory::nodes_on(
+        &engines.all().collect::<Vec<_>>(),
+        &Selector::Cluster(cluster_key.to_string()),
+    )
+    .await?;
     if rows.is_empty() {
         bail!("cluster {cluster_key} has no node containers; is it up?");
     }
@@ -23,24 +28,37 @@ pub async fn set_paused(
     } else {
         ("paused", "Unpausing")
     };
-    let names: Vec<String> = rows
-        .into_iter()
-        .filter(|r| r.state == from)
-        .map(|r| r.name)
-        .collect();
-    if names.is_empty() {
-        return Ok(names);
+    let to_change = to_change(&rows, from);
+    if to_change.is_empty() {
+        return Ok(Vec::new());
     }
-    let step = progress.step(format!("{verb} {} node(s) of {cluster_key}", names.len()));
-    let changes = names.iter().map(|name| async move {
-        if freeze {
+    let step = progress.step(format!(
+        "{verb} {} node(s) of {cluster_key}",
+        to_change.len()
+    ));
+    let changes = to_change.iter().map(|(host, name)| async move {
+        let engine = engines.named(*host);
+        let changed = if freeze {
             pause_node(engine, name).await
         } else {
             engine.unpause_container(name).await
-        }
+        };
+        changed.with_context(|| on_host(&format!("{verb} {name}"), *host))
     });
     step.finish(futures::future::try_join_all(changes).await)?;
-    Ok(names)
+    Ok(to_change
+        .into_iter()
+        .map(|(_, name)| name.to_string())
+        .collect())
+}
+
+/// The nodes in state `from` (`running` or `paused`), each with its engine's
+/// `--docker-hosts` entry.
+fn to_change<'a>(rows: &'a [ContainerRow], from: &str) -> Vec<(Option<&'a str>, &'a str)> {
+    rows.iter()
+        .filter(|r| r.state == from)
+        .map(|r| (r.engine.as_deref(), r.name.as_str()))
+        .collect()
 }
 
 /// How often a freeze is tried before its error stands.
@@ -72,6 +90,37 @@ fn is_transient_freeze_failure(error: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_nodes_in_the_other_state_change_each_on_its_engine() {
+        let row = |name: &str, state: &str, engine: Option<&str>| ContainerRow {
+            cluster: "cluster-1".into(),
+            name: name.into(),
+            role: "worker".into(),
+            state: state.into(),
+            ipv4: None,
+            ipv6: None,
+            image: "dind-node:bare".into(),
+            ports: Vec::new(),
+            engine: engine.map(str::to_string),
+        };
+        let rows = [
+            row("a", "running", Some("h1")),
+            row("b", "paused", Some("h2")),
+            row("c", "running", Some("h2")),
+            row("d", "exited", None),
+        ];
+        // (from, expected)
+        type Changed = Vec<(Option<&'static str>, &'static str)>;
+        let table: [(&str, Changed); 3] = [
+            ("running", vec![(Some("h1"), "a"), (Some("h2"), "c")]),
+            ("paused", vec![(Some("h2"), "b")]),
+            ("restarting", vec![]),
+        ];
+        for (from, expected) in table {
+            assert_eq!(to_change(&rows, from), expected, "{from}");
+        }
+    }
 
     #[test]
     fn only_freezer_timeouts_are_retried() {

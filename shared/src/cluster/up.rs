@@ -118,7 +118,7 @@ async fn up_locked(
         let image_labels = engine.image_labels(&plan.image).await?.unwrap_or_default();
         super::node_image::check_labels(&plan.image, &image_labels, options.nodes_only)?;
         let snapshot =
-            super::snapshot::prepare(engine, settings, plan, options.restoring, progress).await?;
+            super::snapshot::prepare(engines, settings, plan, options.restoring, progress).await?;
         Ok((host, node_ipv4, snapshot))
     };
     // Nothing is created yet: an interrupt only has to give the lock back.

@@ -79,14 +79,30 @@ impl Engine {
         Ok(())
     }
 
+    /// Starts a container. On a swarm overlay the engine asks a manager for the container's
+    /// attachment, and under load (two spread `up`s at once) that request can time out
+    /// (moby#41841, #31018): the container stays created and a second start succeeds, so
+    /// that one failure is retried a few times. Every other error is returned at once.
     pub async fn start_container(&self, name: &str) -> anyhow::Result<()> {
-        self.docker
-            .start_container(
-                name,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .with_context(|| format!("starting container {name}"))
+        let mut backoff = std::time::Duration::from_millis(500);
+        let mut attempt = 1;
+        loop {
+            let started = self
+                .docker
+                .start_container(
+                    name,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await;
+            match started {
+                Err(e) if attempt < START_ATTEMPTS && is_swarm_attach_timeout(&e.to_string()) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                other => return other.with_context(|| format!("starting container {name}")),
+            }
+        }
     }
 
     pub async fn restart_container(&self, name: &str) -> anyhow::Result<()> {
@@ -353,4 +369,42 @@ fn networking_config(spec: &ContainerSpec) -> Option<NetworkingConfig> {
                 },
             )])),
         })
+}
+
+/// How many times a start that timed out attaching to a swarm overlay is tried.
+const START_ATTEMPTS: u32 = 4;
+
+/// Whether a start failed only because the swarm did not hand out the overlay attachment in
+/// time (the container itself is fine).
+fn is_swarm_attach_timeout(message: &str) -> bool {
+    message.contains("attaching to network failed") && message.contains("context deadline exceeded")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_swarm_attach_timeout_is_retried() {
+        let table = [
+            (
+                "Docker responded with status code 500: failed to set up container networking: \
+                 attaching to network failed, make sure your network options are correct and \
+                 check manager logs: context deadline exceeded",
+                true,
+            ),
+            (
+                "Docker responded with status code 500: context deadline exceeded",
+                false,
+            ),
+            (
+                "Docker responded with status code 400: invalid CapDrop: capability not supported",
+                false,
+            ),
+            ("attaching to network failed: network not found", false),
+        ];
+        for (message, retried) in table {
+            assert_eq!(is_swarm_attach_timeout(message), retried, "{message}");
+        }
+    }
 }

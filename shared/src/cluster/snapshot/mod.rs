@@ -23,6 +23,7 @@ pub use agreement::disagreements;
 pub use changes::ChangeSet;
 pub use take::take;
 
+use super::engines::{on_host, Engines};
 use crate::engine::Engine;
 use crate::error::usage;
 use crate::names::labels;
@@ -148,13 +149,17 @@ pub struct Snapshot {
 }
 
 /// One snapshot image of a cluster.
+#[derive(Debug, Clone)]
 struct Found {
+    /// The position in [`Engines::all`] of the engine that holds it.
+    engine: usize,
     tag: String,
     node: String,
     labels: HashMap<String, String>,
 }
 
-async fn find(engine: &Engine, cluster_key: &str) -> anyhow::Result<Vec<Found>> {
+/// The snapshot images of a cluster on one engine, as if it were at position `engine`.
+async fn find(engine: &Engine, cluster_key: &str, position: usize) -> anyhow::Result<Vec<Found>> {
     let prefix = format!("{SNAPSHOT_REPOSITORY}:");
     Ok(engine
         .images(&[(labels::CLUSTER, cluster_key), (keys::NODES, "")])
@@ -166,6 +171,7 @@ async fn find(engine: &Engine, cluster_key: &str) -> anyhow::Result<Vec<Found>> 
                 .iter()
                 .filter_map(|tag| {
                     tag.strip_prefix(&prefix).map(|node| Found {
+                        engine: position,
                         tag: tag.clone(),
                         node: node.to_string(),
                         labels: image.labels.clone(),
@@ -176,23 +182,33 @@ async fn find(engine: &Engine, cluster_key: &str) -> anyhow::Result<Vec<Found>> 
         .collect())
 }
 
-/// Whether the cluster has a snapshot at all.
-pub async fn exists(engine: &Engine, cluster_key: &str) -> anyhow::Result<bool> {
-    Ok(!find(engine, cluster_key).await?.is_empty())
+/// The snapshot images of a cluster on every engine it spreads over: each node's is
+/// committed on the engine that held the node.
+async fn find_all(engines: &Engines, cluster_key: &str) -> anyhow::Result<Vec<Found>> {
+    let mut found = Vec::new();
+    for (position, (host, engine)) in engines.all().enumerate() {
+        found.extend(
+            find(engine, cluster_key, position)
+                .await
+                .with_context(|| on_host("listing the snapshot images", host))?,
+        );
+    }
+    Ok(found)
 }
 
 /// Decides, before `up` creates anything, whether it restores: `Some` for a snapshot that
-/// matches. `SKIP_SNAPSHOT` discards the snapshot with one line; one that does not match
-/// is refused (a `restore` says how to start over, an `up` how to restore or discard it),
+/// matches, each node's image on the engine the plan places the node on. `SKIP_SNAPSHOT`
+/// discards the snapshot (on every engine) with one line; one that does not match is
+/// refused (a `restore` says how to start over, an `up` how to restore or discard it),
 /// never removed on its own.
 pub async fn prepare(
-    engine: &Engine,
+    engines: &Engines,
     settings: &Settings,
     plan: &ClusterPlan,
     restoring: bool,
     progress: &Progress,
 ) -> anyhow::Result<Option<Snapshot>> {
-    let found = find(engine, &plan.cluster_key).await?;
+    let found = find_all(engines, &plan.cluster_key).await?;
     if found.is_empty() {
         return Ok(None);
     }
@@ -201,39 +217,71 @@ pub async fn prepare(
             "SKIP_SNAPSHOT: discarding the snapshot of {} for a full up",
             plan.cluster_key
         ));
-        discard(engine, &plan.cluster_key).await?;
+        for (_, engine) in engines.all() {
+            discard(engine, &plan.cluster_key).await?;
+        }
         return Ok(None);
     }
-    let node_image = engine
+    let node_image = engines
+        .master()
         .image_id_and_size(&plan.image)
         .await?
         .map(|(id, _)| id)
         .unwrap_or_default();
     let wanted = SnapshotMeta::wanted(settings, plan, &node_image);
-    let by_node: HashMap<&str, &Found> = found.iter().map(|f| (f.node.as_str(), f)).collect();
-    let reason = plan
+    let placed: Vec<(&str, usize)> = plan
         .nodes
         .iter()
-        .find_map(|node| match by_node.get(node.name.as_str()) {
-            None => Some(format!("it has no image of node {}", node.name)),
-            Some(f) => match SnapshotMeta::from_labels(&f.labels) {
-                None => Some(format!("its image {} is unreadable", f.tag)),
-                Some(meta) => meta.mismatch(&wanted),
-            },
-        });
-    match reason {
-        None => Ok(Some(Snapshot {
-            images: plan
-                .nodes
-                .iter()
-                .map(|n| (n.name.clone(), snapshot_image(&n.name)))
-                .collect(),
-            apiserver_port: by_node
-                .get(plan.master().name.as_str())
-                .and_then(|master| pinned_port(&master.labels)),
-        })),
-        Some(reason) => Err(usage(refusal(&plan.cluster_key, &reason, restoring))),
+        .enumerate()
+        .map(|(position, node)| (node.name.as_str(), engines.index_for_position(position)))
+        .collect();
+    judge(&placed, &found, &wanted, &engines.hosts)
+        .map(Some)
+        .map_err(|reason| usage(refusal(&plan.cluster_key, &reason, restoring)))
+}
+
+/// The snapshot that restores the nodes `placed` (name and engine position, master
+/// first), or why `found` cannot: a node without an image, an image on another engine
+/// than the one its node goes to (the `--docker-hosts` order changed), or one that does
+/// not fit `wanted`. `hosts` names the engines in the reason.
+fn judge(
+    placed: &[(&str, usize)],
+    found: &[Found],
+    wanted: &SnapshotMeta,
+    hosts: &[String],
+) -> Result<Snapshot, String> {
+    let host = |position: usize| hosts.get(position).map_or("?", String::as_str);
+    let mut kept: Vec<&Found> = Vec::new();
+    for &(name, engine) in placed {
+        let on_node = |f: &&Found| f.node == name;
+        let Some(image) = found.iter().filter(on_node).find(|f| f.engine == engine) else {
+            return Err(match found.iter().find(on_node) {
+                Some(elsewhere) => format!(
+                    "its image of node {name} is on --docker-hosts entry {}, and this run \
+                     places the node on {}",
+                    host(elsewhere.engine),
+                    host(engine)
+                ),
+                None => format!("it has no image of node {name}"),
+            });
+        };
+        match SnapshotMeta::from_labels(&image.labels) {
+            None => return Err(format!("its image {} is unreadable", image.tag)),
+            Some(meta) => {
+                if let Some(reason) = meta.mismatch(wanted) {
+                    return Err(reason);
+                }
+            }
+        }
+        kept.push(image);
     }
+    Ok(Snapshot {
+        images: kept
+            .iter()
+            .map(|f| (f.node.clone(), snapshot_image(&f.node)))
+            .collect(),
+        apiserver_port: kept.first().and_then(|master| pinned_port(&master.labels)),
+    })
 }
 
 /// The `apiserver_port` recorded in a node's settings label (the commit keeps the
@@ -260,8 +308,8 @@ fn refusal(cluster_key: &str, reason: &str, restoring: bool) -> String {
 
 /// The settings the snapshot of a cluster was taken with (those of its master), or `None`
 /// without a snapshot.
-pub async fn settings_of(engine: &Engine, cluster_key: &str) -> anyhow::Result<Option<Settings>> {
-    let found = find(engine, cluster_key).await?;
+pub async fn settings_of(engines: &Engines, cluster_key: &str) -> anyhow::Result<Option<Settings>> {
+    let found = find_all(engines, cluster_key).await?;
     let Some(first) = found
         .iter()
         .find(|f| f.node.starts_with("kube-master"))
@@ -282,8 +330,8 @@ pub async fn settings_of(engine: &Engine, cluster_key: &str) -> anyhow::Result<O
 }
 
 /// Whether the snapshot of a cluster holds Kubernetes (its master's admin.conf).
-pub async fn has_kubernetes(engine: &Engine, cluster_key: &str) -> anyhow::Result<bool> {
-    Ok(find(engine, cluster_key)
+pub async fn has_kubernetes(engines: &Engines, cluster_key: &str) -> anyhow::Result<bool> {
+    Ok(find_all(engines, cluster_key)
         .await?
         .iter()
         .filter_map(|f| SnapshotMeta::from_labels(&f.labels))
@@ -402,6 +450,83 @@ mod tests {
         assert_eq!(pinned_port(&with(r#"{"apiserver_port":null}"#)), None);
         assert_eq!(pinned_port(&with("not json")), None);
         assert_eq!(pinned_port(&HashMap::new()), None);
+    }
+
+    #[test]
+    fn each_node_is_restored_from_its_image_on_its_own_engine() {
+        let wanted = meta("v1.33.1", "sha256:abc", IpMode::Ipv4, 2);
+        let stale = meta("v1.33.1", "sha256:old", IpMode::Ipv4, 2);
+        let image = |engine: usize, node: &str, meta: &SnapshotMeta, port: Option<u16>| {
+            let mut labels: HashMap<String, String> = meta.to_labels().into_iter().collect();
+            if let Some(port) = port {
+                labels.insert(
+                    labels::SETTINGS.into(),
+                    format!(r#"{{"apiserver_port":{port}}}"#),
+                );
+            }
+            Found {
+                engine,
+                tag: snapshot_image(node),
+                node: node.into(),
+                labels,
+            }
+        };
+        let hosts = ["unix:///a".to_string(), "tcp://b:2375".to_string()];
+        let placed = [("kube-master", 0), ("kube-node-1", 1)];
+        let restored = Snapshot {
+            images: BTreeMap::from([
+                ("kube-master".into(), "dind-snapshot:kube-master".into()),
+                ("kube-node-1".into(), "dind-snapshot:kube-node-1".into()),
+            ]),
+            apiserver_port: Some(41000),
+        };
+        // (images found, what comes out: the snapshot, or a part of the reason)
+        let table: [(Vec<Found>, Result<Snapshot, &str>); 5] = [
+            (
+                vec![
+                    image(1, "kube-node-1", &wanted, None),
+                    image(0, "kube-master", &wanted, Some(41000)),
+                ],
+                Ok(restored.clone()),
+            ),
+            // A copy left on the other engine does not stand in the way.
+            (
+                vec![
+                    image(0, "kube-master", &wanted, Some(41000)),
+                    image(0, "kube-node-1", &stale, None),
+                    image(1, "kube-node-1", &wanted, None),
+                ],
+                Ok(restored),
+            ),
+            (
+                vec![image(0, "kube-master", &wanted, None)],
+                Err("it has no image of node kube-node-1"),
+            ),
+            (
+                vec![
+                    image(0, "kube-master", &wanted, None),
+                    image(0, "kube-node-1", &wanted, None),
+                ],
+                Err("node kube-node-1 is on --docker-hosts entry unix:///a, and this run places the node on tcp://b:2375"),
+            ),
+            (
+                vec![
+                    image(0, "kube-master", &wanted, None),
+                    image(1, "kube-node-1", &stale, None),
+                ],
+                Err("node image old"),
+            ),
+        ];
+        for (found, expected) in table {
+            let got = judge(&placed, &found, &wanted, &hosts);
+            match expected {
+                Ok(snapshot) => assert_eq!(got, Ok(snapshot)),
+                Err(part) => {
+                    let reason = got.expect_err(part);
+                    assert!(reason.contains(part), "{reason} vs {part}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use super::changes::ChangeSet;
 use super::{keys, snapshot_image, SnapshotMeta};
+use crate::cluster::engines::Engines;
 use crate::cluster::inventory::{self, Selector};
 use crate::engine::{is_not_found, ContainerSpec, Engine};
 use crate::names::labels;
@@ -21,14 +22,15 @@ use std::collections::BTreeMap;
 /// Where kubeadm leaves the admin kubeconfig: a snapshot holding it had Kubernetes.
 const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 
-/// Snapshots every node of a cluster (running, or paused), replacing the previous
-/// snapshot. Returns the images written.
+/// Snapshots every node of a cluster (running, or paused), each on the engine that holds
+/// it, replacing the previous snapshot. Returns the images written.
 pub async fn take(
-    engine: &Engine,
+    engines: &Engines,
     cluster_key: &str,
     progress: &Progress,
 ) -> anyhow::Result<Vec<String>> {
-    let rows = inventory::nodes(engine, &Selector::Cluster(cluster_key.to_string())).await?;
+    let all: Vec<_> = engines.all().collect();
+    let rows = inventory::nodes_on(&all, &Selector::Cluster(cluster_key.to_string())).await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -36,10 +38,28 @@ pub async fn take(
         "Snapshotting {} node(s) of {cluster_key}",
         rows.len()
     ));
+    let count = rows.len();
+    let taken = all
+        .iter()
+        .map(|(_, engine)| take_on(engine, cluster_key, count));
+    let written = step.finish(futures::future::try_join_all(taken).await)?;
+    // Images of nodes that no longer exist on an engine (removed with `remove-node`) are
+    // stale now.
+    for (position, ((_, engine), written)) in all.iter().zip(&written).enumerate() {
+        for old in super::find(engine, cluster_key, position).await? {
+            if !written.contains(&old.tag) {
+                engine.remove_image(&old.tag).await?;
+            }
+        }
+    }
+    Ok(written.concat())
+}
+
+/// Snapshots the nodes of a cluster of `nodes` nodes that one engine holds.
+async fn take_on(engine: &Engine, cluster_key: &str, nodes: usize) -> anyhow::Result<Vec<String>> {
     let containers = engine
         .containers(&[(labels::CLUSTER, cluster_key), (labels::NODE_ROLE, "")])
         .await?;
-    let count = rows.len();
     let commits = containers.iter().map(|node| async move {
         let settings_json = node
             .labels
@@ -52,18 +72,11 @@ pub async fn take(
             &node.name,
             settings_json,
             &settings,
-            count,
+            nodes,
         )
         .await
     });
-    let written = step.finish(futures::future::try_join_all(commits).await)?;
-    // Images of nodes that no longer exist (removed with `remove-node`) are stale now.
-    for old in super::find(engine, cluster_key).await? {
-        if !written.contains(&old.tag) {
-            engine.remove_image(&old.tag).await?;
-        }
-    }
-    Ok(written)
+    futures::future::try_join_all(commits).await
 }
 
 /// One node: its changes against the node image, copied onto the node image in a stage
