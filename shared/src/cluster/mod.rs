@@ -13,6 +13,7 @@
 pub mod addons;
 pub mod api_address;
 pub mod api_proxy;
+pub mod clean;
 pub mod engines;
 pub mod extras;
 pub mod host_probe;
@@ -56,6 +57,7 @@ pub mod swarm_check;
 mod up;
 pub mod up_lock;
 
+pub use clean::clean;
 pub use extras::check_offline;
 pub use run::{Run, UpOptions};
-pub use up::{clean, up, UpReport};
+pub use up::{up, UpReport};

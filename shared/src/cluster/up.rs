@@ -3,7 +3,7 @@
 use super::engines::Engines;
 use super::extras::NodeExtras;
 use super::host_probe::{probe_host, HostFacts};
-use super::inventory::{self, Removed, Selector};
+use super::inventory::{self, Selector};
 use super::ledger::Ledger;
 use super::network::{create_edge_network, create_network, NetworkState};
 use super::node_spec::{NodeHost, Privileges};
@@ -23,7 +23,6 @@ use crate::progress::Progress;
 use crate::settings::Settings;
 use anyhow::Context;
 use serde::Serialize;
-use std::path::Path;
 
 /// What `up` made.
 #[derive(Debug, Clone, Serialize)]
@@ -537,61 +536,6 @@ fn buildable_source(image: &str) -> Option<KubeSource> {
     crate::version::KubeVersion::parse(tag)
         .ok()
         .map(|v| KubeSource::Release(v.to_string()))
-}
-
-/// `clean`: the containers, volumes and network of the cluster, and its kubeconfig
-/// entries. It holds the cluster's `up` lock, so it never removes what a running `up`,
-/// `join` or `restore` is creating (nor the lock under it); a lock left by a killed run
-/// of this machine goes with the rest.
-///
-/// With `--docker-hosts`, every engine that answers is cleaned, the swarm managers last
-/// (a manager removes the overlay network once no node uses it); the engines that do not
-/// answer are named in the error, after everything else is removed.
-pub async fn clean(
-    engine: &Engine,
-    settings: &Settings,
-    kubeconfig: Option<&Path>,
-    progress: &Progress,
-) -> anyhow::Result<Removed> {
-    let key = settings.identity.key();
-    let (engines, unreachable) = Engines::connect_reachable(&settings.docker_hosts, engine).await;
-    let Some(lock_engine) = engines.all().next().map(|(_, e)| e.clone()) else {
-        return Err(unreachable_error(&key, &unreachable));
-    };
-    let managers = engines.managers().await;
-    let clean = async {
-        let mut removed = Removed::default();
-        let mut order: Vec<(bool, &Engine)> = engines
-            .all()
-            .zip(&managers)
-            .map(|((_, e), manager)| (*manager, e))
-            .collect();
-        order.sort_by_key(|(manager, _)| *manager);
-        for (manager, engine) in order {
-            let mut on_engine = inventory::clean_on(engine, &key, progress, manager).await?;
-            on_engine.images = super::snapshot::discard(engine, &key).await?;
-            removed.merge(on_engine);
-        }
-        super::kubernetes::remove_context(settings, kubeconfig, progress)?;
-        Ok(removed)
-    };
-    let removed = UpLock::take_for_clean(&lock_engine, &settings.identity)
-        .await?
-        .around(&lock_engine, progress, clean)
-        .await?;
-    if !unreachable.is_empty() {
-        return Err(unreachable_error(&key, &unreachable));
-    }
-    Ok(removed)
-}
-
-/// The engines `clean` could not reach, after it removed what the others held.
-fn unreachable_error(key: &str, unreachable: &[anyhow::Error]) -> anyhow::Error {
-    let named: Vec<String> = unreachable.iter().map(|e| format!("{e:#}")).collect();
-    anyhow::anyhow!(
-        "removed what {key} had on the engines that answer; could not reach: {}",
-        named.join("; ")
-    )
 }
 
 #[cfg(test)]
