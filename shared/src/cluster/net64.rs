@@ -289,7 +289,10 @@ mod tests {
         }
         let single = plan(&[("IP_MODE", "ipv6"), ("CLUSTER_ID", "5")]);
         let (spec, files) = dns64_container(&single, single.net64.as_ref().unwrap(), "x");
-        assert_eq!(spec.entrypoint, Some(vec!["/usr/local/bin/dind-dns64".to_string()]));
+        assert_eq!(
+            spec.entrypoint,
+            Some(vec!["/usr/local/bin/dind-dns64".to_string()])
+        );
         assert_eq!((spec.ipv4, files.len()), (None, 1), "one engine: unchanged");
     }
 }
