@@ -1,7 +1,7 @@
 //! IPv6 clusters over the two engines of the swarm stage: an IPv6 cluster whose node on
 //! the inner engine resolves an IPv4-only peer's name through DNS64 and reaches it through
 //! NAT64 (both on the host's engine), over the IPv4-only overlay and the IPv6 mesh its
-//! members add themselves (crate::mesh_plan); dual-stack is refused (exit 2) before
+//! members add themselves (crate::plan::mesh); dual-stack is refused (exit 2) before
 //! anything is created. The ignored canary shows, on the real engines, the overlay
 //! behaviour the mesh rests on (see `check_spread_ip_mode` in shared/src/plan.rs).
 //!

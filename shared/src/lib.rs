@@ -38,7 +38,6 @@ pub mod interrupt;
 pub mod kubeadm;
 pub mod kubeconfig;
 pub mod manifests;
-pub mod mesh_plan;
 pub mod names;
 pub mod node;
 pub mod placement;

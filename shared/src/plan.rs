@@ -5,6 +5,8 @@
 //! private space above ID 13; here each cluster gets a /24 (or a /16 under `10`) that is
 //! private and distinct for every ID 0..254. `up --dry-run` prints a [`ClusterPlan`] whole.
 
+pub mod mesh;
+
 use crate::error::usage;
 use crate::names::ClusterIdentity;
 use crate::settings::{first_v4, first_v6, IpMode, Settings};
@@ -173,7 +175,7 @@ pub struct ClusterPlan {
     /// An IPv6 cluster over several engines: the overlay's IPv4 addresses and the IPv6
     /// addresses its members add themselves.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub v6_mesh: Option<crate::mesh_plan::V6MeshPlan>,
+    pub v6_mesh: Option<mesh::V6MeshPlan>,
 }
 
 impl ClusterPlan {
@@ -193,9 +195,9 @@ impl ClusterPlan {
 
         let nodes = node_plans(settings, &cluster, &mgmt);
         let v6_mesh = match (mgmt.docker_v4, mgmt.v6) {
-            (Some(overlay), Some(v6)) if settings.docker_hosts.len() > 1 => Some(
-                crate::mesh_plan::mesh_plan(overlay, v6, &nodes, net64.as_ref()),
-            ),
+            (Some(overlay), Some(v6)) if settings.docker_hosts.len() > 1 => {
+                Some(spread_mesh(overlay, v6, &nodes, net64.as_ref()))
+            }
             _ => None,
         };
         // Spread, the overlay carries IPv4 only: the members add their IPv6 themselves.
@@ -396,6 +398,30 @@ fn check_service_cidr_size(net: IpNet) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The mesh of an IPv6 cluster over several engines: its nodes, then the DNS64 server and
+/// the NAT64 gateway.
+fn spread_mesh(
+    overlay: Ipv4Net,
+    v6: Ipv6Net,
+    nodes: &[NodePlan],
+    net64: Option<&Net64Plan>,
+) -> mesh::V6MeshPlan {
+    let nodes: Vec<(String, Ipv6Addr)> = nodes
+        .iter()
+        .filter_map(|n| Some((n.name.clone(), n.ipv6?)))
+        .collect();
+    let support: Vec<(String, Ipv6Addr)> = net64
+        .iter()
+        .flat_map(|n| {
+            [
+                (n.dns64_container.clone(), n.dns64_address),
+                (n.nat64_container.clone(), n.nat64_address),
+            ]
+        })
+        .collect();
+    mesh::mesh_plan(overlay, v6, &nodes, &support)
+}
+
 /// Which IP modes spread over several engines. Measured on this project's swarm (Docker
 /// 20.10 as manager, Docker 28.5.2 as worker), on an attachable overlay with an IPv4 and
 /// an IPv6 subnet:
@@ -414,7 +440,7 @@ fn check_service_cidr_size(net: IpNet) -> anyhow::Result<()> {
 ///
 /// So an IPv6 cluster spreads over an IPv4-only overlay, each member at a fixed IPv4
 /// address (unique, and so is its MAC) adding its plan IPv6 address and its peers' MACs
-/// itself (crate::mesh_plan). Dual-stack stays refused: its nodes' plan IPv4 addresses
+/// itself (crate::plan::mesh). Dual-stack stays refused: its nodes' plan IPv4 addresses
 /// would hold the overlay, but the mesh is not built or tested for it. Several masters
 /// stay refused in IPv6 mode: their load balancer has no part in the mesh.
 fn check_spread_ip_mode(settings: &Settings) -> anyhow::Result<()> {

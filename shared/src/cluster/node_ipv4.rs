@@ -91,7 +91,7 @@ pub fn decide(
 /// Decides for `up` from its settings and the engine.
 pub fn decide_for(settings: &Settings, host: &HostInfo) -> anyhow::Result<Decision> {
     // Spread over engines, the overlay carries the nodes' fixed IPv4 addresses only
-    // (crate::mesh_plan).
+    // (crate::plan::mesh).
     if settings.ip_mode == IpMode::Ipv6 && settings.docker_hosts.len() > 1 {
         return match settings.node_ipv4 {
             NodeIpv4::Off => Err(usage(

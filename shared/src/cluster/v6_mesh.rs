@@ -1,4 +1,4 @@
-//! The IPv6 mesh of an IPv6 cluster spread over several engines (crate::mesh_plan), on
+//! The IPv6 mesh of an IPv6 cluster spread over several engines (crate::plan::mesh), on
 //! the containers: each member adds its plan IPv6 address to its overlay interface and
 //! pins every other member's MAC, read from the engine that runs it, since neighbour
 //! discovery does not cross engines (moby#48116). The script stays in each container:
@@ -7,8 +7,8 @@
 
 use super::engines::Engines;
 use crate::engine::Engine;
-use crate::mesh_plan::{MeshMember, V6MeshPlan};
 use crate::node::{Node, NodeFile};
+use crate::plan::mesh::{MeshMember, V6MeshPlan};
 use crate::plan::ClusterPlan;
 use anyhow::Context;
 use std::collections::BTreeMap;

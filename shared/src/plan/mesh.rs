@@ -9,16 +9,14 @@
 //! interface, with a permanent neighbour entry for every other member
 //! (crate::cluster::v6_mesh).
 
-use crate::plan::{Net64Plan, NodePlan};
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// The DNS64 server's and the NAT64 gateway's host numbers on the overlay: above the swarm's
-/// dynamic range (`.224/28`, crate::plan::swarm_dynamic_range) and below the masters, which
-/// count down from `.253`.
-pub const DNS64_OVERLAY_HOST: u32 = 240;
-pub const NAT64_OVERLAY_HOST: u32 = 241;
+/// The support containers' host numbers on the overlay (the DNS64 server's, then the NAT64
+/// gateway's): above the swarm's dynamic range (`.224/28`, crate::plan::swarm_dynamic_range)
+/// and below the masters, which count down from `.253`.
+pub const SUPPORT_OVERLAY_HOSTS: [u32; 2] = [240, 241];
 
 /// One container of the mesh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,40 +41,29 @@ impl V6MeshPlan {
     }
 }
 
-/// The mesh of `nodes` and the support containers: each node's overlay IPv4 address has
-/// the host number of its IPv6 one.
+/// The mesh of `nodes` and the `support` containers, each a (name, plan IPv6 address):
+/// each node's overlay IPv4 address has the host number of its IPv6 one, the support
+/// containers take [`SUPPORT_OVERLAY_HOSTS`] in order.
 pub fn mesh_plan(
     overlay: Ipv4Net,
     v6: Ipv6Net,
-    nodes: &[NodePlan],
-    net64: Option<&Net64Plan>,
+    nodes: &[(String, Ipv6Addr)],
+    support: &[(String, Ipv6Addr)],
 ) -> V6MeshPlan {
     let at = |host: u32| Ipv4Addr::from(u32::from(overlay.network()) + host);
     let host_of = |a: Ipv6Addr| (u128::from(a) - u128::from(v6.network())) as u32;
-    let node_members = nodes.iter().filter_map(|n| {
-        let ipv6 = n.ipv6?;
-        Some(MeshMember {
-            name: n.name.clone(),
-            ipv4: at(host_of(ipv6)),
-            ipv6,
-        })
-    });
-    let support = net64.into_iter().flat_map(|n| {
-        [
-            MeshMember {
-                name: n.dns64_container.clone(),
-                ipv4: at(DNS64_OVERLAY_HOST),
-                ipv6: n.dns64_address,
-            },
-            MeshMember {
-                name: n.nat64_container.clone(),
-                ipv4: at(NAT64_OVERLAY_HOST),
-                ipv6: n.nat64_address,
-            },
-        ]
-    });
+    let member = |(name, ipv6): &(String, Ipv6Addr), host: u32| MeshMember {
+        name: name.clone(),
+        ipv4: at(host),
+        ipv6: *ipv6,
+    };
+    let node_members = nodes.iter().map(|n| member(n, host_of(n.1)));
+    let support_members = support
+        .iter()
+        .zip(SUPPORT_OVERLAY_HOSTS)
+        .map(|(s, host)| member(s, host));
     V6MeshPlan {
         prefix_len: v6.prefix_len(),
-        members: node_members.chain(support).collect(),
+        members: node_members.chain(support_members).collect(),
     }
 }
