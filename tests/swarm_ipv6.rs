@@ -140,8 +140,8 @@ fn reach_peer(engine: &str, node: &str) -> Result<String, String> {
 
 /// An IPv6 cluster over both engines: its node on the inner engine, and its master on the
 /// host's, resolve an IPv4-only peer's name to an address inside the DNS64 prefix and
-/// reach the peer over TCP through NAT64, whose IPv4 side the peer sees; `clean` leaves
-/// nothing on either engine.
+/// reach the peer over TCP through NAT64, whose IPv4 side the peer sees, again after the
+/// node and the gateway restart; `clean` leaves nothing on either engine.
 #[test]
 fn an_ipv6_cluster_over_two_engines_reaches_an_ipv4_peer_through_dns64_and_nat64() {
     let Some((host, inner)) = engines() else {
@@ -222,6 +222,13 @@ fn an_ipv6_cluster_over_two_engines_reaches_an_ipv4_peer_through_dns64_and_nat64
         );
     }
 
+    // A restart applies the mesh again: the node's from its boot unit, the gateway's from
+    // its entrypoint.
+    docker_ok(&inner, &["restart", node]);
+    docker_ok(&host, &["restart", "tayga-cluster-201"]);
+    let seen = eventually(|| reach_peer(&inner, node)).expect("the peer answers after restarts");
+    assert_eq!(seen, format!("peer-saw-{gateway}"));
+
     let clean = run(
         "docker-dind",
         &["clean", "--cluster-id", "201", "--docker-hosts", &hosts],
@@ -232,9 +239,14 @@ fn an_ipv6_cluster_over_two_engines_reaches_an_ipv4_peer_through_dns64_and_nat64
         "{}",
         String::from_utf8_lossy(&clean.stderr)
     );
-    for engine in [&host, &inner] {
-        assert_eq!(labelled_on(engine, "cluster-201"), Vec::<String>::new());
-    }
+    assert_eq!(labelled_on(&host, "cluster-201"), Vec::<String>::new());
+    // The worker drops its copy of the overlay once the manager's removal reaches it
+    // (measured: a moment after `clean` returned, it listed the network still).
+    let left_on_inner = eventually(|| match labelled_on(&inner, "cluster-201") {
+        left if left.is_empty() => Ok(()),
+        left => Err(format!("{left:?}")),
+    });
+    assert_eq!(left_on_inner, Ok(()), "on the inner engine");
 }
 
 /// `up` of a dual-stack cluster over both engines exits 2 with the reason, for a real run

@@ -31,12 +31,27 @@ ExecStart=/bin/sh /etc/dind/v6-mesh\n\
 [Install]\n\
 WantedBy=multi-user.target\n";
 
+/// The overlay interface is the one holding the member's fixed IPv4 address: Docker
+/// renames a container's interfaces at a restart (measured: a gateway attached to a
+/// second network found that one as eth0 after `docker restart`). Docker 28 turns IPv6
+/// off on the interface of a network without IPv6 (the overlay), Docker 20.10 leaves it
+/// on; nodes may write /proc/sys, and a container that could not fails here, naming it.
+fn find_interface(ipv4: std::net::Ipv4Addr) -> String {
+    format!(
+        "dev=$(ip -o -4 addr show to {ipv4}/32 | cut -d' ' -f2)\n\
+         [ -n \"$dev\" ] || {{ echo \"no interface holds {ipv4}\" >&2; exit 1; }}\n\
+         if [ \"$(cat /proc/sys/net/ipv6/conf/$dev/disable_ipv6)\" != 0 ]; then\n  \
+         echo 0 > /proc/sys/net/ipv6/conf/$dev/disable_ipv6\nfi\n"
+    )
+}
+
 /// The script of member `own`: its address, then a permanent neighbour entry for every
 /// other member whose MAC is known (none before the others have started).
 pub fn mesh_script(mesh: &V6MeshPlan, own: &MeshMember, macs: &BTreeMap<String, String>) -> String {
     let mut script = format!(
-        "#!/bin/sh\n# Rendered by dind for {name}.\nset -eu\n\
-         ip -6 addr replace {address}/{len} dev eth0 nodad\n",
+        "#!/bin/sh\n# Rendered by dind for {name}.\nset -eu\n{interface}\
+         ip -6 addr replace {address}/{len} dev \"$dev\" nodad\n",
+        interface = find_interface(own.ipv4),
         name = own.name,
         address = own.ipv6,
         len = mesh.prefix_len,
@@ -44,7 +59,7 @@ pub fn mesh_script(mesh: &V6MeshPlan, own: &MeshMember, macs: &BTreeMap<String, 
     for peer in mesh.members.iter().filter(|m| m.name != own.name) {
         if let Some(mac) = macs.get(&peer.name) {
             script.push_str(&format!(
-                "ip -6 neigh replace {} lladdr {mac} nud permanent dev eth0\n",
+                "ip -6 neigh replace {} lladdr {mac} nud permanent dev \"$dev\"\n",
                 peer.ipv6
             ));
         }
@@ -161,15 +176,19 @@ mod tests {
         assert_eq!(
             mesh_script(&mesh, node, &macs),
             "#!/bin/sh\n# Rendered by dind for kube-node-1-cluster-5.\nset -eu\n\
-             ip -6 addr replace fd00:20:5::3/64 dev eth0 nodad\n\
-             ip -6 neigh replace fd00:20:5::2 lladdr 02:42:0a:c0:05:00 nud permanent dev eth0\n\
-             ip -6 neigh replace fd00:20:5::100 lladdr 02:42:0a:c0:05:02 nud permanent dev eth0\n\
-             ip -6 neigh replace fd00:20:5::200 lladdr 02:42:0a:c0:05:03 nud permanent dev eth0\n"
+             dev=$(ip -o -4 addr show to 10.192.5.3/32 | cut -d' ' -f2)\n\
+             [ -n \"$dev\" ] || { echo \"no interface holds 10.192.5.3\" >&2; exit 1; }\n\
+             if [ \"$(cat /proc/sys/net/ipv6/conf/$dev/disable_ipv6)\" != 0 ]; then\n  \
+             echo 0 > /proc/sys/net/ipv6/conf/$dev/disable_ipv6\nfi\n\
+             ip -6 addr replace fd00:20:5::3/64 dev \"$dev\" nodad\n\
+             ip -6 neigh replace fd00:20:5::2 lladdr 02:42:0a:c0:05:00 nud permanent dev \"$dev\"\n\
+             ip -6 neigh replace fd00:20:5::100 lladdr 02:42:0a:c0:05:02 nud permanent dev \"$dev\"\n\
+             ip -6 neigh replace fd00:20:5::200 lladdr 02:42:0a:c0:05:03 nud permanent dev \"$dev\"\n"
         );
         let first = first_script(&mesh, "tayga-cluster-5");
         assert_eq!(first[0].path, MESH_SCRIPT);
         let text = String::from_utf8(first[0].contents.clone()).unwrap();
-        assert!(text.contains("ip -6 addr replace fd00:20:5::200/64 dev eth0 nodad\n"));
+        assert!(text.contains("ip -6 addr replace fd00:20:5::200/64 dev \"$dev\" nodad\n"));
         assert!(!text.contains("neigh"), "no MAC is known yet: {text}");
         assert!(first_script(&mesh, "not-a-member").is_empty());
         assert_eq!(
