@@ -13,7 +13,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::swarm::{docker_on, engines, labelled_on, CleanBoth};
-use support::{ensure_images, run, run_ok, BARE_IMAGE};
+use support::{auth_dns_files, ensure_images, run, run_ok, BARE_IMAGE};
 
 const V4_NETWORK: &str = "dind-test-201-v4only";
 const V4_SUBNET: &str = "10.250.201.0/24";
@@ -68,15 +68,7 @@ fn start_ipv4_world(host: &str, undo: &mut Undo) {
             "SYSTEM:echo peer-saw-$SOCAT_PEERADDR",
         ],
     );
-    let conf = format!(
-        "options {{ directory \"/var/cache/bind\"; listen-on {{ any; }}; listen-on-v6 {{ none; }}; \
-         recursion no; allow-query {{ any; }}; dnssec-validation no; }};\n\
-         zone \"{ZONE}\" {{ type master; file \"/etc/bind/db.dind-test\"; }};\n"
-    );
-    let zone = format!(
-        "$TTL 60\n@ IN SOA ns.{ZONE}. admin.{ZONE}. 1 60 60 60 60\n@ IN NS ns.{ZONE}.\n\
-         ns IN A {AUTH_DNS}\nv4only IN A {PEER}\n"
-    );
+    let (conf, zone) = auth_dns_files(ZONE, AUTH_DNS, &format!("v4only IN A {PEER}\n"));
     let (conf, zone) = (format!("CONF={conf}"), format!("ZONE_DB={zone}"));
     let support_image = dind::image::Recipe::support().tag;
     docker_ok(
