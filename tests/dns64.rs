@@ -82,14 +82,10 @@ async fn start_ipv4_world(engine: &Engine, cleanup: &mut RemoveOnDrop) {
         "{}",
         String::from_utf8_lossy(&named.stderr)
     );
-    let conf = format!(
-        "options {{ directory \"/var/cache/bind\"; listen-on {{ any; }}; listen-on-v6 {{ none; }}; recursion no; \
-         allow-query {{ any; }}; dnssec-validation no; }};\n\
-         zone \"{ZONE}\" {{ type master; file \"/etc/bind/db.dind-test\"; }};\n"
-    );
-    let zone = format!(
-        "$TTL 60\n@ IN SOA ns.{ZONE}. admin.{ZONE}. 1 60 60 60 60\n@ IN NS ns.{ZONE}.\nns IN A {AUTH_DNS}\n\
-         v4only IN A {PEER}\ndual IN A {PEER}\ndual IN AAAA {REAL_AAAA}\n"
+    let (conf, zone) = auth_dns_files(
+        ZONE,
+        AUTH_DNS,
+        &format!("v4only IN A {PEER}\ndual IN A {PEER}\ndual IN AAAA {REAL_AAAA}\n"),
     );
     Node::new(engine, "dind-test-authdns")
         .write_files(&[

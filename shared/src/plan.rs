@@ -5,6 +5,8 @@
 //! private space above ID 13; here each cluster gets a /24 (or a /16 under `10`) that is
 //! private and distinct for every ID 0..254. `up --dry-run` prints a [`ClusterPlan`] whole.
 
+pub mod mesh;
+
 use crate::error::usage;
 use crate::names::ClusterIdentity;
 use crate::settings::{first_v4, first_v6, IpMode, Settings};
@@ -170,6 +172,10 @@ pub struct ClusterPlan {
     /// `--docker-hosts`: which engine holds which node; empty with one engine.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub placement: Vec<crate::placement::EnginePlacement>,
+    /// An IPv6 cluster over several engines: the overlay's IPv4 addresses and the IPv6
+    /// addresses its members add themselves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v6_mesh: Option<mesh::V6MeshPlan>,
 }
 
 impl ClusterPlan {
@@ -187,9 +193,19 @@ impl ClusterPlan {
         let net64 = net64_plan(settings, &cluster, &mgmt, address_id)?;
         check_disjoint(settings, &mgmt, net64.as_ref())?;
 
-        let subnets: Vec<IpNet> = mgmt.subnets();
-        let gateways = subnets.iter().map(|n| nth(*n, 1)).collect();
         let nodes = node_plans(settings, &cluster, &mgmt);
+        let v6_mesh = match (mgmt.docker_v4, mgmt.v6) {
+            (Some(overlay), Some(v6)) if settings.docker_hosts.len() > 1 => {
+                Some(spread_mesh(overlay, v6, &nodes, net64.as_ref()))
+            }
+            _ => None,
+        };
+        // Spread, the overlay carries IPv4 only: the members add their IPv6 themselves.
+        let subnets: Vec<IpNet> = match v6_mesh {
+            Some(_) => mgmt.network_v4().map(IpNet::V4).into_iter().collect(),
+            None => mgmt.subnets(),
+        };
+        let gateways = subnets.iter().map(|n| nth(*n, 1)).collect();
         let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
         Ok(ClusterPlan {
             placement: crate::placement::place(&settings.docker_hosts, &node_names),
@@ -221,6 +237,7 @@ impl ClusterPlan {
             kubelet_feature_gates: settings.kubelet_feature_gates.clone(),
             address_id,
             ip_mode: mode,
+            v6_mesh,
             cluster,
         })
     }
@@ -381,9 +398,33 @@ fn check_service_cidr_size(net: IpNet) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Only IPv4 clusters spread over several engines. Measured on this project's swarm
-/// (Docker 20.10 as manager, Docker 28.5.2 as worker), on an attachable overlay with an
-/// IPv4 and an IPv6 subnet:
+/// The mesh of an IPv6 cluster over several engines: its nodes, then the DNS64 server and
+/// the NAT64 gateway.
+fn spread_mesh(
+    overlay: Ipv4Net,
+    v6: Ipv6Net,
+    nodes: &[NodePlan],
+    net64: Option<&Net64Plan>,
+) -> mesh::V6MeshPlan {
+    let nodes: Vec<(String, Ipv6Addr)> = nodes
+        .iter()
+        .filter_map(|n| Some((n.name.clone(), n.ipv6?)))
+        .collect();
+    let support: Vec<(String, Ipv6Addr)> = net64
+        .iter()
+        .flat_map(|n| {
+            [
+                (n.dns64_container.clone(), n.dns64_address),
+                (n.nat64_container.clone(), n.nat64_address),
+            ]
+        })
+        .collect();
+    mesh::mesh_plan(overlay, v6, &nodes, &support)
+}
+
+/// Which IP modes spread over several engines. Measured on this project's swarm (Docker
+/// 20.10 as manager, Docker 28.5.2 as worker), on an attachable overlay with an IPv4 and
+/// an IPv6 subnet:
 /// - a container keeps only one fixed address: with `--ip` and `--ip6` its IPv6 address
 ///   is a dynamic one (a dual-stack node loses its plan address), and with `--ip6` alone
 ///   its IPv4 address comes from the engine it runs on, which does not know the other
@@ -394,20 +435,38 @@ fn check_service_cidr_size(net: IpNet) -> anyhow::Result<()> {
 ///   pinned (`ip -6 neigh replace ... nud permanent`); Docker 20.10 takes no MAC per
 ///   endpoint, only the container-wide `MacAddress`, which bollard no longer sends;
 /// - neighbour discovery does not cross engines at all: without a pinned MAC, a node
-///   on one engine found its peer on the other `FAILED` (moby#48116), where IPv4 worked.
+///   on one engine found its peer on the other `FAILED` (moby#48116), where IPv4 worked;
+///   with unique MACs pinned on both sides, IPv6 between engines worked.
+///
+/// So an IPv6 cluster spreads over an IPv4-only overlay, each member at a fixed IPv4
+/// address (unique, and so is its MAC) adding its plan IPv6 address and its peers' MACs
+/// itself (crate::plan::mesh). Dual-stack stays refused: its nodes' plan IPv4 addresses
+/// would hold the overlay, but the mesh is not built or tested for it. Several masters
+/// stay refused in IPv6 mode: their load balancer has no part in the mesh.
 fn check_spread_ip_mode(settings: &Settings) -> anyhow::Result<()> {
-    if settings.docker_hosts.len() < 2 || settings.ip_mode == IpMode::Ipv4 {
+    if settings.docker_hosts.len() < 2 {
         return Ok(());
     }
-    Err(usage(format!(
-        "--ip-mode {} (IP_MODE, config key ip-mode) cannot go with several --docker-hosts \
-         (DIND_DOCKER_HOSTS, config key docker-hosts): on a swarm overlay network a \
-         container keeps only one fixed address, each engine hands out the other family (and \
-         the MAC Docker makes from it) on its own, so containers on two engines collide, and \
-         IPv6 neighbour discovery does not cross engines (moby#48116); use --ip-mode ipv4 \
-         or a single Docker host",
-        settings.ip_mode
-    )))
+    match settings.ip_mode {
+        IpMode::Ipv4 => Ok(()),
+        IpMode::Ipv6 if settings.masters <= 1 => Ok(()),
+        IpMode::Ipv6 => Err(usage(format!(
+            "--masters {} cannot go with --ip-mode ipv6 (IP_MODE, config key ip-mode) and \
+             several --docker-hosts (DIND_DOCKER_HOSTS, config key docker-hosts): the masters' \
+             load balancer has no IPv6 address on the IPv4-only overlay; use one master, \
+             --ip-mode ipv4 or a single Docker host",
+            settings.masters
+        ))),
+        IpMode::DualStack => Err(usage(format!(
+            "--ip-mode {} (IP_MODE, config key ip-mode) cannot go with several --docker-hosts \
+             (DIND_DOCKER_HOSTS, config key docker-hosts): on a swarm overlay network a \
+             container keeps only one fixed address, each engine hands out the other family (and \
+             the MAC Docker makes from it) on its own, so containers on two engines collide, and \
+             IPv6 neighbour discovery does not cross engines (moby#48116); use --ip-mode ipv4 \
+             or ipv6, or a single Docker host",
+            settings.ip_mode
+        ))),
+    }
 }
 
 /// No more workers than the management and pod subnets can address.
@@ -705,11 +764,7 @@ mod tests {
         let cases = [
             ("221", "ipv4", None),
             ("222", "ipv4", Some("at most 221")),
-            (
-                "221",
-                "ipv6",
-                Some("--ip-mode ipv6 (IP_MODE, config key ip-mode) cannot go"),
-            ),
+            ("221", "ipv6", None),
             (
                 "3",
                 "dual-stack",
@@ -721,21 +776,25 @@ mod tests {
             match needle {
                 None => {
                     let plan = result.unwrap();
-                    for node in &plan.nodes {
-                        for address in [node.ipv4.map(IpAddr::V4), node.ipv6.map(IpAddr::V6)]
-                            .into_iter()
-                            .flatten()
-                        {
-                            assert!(
-                                !plan
-                                    .network
-                                    .subnets
-                                    .iter()
-                                    .any(|s| { swarm_dynamic_range(*s).contains(&address) }),
-                                "{} at {address} is in the swarm's range",
-                                node.name
-                            );
-                        }
+                    let mesh = plan.v6_mesh.iter().flat_map(|m| &m.members);
+                    let mesh_v4: Vec<IpAddr> = mesh.map(|m| IpAddr::V4(m.ipv4)).collect();
+                    let unique: std::collections::BTreeSet<_> = mesh_v4.iter().collect();
+                    assert_eq!(unique.len(), mesh_v4.len(), "{mesh_v4:?}");
+                    for address in plan
+                        .nodes
+                        .iter()
+                        .flat_map(|n| [n.ipv4.map(IpAddr::V4), n.ipv6.map(IpAddr::V6)])
+                        .flatten()
+                        .chain(mesh_v4)
+                    {
+                        assert!(
+                            !plan
+                                .network
+                                .subnets
+                                .iter()
+                                .any(|s| swarm_dynamic_range(*s).contains(&address)),
+                            "{address} is in the swarm's range"
+                        );
                     }
                 }
                 Some(needle) => {
@@ -746,6 +805,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_ipv6_cluster_spreads_over_an_ipv4_overlay() {
+        let hosts = ("DIND_DOCKER_HOSTS", "unix:///a.sock,unix:///b.sock");
+        let p = plan(&[("IP_MODE", "ipv6"), ("CLUSTER_ID", "5"), hosts]).unwrap();
+        let subnets: Vec<String> = p.network.subnets.iter().map(|s| s.to_string()).collect();
+        assert_eq!(subnets, ["10.192.5.0/24"]);
+        let mesh = p.v6_mesh.clone().expect("a mesh");
+        assert_eq!(mesh.prefix_len, 64);
+        let members: Vec<(String, String, String)> = mesh
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), m.ipv4.to_string(), m.ipv6.to_string()))
+            .collect();
+        let row = |n: &str, a: &str, b: &str| (n.to_string(), a.to_string(), b.to_string());
+        assert_eq!(
+            members,
+            [
+                row("kube-master-cluster-5", "10.192.5.2", "fd00:20:5::2"),
+                row("kube-node-1-cluster-5", "10.192.5.3", "fd00:20:5::3"),
+                row("kube-node-2-cluster-5", "10.192.5.4", "fd00:20:5::4"),
+                row("bind9-cluster-5", "10.192.5.240", "fd00:20:5::100"),
+                row("tayga-cluster-5", "10.192.5.241", "fd00:20:5::200"),
+            ]
+        );
+        // The nodes keep their plan addresses: only the containers differ.
+        assert_eq!(p.nodes[0].ipv4, None);
+        assert_eq!(p.nodes[0].ipv6, v6("fd00:20:5::2"));
+        let single = plan(&[("IP_MODE", "ipv6"), ("CLUSTER_ID", "5")]).unwrap();
+        assert_eq!(single.v6_mesh, None);
+        assert_eq!(single.network.subnets.len(), 2);
+        let err = plan(&[("IP_MODE", "ipv6"), ("DIND_MASTERS", "3"), hosts]).unwrap_err();
+        assert_eq!(crate::error::exit_code(&err), 2, "{err}");
+        assert!(err.to_string().contains("load balancer"), "{err}");
     }
 
     fn v4(s: &str) -> Option<Ipv4Addr> {

@@ -495,3 +495,19 @@ pub fn answer_from_engine_host(host: &str, port: &str, want: &str) -> String {
     }
     answer
 }
+
+/// An authoritative BIND server's configuration for `zone` (at /etc/bind/db.dind-test), and
+/// that zone: its name server at `server`, then `records` (zone-file lines): the "IPv4
+/// internet" of the DNS64 tests.
+pub fn auth_dns_files(zone: &str, server: &str, records: &str) -> (String, String) {
+    let conf = format!(
+        "options {{ directory \"/var/cache/bind\"; listen-on {{ any; }}; listen-on-v6 {{ none; }}; \
+         recursion no; allow-query {{ any; }}; dnssec-validation no; }};\n\
+         zone \"{zone}\" {{ type master; file \"/etc/bind/db.dind-test\"; }};\n"
+    );
+    let db = format!(
+        "$TTL 60\n@ IN SOA ns.{zone}. admin.{zone}. 1 60 60 60 60\n@ IN NS ns.{zone}.\n\
+         ns IN A {server}\n{records}"
+    );
+    (conf, db)
+}

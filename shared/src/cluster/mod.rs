@@ -56,6 +56,7 @@ pub mod support;
 pub mod swarm_check;
 mod up;
 pub mod up_lock;
+pub mod v6_mesh;
 
 pub use clean::clean;
 pub use extras::check_offline;

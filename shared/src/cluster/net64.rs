@@ -136,7 +136,7 @@ pub fn nat64_container(
         restart: Some("unless-stopped".into()),
         ..ContainerSpec::default()
     };
-    (spec, vec![NodeFile::new(TAYGA_CONF, tayga_conf(n))])
+    in_mesh(plan, spec, vec![NodeFile::new(TAYGA_CONF, tayga_conf(n))])
 }
 
 /// The DNS64 server: NET_ADMIN only to route the DNS64 prefix to the gateway.
@@ -159,7 +159,35 @@ pub fn dns64_container(
         restart: Some("unless-stopped".into()),
         ..ContainerSpec::default()
     };
-    (spec, vec![NodeFile::new(NAMED_CONF, named_conf(n))])
+    in_mesh(plan, spec, vec![NodeFile::new(NAMED_CONF, named_conf(n))])
+}
+
+/// A support container of a cluster spread over engines: at its fixed overlay IPv4
+/// address, adding its IPv6 one itself before its entrypoint routes through it
+/// (crate::cluster::v6_mesh). Unchanged on one engine.
+fn in_mesh(
+    plan: &ClusterPlan,
+    spec: ContainerSpec,
+    files: Vec<NodeFile>,
+) -> (ContainerSpec, Vec<NodeFile>) {
+    let Some(mesh) = &plan.v6_mesh else {
+        return (spec, files);
+    };
+    let Some(member) = mesh.member(&spec.name) else {
+        return (spec, files);
+    };
+    let entrypoint = spec
+        .entrypoint
+        .as_ref()
+        .map(|e| super::v6_mesh::support_entrypoint(&e.join(" ")));
+    let files = [files, super::v6_mesh::first_script(mesh, &spec.name)].concat();
+    let spec = ContainerSpec {
+        ipv4: Some(member.ipv4),
+        ipv6: None,
+        entrypoint,
+        ..spec
+    };
+    (spec, files)
 }
 
 #[cfg(test)]
@@ -237,5 +265,34 @@ mod tests {
         assert!(env.contains("DIND_DNS64_SERVER=fd00:20:5::100\n"));
         assert!(env.contains("DIND_NAT64_GATEWAY=fd00:20:5::200\n"));
         assert!(env.contains("DIND_DNS64_PREFIX=fd00:10:64:ff9b::/96\n"));
+    }
+
+    #[test]
+    fn spread_support_containers_hold_an_overlay_ipv4_and_add_their_ipv6() {
+        let hosts = ("DIND_DOCKER_HOSTS", "unix:///a.sock,unix:///b.sock");
+        let p = plan(&[("IP_MODE", "ipv6"), ("CLUSTER_ID", "5"), hosts]);
+        let n = p.net64.clone().unwrap();
+        // (container, overlay address, its own entrypoint)
+        let table = [
+            (nat64_container(&p, &n, "x"), "10.192.5.241", "dind-nat64"),
+            (dns64_container(&p, &n, "x"), "10.192.5.240", "dind-dns64"),
+        ];
+        for ((spec, files), ipv4, entrypoint) in table {
+            assert_eq!(spec.ipv4, Some(ipv4.parse().unwrap()), "{}", spec.name);
+            assert_eq!(spec.ipv6, None, "{}", spec.name);
+            let wrapped = spec.entrypoint.unwrap().join(" ");
+            assert!(
+                wrapped.ends_with(&format!("exec /usr/local/bin/{entrypoint}")),
+                "{wrapped}"
+            );
+            assert_eq!(files[1].path, super::super::v6_mesh::MESH_SCRIPT);
+        }
+        let single = plan(&[("IP_MODE", "ipv6"), ("CLUSTER_ID", "5")]);
+        let (spec, files) = dns64_container(&single, single.net64.as_ref().unwrap(), "x");
+        assert_eq!(
+            spec.entrypoint,
+            Some(vec!["/usr/local/bin/dind-dns64".to_string()])
+        );
+        assert_eq!((spec.ipv4, files.len()), (None, 1), "one engine: unchanged");
     }
 }

@@ -90,6 +90,21 @@ pub fn decide(
 
 /// Decides for `up` from its settings and the engine.
 pub fn decide_for(settings: &Settings, host: &HostInfo) -> anyhow::Result<Decision> {
+    // Spread over engines, the overlay carries the nodes' fixed IPv4 addresses only
+    // (crate::plan::mesh).
+    if settings.ip_mode == IpMode::Ipv6 && settings.docker_hosts.len() > 1 {
+        return match settings.node_ipv4 {
+            NodeIpv4::Off => Err(usage(
+                "DIND_NODE_IPV4=off cannot go with several --docker-hosts (DIND_DOCKER_HOSTS): \
+                 across engines the swarm overlay holds each node at a fixed IPv4 address; \
+                 use DIND_NODE_IPV4=auto or a single Docker host",
+            )),
+            _ => Ok(Decision {
+                ipv4: true,
+                note: None,
+            }),
+        };
+    }
     let publisher = if !settings.extra_ports.is_empty() {
         Some("--publish")
     } else if settings.masters > 1 {

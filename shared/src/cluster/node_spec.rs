@@ -137,6 +137,12 @@ pub fn node_container(
     } else {
         Vec::new()
     };
+    // Spread over engines, an IPv6 node holds a fixed IPv4 address on the overlay and
+    // adds its IPv6 one itself (crate::cluster::v6_mesh).
+    let (ipv4, ipv6) = match plan.v6_mesh.as_ref().and_then(|m| m.member(&node.name)) {
+        Some(member) => (Some(member.ipv4), None),
+        None => (node.ipv4, node.ipv6),
+    };
     let spec = ContainerSpec {
         name: node.name.clone(),
         image: plan.image.clone(),
@@ -149,8 +155,8 @@ pub fn node_container(
         tmpfs: vec!["/run".into(), "/tmp".into()],
         sysctls,
         network: Some(plan.network.name.clone()),
-        ipv4: node.ipv4,
-        ipv6: node.ipv6,
+        ipv4,
+        ipv6,
         ports,
         restart: Some("unless-stopped".into()),
         ..security
@@ -285,6 +291,14 @@ mod tests {
         assert_eq!(master.hostname.as_deref(), Some("kube-master-cluster-10"));
         assert_eq!(master.ipv4, Some("10.192.10.2".parse().unwrap()));
         assert_eq!(master.ipv6, Some("fd00:20:10::2".parse().unwrap()));
+        let spread = plan(&[
+            ("CLUSTER_ID", "10"),
+            ("IP_MODE", "ipv6"),
+            ("DIND_DOCKER_HOSTS", "unix:///a.sock,unix:///b.sock"),
+        ]);
+        let on_overlay = node_container(&spread, &spread.nodes[1], &host, "{}");
+        assert_eq!(on_overlay.ipv4, Some("10.192.10.3".parse().unwrap()));
+        assert_eq!(on_overlay.ipv6, None, "added by the node itself");
         assert_eq!(
             master.network.as_deref(),
             Some("kubeadm-dind-net-cluster-10")

@@ -446,6 +446,9 @@ async fn boot_nodes(
         .map(drop)
     };
     let (nodes, ()) = futures::future::try_join(boot, support).await?;
+    if let Some(mesh) = &plan.v6_mesh {
+        super::v6_mesh::apply(run.engines, plan, mesh, &nodes).await?;
+    }
     if let Some(net64) = &plan.net64 {
         futures::future::try_join_all(nodes.iter().map(|node| configure_node(node, plan, net64)))
             .await?;

@@ -77,4 +77,23 @@ impl Engine {
         names.sort();
         Ok(names)
     }
+
+    /// The MAC address a container has on a network, once it is connected and started.
+    pub async fn container_mac(
+        &self,
+        container: &str,
+        network: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let details = self
+            .docker
+            .inspect_container(container, None::<InspectContainerOptions>)
+            .await
+            .with_context(|| format!("inspecting container {container}"))?;
+        Ok(details
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(network))
+            .and_then(|endpoint| endpoint.mac_address)
+            .filter(|mac| !mac.is_empty()))
+    }
 }
