@@ -2,7 +2,7 @@
 //! cluster spread over two engines of one swarm (`--docker-hosts`): this machine's daemon
 //! and a Docker 28 engine in a container. Run by `scripts/test-swarm.sh` once the inner
 //! engine has joined the swarm; alone (without `DIND_SWARM_INNER_HOST`) every test here
-//! fails under CI=true and is skipped otherwise. Cluster IDs 233-234.
+//! fails under CI=true and is skipped otherwise. Cluster IDs 244 and 234 (233 is tests/registry.rs's).
 
 mod support;
 
@@ -164,9 +164,9 @@ fn down_and_restore_across_two_engines() {
         return;
     };
     ensure_images();
-    let key = "cluster-233";
+    let key = "cluster-244";
     let hosts = format!("{host},{inner}");
-    let select = ["--cluster-id", "233", "--docker-hosts", &hosts];
+    let select = ["--cluster-id", "244", "--docker-hosts", &hosts];
     let _clean = CleanBoth(select.iter().map(|s| s.to_string()).collect());
     let with = |command: &[&'static str]| -> Vec<String> {
         command
@@ -225,7 +225,7 @@ fn down_and_restore_across_two_engines() {
             "--image",
             BARE_IMAGE,
             "--cluster-id",
-            "233",
+            "244",
             "--docker-hosts",
             &reordered,
         ],
